@@ -1,0 +1,28 @@
+/**
+ * Who is calling, as the rest of the gateway sees it: the claims authorization may use, taken
+ * from a verified Entra ID access token or a SAS token this gateway issued. Never `email`,
+ * `upn` or `preferred_username` (mutable, not authorization-grade).
+ */
+export type CredentialKind = 'entra' | 'sas';
+
+export interface Principal {
+  readonly kind: CredentialKind;
+  /** Object id of the user or service principal. */
+  readonly oid: string | undefined;
+  /** Tenant id (lower-case GUID). */
+  readonly tid: string;
+  /** Client application id: `azp` (v2) or `appid` (v1). */
+  readonly azp: string | undefined;
+  /** App roles (`roles`). */
+  readonly roles: readonly string[];
+  /** Delegated scopes (`scp`, space-separated in the token). */
+  readonly scopes: readonly string[];
+  /** Group object ids (`groups`). */
+  readonly groups: readonly string[];
+  /** `app` for app-only tokens (client credentials), `user` for delegated ones. */
+  readonly idtyp: 'app' | 'user';
+  /** Unix seconds after which the credential is no longer valid. */
+  readonly expiresAt: number;
+  /** Every claim of the credential, for policy conditions and `{claims.X}` paths. */
+  readonly claims: Readonly<Record<string, unknown>>;
+}

@@ -1,0 +1,45 @@
+/**
+ * Every default the gateway uses, in one visible place. The contract (section 2) is the source
+ * of truth for the values; a change here is a change of the product's outside.
+ */
+export const DEFAULTS = {
+  clockSkewSeconds: 60,
+  adminRole: 'Gateway.Admin',
+  cosmosDatabase: 'gateway',
+  sasDefaultTtlSeconds: 300,
+  sasMaxTtlSeconds: 3600,
+  /** Hosts the local stack lets resources point at when the setting is absent. */
+  localDownstreamAllowedHosts: ['127.0.0.1', 'localhost'],
+  policyRefreshSeconds: 10,
+  /** The Functions host's own request body limit. */
+  proxyMaxBodyBytes: 104_857_600,
+  port: 7071,
+} as const;
+
+/** Secrets of SAS signing keys must be at least this long (HMAC-SHA256 block of entropy). */
+export const MIN_SAS_KEY_BYTES = 32;
+
+/** Tenant ids that mean "any tenant" in Entra's multi-tenant endpoints. */
+export const MULTI_TENANT_IDS = ['organizations', 'common'] as const;
+
+/** Every setting name the gateway reads: the contract's section 2, in order. */
+export const SETTING_NAMES = [
+  'ENTRA_AUTHORITY',
+  'ENTRA_TENANT_ID',
+  'ENTRA_ALLOWED_TENANTS',
+  'ENTRA_AUDIENCES',
+  'ENTRA_CLOCK_SKEW_SECONDS',
+  'GATEWAY_ADMIN_ROLE',
+  'COSMOS_ENDPOINT',
+  'COSMOS_KEY',
+  'COSMOS_DATABASE',
+  'SAS_SIGNING_KEYS',
+  'SAS_DEFAULT_TTL_SECONDS',
+  'SAS_MAX_TTL_SECONDS',
+  'DOWNSTREAM_ALLOWED_HOSTS',
+  'POLICY_REFRESH_SECONDS',
+  'PROXY_MAX_BODY_BYTES',
+  'PORT',
+] as const;
+
+export type SettingName = (typeof SETTING_NAMES)[number];

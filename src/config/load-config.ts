@@ -1,0 +1,291 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { DEFAULTS, MIN_SAS_KEY_BYTES, MULTI_TENANT_IDS, type SettingName } from './defaults';
+import { parseTrustedUrl } from './url-rules';
+
+/** A named HMAC key of the SAS key ring. */
+export interface SasSigningKey {
+  readonly name: string;
+  readonly secret: Buffer;
+}
+
+/** The gateway's validated, frozen configuration. Build it with {@link loadConfig}. */
+export interface Config {
+  readonly entra: {
+    /** Authority host without a trailing slash, e.g. `https://login.microsoftonline.com`. */
+    readonly authority: string;
+    /** A tenant GUID, or `organizations` / `common`. */
+    readonly tenantId: string;
+    readonly multiTenant: boolean;
+    /** Tenant GUIDs (lower case) whose tokens are accepted. */
+    readonly allowedTenants: readonly string[];
+    /** Client id GUIDs and/or App ID URIs that `aud` may equal. */
+    readonly audiences: readonly string[];
+    readonly clockSkewSeconds: number;
+  };
+  readonly adminRole: string;
+  readonly cosmos: {
+    readonly endpoint: string;
+    /** Absent: authenticate with `DefaultAzureCredential` (managed identity). */
+    readonly key: string | undefined;
+    readonly database: string;
+  };
+  readonly sas: {
+    /** The first key signs; every key verifies. */
+    readonly signingKeys: readonly SasSigningKey[];
+    /** True when the keys were generated for this run (local stack only). */
+    readonly keysGenerated: boolean;
+    readonly defaultTtlSeconds: number;
+    readonly maxTtlSeconds: number;
+  };
+  readonly downstreamAllowedHosts: readonly string[];
+  readonly policyRefreshSeconds: number;
+  readonly proxyMaxBodyBytes: number;
+  readonly port: number;
+}
+
+/**
+ * Where the gateway runs. `functions`: under the Azure Functions host, where the SAS keys and
+ * downstream host list are required. `local`: the local stack, which generates SAS keys per run
+ * (with a warning) and allows loopback downstreams when those settings are absent.
+ */
+export type RunMode = 'functions' | 'local';
+
+/** A setting that is present but wrong, or required and absent. The message is one line and names it. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: SettingName,
+    problem: string,
+  ) {
+    super(`${setting}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const HOST_PATTERN =
+  /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$|^\[[0-9a-f:.]+\]$/i;
+const KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$|^[A-Za-z0-9_-]+$/;
+
+const commaList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `expected at least ${min}`).max(max, `expected at most ${max}`));
+
+const trustedUrl = z.string().transform((value, ctx) => {
+  const parsed = parseTrustedUrl(value);
+  if ('problem' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.problem });
+    return z.NEVER;
+  }
+  return parsed.url.href.replace(/\/+$/, '');
+});
+
+const tenantId = z
+  .string()
+  .refine(
+    (v) => GUID.test(v) || (MULTI_TENANT_IDS as readonly string[]).includes(v),
+    'expected a tenant GUID, "organizations" or "common"',
+  );
+
+const guidList = z
+  .string()
+  .transform(commaList)
+  .pipe(z.array(z.string().regex(GUID, 'expected a comma list of tenant GUIDs')).min(1, 'expected at least one'))
+  .transform((ids) => ids.map((id) => id.toLowerCase()));
+
+const audienceList = z
+  .string()
+  .transform(commaList)
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .refine(
+            (v) => GUID.test(v) || /^api:\/\/\S+$/.test(v) || /^https:\/\/\S+$/.test(v),
+            'expected a comma list of client id GUIDs or App ID URIs (api://... or https://...)',
+          ),
+      )
+      .min(1, 'expected at least one audience'),
+  );
+
+const hostList = z
+  .string()
+  .transform(commaList)
+  .pipe(
+    z
+      .array(
+        z
+          .string()
+          .regex(HOST_PATTERN, 'expected a comma list of host names, "*.example.net" patterns allowed'),
+      )
+      .min(1, 'expected at least one host'),
+  )
+  .transform((hosts) => hosts.map((h) => h.toLowerCase()));
+
+/** Parses `name=base64secret,...`. Never echoes a secret in an error. */
+const sasKeys = z.string().transform((value, ctx): SasSigningKey[] => {
+  const keys: SasSigningKey[] = [];
+  for (const [index, pair] of commaList(value).entries()) {
+    const eq = pair.indexOf('=');
+    const name = eq > 0 ? pair.slice(0, eq) : '';
+    const encoded = eq > 0 ? pair.slice(eq + 1) : '';
+    const fail = (message: string) => {
+      ctx.addIssue({ code: 'custom', message: `key ${index + 1}: ${message}` });
+      return z.NEVER;
+    };
+    if (!KEY_NAME.test(name)) return fail('expected name=base64secret with a name of [A-Za-z0-9._-]');
+    if (!BASE64.test(encoded)) return fail(`secret of "${name}" is not base64`);
+    const secret = Buffer.from(encoded, encoded.includes('-') || encoded.includes('_') ? 'base64url' : 'base64');
+    if (secret.length < MIN_SAS_KEY_BYTES) {
+      return fail(`secret of "${name}" is ${secret.length} bytes; at least ${MIN_SAS_KEY_BYTES} are required`);
+    }
+    if (keys.some((k) => k.name === name)) return fail(`name "${name}" appears twice`);
+    keys.push({ name, secret });
+  }
+  if (keys.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'expected at least one name=base64secret pair' });
+    return z.NEVER;
+  }
+  return keys;
+});
+
+/** One schema per setting, so that every failure names exactly one setting. */
+const SETTINGS = {
+  ENTRA_AUTHORITY: trustedUrl,
+  ENTRA_TENANT_ID: tenantId,
+  ENTRA_ALLOWED_TENANTS: guidList,
+  ENTRA_AUDIENCES: audienceList,
+  ENTRA_CLOCK_SKEW_SECONDS: integer(0, 600),
+  GATEWAY_ADMIN_ROLE: z
+    .string()
+    .regex(/^[^\s,]{1,120}$/, 'expected an app role value without spaces or commas'),
+  COSMOS_ENDPOINT: trustedUrl,
+  COSMOS_KEY: z.string().min(1, 'must not be empty (unset it to use managed identity)'),
+  COSMOS_DATABASE: z.string().regex(DATABASE_ID, 'expected a Cosmos DB database id ([A-Za-z0-9_-])'),
+  SAS_SIGNING_KEYS: sasKeys,
+  SAS_DEFAULT_TTL_SECONDS: integer(1, 86_400),
+  SAS_MAX_TTL_SECONDS: integer(1, 86_400),
+  DOWNSTREAM_ALLOWED_HOSTS: hostList,
+  POLICY_REFRESH_SECONDS: integer(1, 3600),
+  PROXY_MAX_BODY_BYTES: integer(0, 1_073_741_824),
+  PORT: integer(0, 65_535),
+} satisfies Record<SettingName, z.ZodType>;
+
+type Parsed = { [K in SettingName]: z.output<(typeof SETTINGS)[K]> };
+
+/** Environment-like input: absent and empty-string settings are treated alike (unset). */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+function read<K extends SettingName>(env: Environment, name: K): Parsed[K] | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const result = SETTINGS[name].safeParse(raw.trim());
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(name, issue?.message ?? 'invalid value');
+  }
+  return result.data as Parsed[K];
+}
+
+function required<K extends SettingName>(env: Environment, name: K, why: string): Parsed[K] {
+  const value = read(env, name);
+  if (value === undefined) throw new ConfigError(name, `required ${why}`);
+  return value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export interface LoadConfigOptions {
+  mode: RunMode;
+  /** Called once with a warning line (e.g. generated SAS keys). */
+  warn?: (line: string) => void;
+}
+
+/**
+ * Reads every setting of the contract's section 2 from `env`, validates it and returns a frozen
+ * {@link Config}. Throws a {@link ConfigError} whose message is one line naming the setting.
+ *
+ * @example
+ * const config = loadConfig(process.env, { mode: 'functions' });
+ */
+export function loadConfig(env: Environment, options: LoadConfigOptions): Config {
+  const underHost = 'under the Functions host';
+  const authority = required(env, 'ENTRA_AUTHORITY', '(the Entra authority host)');
+  const tenant = required(env, 'ENTRA_TENANT_ID', '(a tenant GUID, "organizations" or "common")');
+  const multiTenant = (MULTI_TENANT_IDS as readonly string[]).includes(tenant);
+  const allowedTenants = read(env, 'ENTRA_ALLOWED_TENANTS');
+  if (multiTenant && allowedTenants === undefined) {
+    throw new ConfigError('ENTRA_ALLOWED_TENANTS', `required when ENTRA_TENANT_ID is "${tenant}"`);
+  }
+  if (!multiTenant && allowedTenants && !allowedTenants.includes(tenant.toLowerCase())) {
+    throw new ConfigError('ENTRA_ALLOWED_TENANTS', 'must include ENTRA_TENANT_ID for a single-tenant gateway');
+  }
+  const audiences = required(env, 'ENTRA_AUDIENCES', '(API client id and/or App ID URI)');
+
+  const defaultTtl = read(env, 'SAS_DEFAULT_TTL_SECONDS') ?? DEFAULTS.sasDefaultTtlSeconds;
+  const maxTtl = read(env, 'SAS_MAX_TTL_SECONDS') ?? DEFAULTS.sasMaxTtlSeconds;
+  if (defaultTtl > maxTtl) {
+    throw new ConfigError('SAS_DEFAULT_TTL_SECONDS', `must not exceed SAS_MAX_TTL_SECONDS (${maxTtl})`);
+  }
+
+  let signingKeys = read(env, 'SAS_SIGNING_KEYS');
+  const keysGenerated = signingKeys === undefined;
+  if (signingKeys === undefined) {
+    if (options.mode === 'functions') {
+      throw new ConfigError('SAS_SIGNING_KEYS', `required ${underHost} (name=base64secret,...)`);
+    }
+    signingKeys = [{ name: `local-${randomBytes(3).toString('hex')}`, secret: randomBytes(32) }];
+    options.warn?.(
+      'SAS_SIGNING_KEYS is not set: using a random key for this run; SAS tokens will not survive a restart',
+    );
+  }
+
+  let allowedHosts = read(env, 'DOWNSTREAM_ALLOWED_HOSTS');
+  if (allowedHosts === undefined) {
+    if (options.mode === 'functions') {
+      throw new ConfigError('DOWNSTREAM_ALLOWED_HOSTS', `required ${underHost}`);
+    }
+    allowedHosts = [...DEFAULTS.localDownstreamAllowedHosts];
+  }
+
+  const config: Config = {
+    entra: {
+      authority,
+      tenantId: multiTenant ? tenant : tenant.toLowerCase(),
+      multiTenant,
+      allowedTenants: allowedTenants ?? [tenant.toLowerCase()],
+      audiences,
+      clockSkewSeconds: read(env, 'ENTRA_CLOCK_SKEW_SECONDS') ?? DEFAULTS.clockSkewSeconds,
+    },
+    adminRole: read(env, 'GATEWAY_ADMIN_ROLE') ?? DEFAULTS.adminRole,
+    cosmos: {
+      endpoint: required(env, 'COSMOS_ENDPOINT', '(the Cosmos DB account endpoint)'),
+      key: read(env, 'COSMOS_KEY'),
+      database: read(env, 'COSMOS_DATABASE') ?? DEFAULTS.cosmosDatabase,
+    },
+    sas: { signingKeys, keysGenerated, defaultTtlSeconds: defaultTtl, maxTtlSeconds: maxTtl },
+    downstreamAllowedHosts: allowedHosts,
+    policyRefreshSeconds: read(env, 'POLICY_REFRESH_SECONDS') ?? DEFAULTS.policyRefreshSeconds,
+    proxyMaxBodyBytes: read(env, 'PROXY_MAX_BODY_BYTES') ?? DEFAULTS.proxyMaxBodyBytes,
+    port: read(env, 'PORT') ?? DEFAULTS.port,
+  };
+  return deepFreeze(config);
+}

@@ -1,0 +1,148 @@
+/**
+ * Typed errors with stable codes, and the one place that turns any error into an HTTP problem.
+ *
+ * Every failure the gateway reports to a client is a {@link GatewayError}: a stable `ERR_...`
+ * code (what clients and tests assert on), the HTTP status it maps to, and a client-safe
+ * message. Details that help an operator (the upstream's message, a third-party error) travel
+ * as `cause` and go to the log, never to the client.
+ */
+
+/** Stable error codes with their HTTP status and a short human title (RFC 9457 `title`). */
+export const ERROR_CODES = {
+  // Credentials (401)
+  ERR_CREDENTIAL_MISSING: { status: 401, title: 'No credential was presented' },
+  ERR_CREDENTIAL_SCHEME: { status: 401, title: 'Unsupported Authorization scheme' },
+  ERR_TOKEN_MALFORMED: { status: 401, title: 'The token is not a well-formed JWT' },
+  ERR_TOKEN_TOO_LARGE: { status: 401, title: 'The token is larger than any Entra ID access token' },
+  ERR_TOKEN_ALGORITHM: { status: 401, title: 'The token is not signed with RS256' },
+  ERR_TOKEN_UNKNOWN_KEY: { status: 401, title: 'The token is signed by a key the issuer does not publish' },
+  ERR_TOKEN_SIGNATURE: { status: 401, title: 'The token signature is invalid' },
+  ERR_TOKEN_EXPIRED: { status: 401, title: 'The token has expired' },
+  ERR_TOKEN_NOT_YET_VALID: { status: 401, title: 'The token is not valid yet' },
+  ERR_TOKEN_NO_EXPIRY: { status: 401, title: 'The token has no expiry' },
+  ERR_TOKEN_AUDIENCE: { status: 401, title: 'The token is not meant for this API' },
+  ERR_TOKEN_ISSUER: { status: 401, title: 'The token was issued by an issuer this gateway does not trust' },
+  ERR_TOKEN_TENANT: { status: 401, title: 'The token belongs to a tenant that is not allowed' },
+  ERR_TOKEN_VERSION: { status: 401, title: 'The token version is not supported' },
+  ERR_TOKEN_CLAIMS: { status: 401, title: 'The token lacks a required claim or a claim has the wrong type' },
+  ERR_SAS_INVALID: { status: 401, title: 'The shared access signature is invalid' },
+  ERR_SAS_EXPIRED: { status: 401, title: 'The shared access signature has expired' },
+  ERR_SAS_REVOKED: { status: 401, title: 'The shared access signature has been revoked' },
+
+  // Authorization (403)
+  ERR_POLICY_DENIED: { status: 403, title: 'No policy allows this request' },
+  ERR_ADMIN_ROLE_REQUIRED: { status: 403, title: 'This route needs the gateway admin app role' },
+  ERR_SAS_SCOPE: { status: 403, title: 'The shared access signature does not cover this request' },
+
+  // Request shape (4xx)
+  ERR_BAD_REQUEST: { status: 400, title: 'The request is malformed' },
+  ERR_VALIDATION: { status: 400, title: 'The request body failed validation' },
+  ERR_PATH_TRAVERSAL: { status: 400, title: 'The path escapes the resource' },
+  ERR_NOT_FOUND: { status: 404, title: 'No such route or document' },
+  ERR_RESOURCE_NOT_FOUND: { status: 404, title: 'No such resource' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
+  ERR_PRECONDITION_FAILED: { status: 412, title: 'The document changed since it was read (stale ETag)' },
+  ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+
+  // Gateway and dependencies (5xx)
+  ERR_INTERNAL: { status: 500, title: 'Internal error' },
+  ERR_UPSTREAM_UNREACHABLE: { status: 502, title: 'The downstream function could not be reached' },
+  ERR_UPSTREAM_CREDENTIAL: { status: 502, title: 'The downstream credential could not be obtained' },
+  ERR_CONFIG_INVALID: { status: 503, title: 'The gateway configuration is invalid' },
+  ERR_IDP_UNAVAILABLE: { status: 503, title: 'The identity provider metadata or keys are unavailable' },
+  ERR_POLICY_STORE_UNAVAILABLE: { status: 503, title: 'Policies are not loaded; failing closed' },
+  ERR_UNHEALTHY: { status: 503, title: 'The gateway is not healthy' },
+  ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'The downstream function did not answer in time' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Which credential challenge a 401 should carry (RFC 6750 `WWW-Authenticate`). */
+export type ChallengeScheme = 'Bearer' | 'SharedAccessSignature';
+
+export interface GatewayErrorOptions {
+  /** The underlying error: logged, never sent to the client. */
+  cause?: unknown;
+  /** The schemes to challenge with on a 401; defaults to Bearer. */
+  challenge?: readonly ChallengeScheme[];
+  /** Extra client-safe members of the problem document (e.g. the failing field). */
+  extensions?: Readonly<Record<string, unknown>>;
+  /** Extra response headers (e.g. `Retry-After`). */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** A failure with a stable code, an HTTP status and a message that is safe to show a client. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly challenge: readonly ChallengeScheme[];
+  readonly extensions: Readonly<Record<string, unknown>>;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, message?: string, options: GatewayErrorOptions = {}) {
+    super(message ?? ERROR_CODES[code].title, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.challenge = options.challenge ?? ['Bearer'];
+    this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** True when `err` is a GatewayError carrying `code` (handy in tests and catch blocks). */
+export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code);
+}
+
+/** RFC 9457 problem document as the gateway sends it. */
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  correlationId: string;
+  [extension: string]: unknown;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** The documented `type` URI of a code: docs/errors.md lists every code. */
+export function problemType(code: ErrorCode): string {
+  return `urn:entra-functions-gateway:error:${code}`;
+}
+
+/** Maps anything thrown to a GatewayError; unknown errors become ERR_INTERNAL with the original as cause. */
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  return new GatewayError('ERR_INTERNAL', undefined, { cause: err });
+}
+
+/** Builds the problem+json body for an error. Never includes a stack trace, token or cause. */
+export function toProblem(err: GatewayError, correlationId: string): ProblemDocument {
+  return {
+    ...err.extensions,
+    type: problemType(err.code),
+    title: ERROR_CODES[err.code].title,
+    status: err.status,
+    code: err.code,
+    // ERR_INTERNAL hides its message: it may come from a library and name internals.
+    detail: err.code === 'ERR_INTERNAL' ? ERROR_CODES.ERR_INTERNAL.title : err.message,
+    correlationId,
+  };
+}
+
+/**
+ * The `WWW-Authenticate` value for a 401 or 403 (RFC 6750 section 3). The description is the
+ * stable code, so clients can branch on it without parsing prose.
+ */
+export function wwwAuthenticate(err: GatewayError): string | undefined {
+  if (err.status !== 401 && err.status !== 403) return undefined;
+  const error = err.status === 401 ? 'invalid_token' : 'insufficient_scope';
+  return err.challenge
+    .map((scheme) => `${scheme} realm="gateway", error="${error}", error_description="${err.code}"`)
+    .join(', ');
+}
