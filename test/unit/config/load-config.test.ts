@@ -1,0 +1,144 @@
+import { ConfigError, loadConfig, type Environment } from '../../../src/config/load-config';
+import { DEFAULTS } from '../../../src/config/defaults';
+
+const TENANT = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
+const OTHER_TENANT = '11111111-2222-4333-8444-555555555555';
+const KEY_A = Buffer.alloc(32, 1).toString('base64');
+const KEY_B = Buffer.alloc(48, 2).toString('base64url');
+
+/** The smallest environment the Functions host accepts. */
+const valid: Environment = {
+  ENTRA_AUTHORITY: 'https://login.microsoftonline.com',
+  ENTRA_TENANT_ID: TENANT,
+  ENTRA_AUDIENCES: '5e7d1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b,api://gateway',
+  COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
+  SAS_SIGNING_KEYS: `k1=${KEY_A}`,
+  DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
+};
+
+function failure(env: Environment, mode: 'functions' | 'local' = 'functions'): ConfigError {
+  try {
+    loadConfig(env, { mode });
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = loadConfig(valid, { mode: 'functions' });
+    expect(config.entra.clockSkewSeconds).toBe(60);
+    expect(config.adminRole).toBe('Gateway.Admin');
+    expect(config.cosmos.database).toBe('gateway');
+    expect(config.cosmos.key).toBeUndefined();
+    expect(config.sas.defaultTtlSeconds).toBe(300);
+    expect(config.sas.maxTtlSeconds).toBe(3600);
+    expect(config.policyRefreshSeconds).toBe(10);
+    expect(config.proxyMaxBodyBytes).toBe(104_857_600);
+    expect(config.port).toBe(7071);
+    expect(config.entra.allowedTenants).toEqual([TENANT]);
+    expect(config.entra.multiTenant).toBe(false);
+    expect(config.entra.authority).toBe('https://login.microsoftonline.com');
+  });
+
+  it('returns a deeply frozen object', () => {
+    const config = loadConfig(valid, { mode: 'functions' });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.entra)).toBe(true);
+    expect(Object.isFrozen(config.entra.audiences)).toBe(true);
+    expect(Object.isFrozen(config.sas.signingKeys[0])).toBe(true);
+  });
+
+  it('parses key rings in order: the first signs', () => {
+    const config = loadConfig({ ...valid, SAS_SIGNING_KEYS: `new=${KEY_B}, old=${KEY_A}` }, { mode: 'functions' });
+    expect(config.sas.signingKeys.map((k) => k.name)).toEqual(['new', 'old']);
+    expect(config.sas.signingKeys[0]?.secret.length).toBe(48);
+  });
+
+  it('accepts multi-tenant mode with allowed tenants', () => {
+    const config = loadConfig(
+      { ...valid, ENTRA_TENANT_ID: 'organizations', ENTRA_ALLOWED_TENANTS: `${TENANT},${OTHER_TENANT.toUpperCase()}` },
+      { mode: 'functions' },
+    );
+    expect(config.entra.multiTenant).toBe(true);
+    expect(config.entra.allowedTenants).toEqual([TENANT, OTHER_TENANT]);
+  });
+
+  it('allows plain http only on loopback hosts', () => {
+    expect(loadConfig({ ...valid, ENTRA_AUTHORITY: 'http://127.0.0.1:7072' }, { mode: 'functions' }).entra.authority).toBe(
+      'http://127.0.0.1:7072',
+    );
+    expect(loadConfig({ ...valid, ENTRA_AUTHORITY: 'http://[::1]:7072/' }, { mode: 'functions' }).entra.authority).toBe(
+      'http://[::1]:7072',
+    );
+  });
+
+  it('generates a SAS key and allows loopback downstreams in the local stack, with a warning', () => {
+    const warnings: string[] = [];
+    const { SAS_SIGNING_KEYS: _k, DOWNSTREAM_ALLOWED_HOSTS: _h, ...rest } = valid;
+    const config = loadConfig(rest, { mode: 'local', warn: (line) => warnings.push(line) });
+    expect(config.sas.keysGenerated).toBe(true);
+    expect(config.sas.signingKeys[0]?.secret.length).toBe(32);
+    expect(config.downstreamAllowedHosts).toEqual(DEFAULTS.localDownstreamAllowedHosts);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('SAS_SIGNING_KEYS');
+  });
+
+  it('treats an empty setting as unset', () => {
+    expect(loadConfig({ ...valid, ENTRA_CLOCK_SKEW_SECONDS: '  ' }, { mode: 'functions' }).entra.clockSkewSeconds).toBe(60);
+  });
+
+  // Each row: the settings changed, the setting the one-line error must name.
+  it.each<[string, Environment, string]>([
+    ['authority missing', { ENTRA_AUTHORITY: undefined }, 'ENTRA_AUTHORITY'],
+    ['authority not a URL', { ENTRA_AUTHORITY: 'login.microsoftonline.com' }, 'ENTRA_AUTHORITY'],
+    ['authority plain http off loopback', { ENTRA_AUTHORITY: 'http://login.microsoftonline.com' }, 'ENTRA_AUTHORITY'],
+    ['authority with credentials', { ENTRA_AUTHORITY: 'https://u:p@login.microsoftonline.com' }, 'ENTRA_AUTHORITY'],
+    ['authority with a query', { ENTRA_AUTHORITY: 'https://login.microsoftonline.com/?x=1' }, 'ENTRA_AUTHORITY'],
+    ['authority ftp', { ENTRA_AUTHORITY: 'ftp://127.0.0.1' }, 'ENTRA_AUTHORITY'],
+    ['tenant missing', { ENTRA_TENANT_ID: undefined }, 'ENTRA_TENANT_ID'],
+    ['tenant not a GUID', { ENTRA_TENANT_ID: 'contoso.onmicrosoft.com' }, 'ENTRA_TENANT_ID'],
+    ['tenant "consumers"', { ENTRA_TENANT_ID: 'consumers' }, 'ENTRA_TENANT_ID'],
+    ['multi-tenant without allowed tenants', { ENTRA_TENANT_ID: 'common' }, 'ENTRA_ALLOWED_TENANTS'],
+    ['allowed tenants not GUIDs', { ENTRA_TENANT_ID: 'organizations', ENTRA_ALLOWED_TENANTS: 'a,b' }, 'ENTRA_ALLOWED_TENANTS'],
+    ['allowed tenants without the single tenant', { ENTRA_ALLOWED_TENANTS: OTHER_TENANT }, 'ENTRA_ALLOWED_TENANTS'],
+    ['audiences missing', { ENTRA_AUDIENCES: undefined }, 'ENTRA_AUDIENCES'],
+    ['audience neither GUID nor URI', { ENTRA_AUDIENCES: 'my-api' }, 'ENTRA_AUDIENCES'],
+    ['audience list of commas', { ENTRA_AUDIENCES: ',,' }, 'ENTRA_AUDIENCES'],
+    ['skew not a number', { ENTRA_CLOCK_SKEW_SECONDS: 'abc' }, 'ENTRA_CLOCK_SKEW_SECONDS'],
+    ['skew negative', { ENTRA_CLOCK_SKEW_SECONDS: '-5' }, 'ENTRA_CLOCK_SKEW_SECONDS'],
+    ['skew fractional', { ENTRA_CLOCK_SKEW_SECONDS: '1.5' }, 'ENTRA_CLOCK_SKEW_SECONDS'],
+    ['skew above 10 minutes', { ENTRA_CLOCK_SKEW_SECONDS: '601' }, 'ENTRA_CLOCK_SKEW_SECONDS'],
+    ['admin role with a space', { GATEWAY_ADMIN_ROLE: 'Gateway Admin' }, 'GATEWAY_ADMIN_ROLE'],
+    ['cosmos endpoint missing', { COSMOS_ENDPOINT: undefined }, 'COSMOS_ENDPOINT'],
+    ['cosmos endpoint plain http', { COSMOS_ENDPOINT: 'http://acct.documents.azure.com' }, 'COSMOS_ENDPOINT'],
+    ['database id with a slash', { COSMOS_DATABASE: 'a/b' }, 'COSMOS_DATABASE'],
+    ['SAS keys missing under the host', { SAS_SIGNING_KEYS: undefined }, 'SAS_SIGNING_KEYS'],
+    ['SAS key without a name', { SAS_SIGNING_KEYS: KEY_A }, 'SAS_SIGNING_KEYS'],
+    ['SAS key under 32 bytes', { SAS_SIGNING_KEYS: `k=${Buffer.alloc(31).toString('base64')}` }, 'SAS_SIGNING_KEYS'],
+    ['SAS key not base64', { SAS_SIGNING_KEYS: 'k=not*base64!' }, 'SAS_SIGNING_KEYS'],
+    ['SAS key name twice', { SAS_SIGNING_KEYS: `k=${KEY_A},k=${KEY_B}` }, 'SAS_SIGNING_KEYS'],
+    ['SAS default above max', { SAS_DEFAULT_TTL_SECONDS: '900', SAS_MAX_TTL_SECONDS: '600' }, 'SAS_DEFAULT_TTL_SECONDS'],
+    ['SAS default zero', { SAS_DEFAULT_TTL_SECONDS: '0' }, 'SAS_DEFAULT_TTL_SECONDS'],
+    ['SAS max not a number', { SAS_MAX_TTL_SECONDS: '1h' }, 'SAS_MAX_TTL_SECONDS'],
+    ['downstream hosts missing under the host', { DOWNSTREAM_ALLOWED_HOSTS: undefined }, 'DOWNSTREAM_ALLOWED_HOSTS'],
+    ['downstream host with a path', { DOWNSTREAM_ALLOWED_HOSTS: 'example.net/api' }, 'DOWNSTREAM_ALLOWED_HOSTS'],
+    ['downstream host bare wildcard', { DOWNSTREAM_ALLOWED_HOSTS: '*' }, 'DOWNSTREAM_ALLOWED_HOSTS'],
+    ['refresh zero', { POLICY_REFRESH_SECONDS: '0' }, 'POLICY_REFRESH_SECONDS'],
+    ['body limit not a number', { PROXY_MAX_BODY_BYTES: '10MB' }, 'PROXY_MAX_BODY_BYTES'],
+    ['port out of range', { PORT: '70000' }, 'PORT'],
+  ])('refuses %s, naming the setting', (_case, change, setting) => {
+    const err = failure({ ...valid, ...change });
+    expect(err.setting).toBe(setting);
+    expect(err.message.startsWith(`${setting}: `)).toBe(true);
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('never echoes a secret in its error', () => {
+    const secret = Buffer.alloc(16, 7).toString('base64');
+    const err = failure({ ...valid, SAS_SIGNING_KEYS: `k=${secret}` });
+    expect(err.message).not.toContain(secret);
+  });
+});
