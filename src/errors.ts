@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   ERR_CONFIG_INVALID: { status: 503, title: 'The gateway configuration is invalid' },
   ERR_IDP_UNAVAILABLE: { status: 503, title: 'The identity provider metadata or keys are unavailable' },
   ERR_POLICY_STORE_UNAVAILABLE: { status: 503, title: 'Policies are not loaded; failing closed' },
+  ERR_STORE_UNAVAILABLE: { status: 503, title: 'Cosmos DB did not answer; nothing was changed' },
   ERR_UNHEALTHY: { status: 503, title: 'The gateway is not healthy' },
   ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'The downstream function did not answer in time' },
 } as const satisfies Record<string, { status: number; title: string }>;
@@ -82,7 +83,10 @@ export class GatewayError extends Error {
   readonly headers: Readonly<Record<string, string>>;
 
   constructor(code: ErrorCode, message?: string, options: GatewayErrorOptions = {}) {
-    super(message ?? ERROR_CODES[code].title, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message ?? ERROR_CODES[code].title,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'GatewayError';
     this.code = code;
     this.status = ERROR_CODES[code].status;

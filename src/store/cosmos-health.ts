@@ -29,7 +29,8 @@ export class CosmosHealthCheck {
   ) {}
 
   check(): Promise<CheckResult> {
-    if (this.last && this.clock.now() - this.last.at < RESULT_TTL_MS) return Promise.resolve(this.last.result);
+    if (this.last && this.clock.now() - this.last.at < RESULT_TTL_MS)
+      return Promise.resolve(this.last.result);
     this.inFlight ??= this.probe().finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }

@@ -1,5 +1,5 @@
 import type { Agent } from 'node:https';
-import { CosmosClient, type Database } from '@azure/cosmos';
+import { CosmosClient, type Container, type Database } from '@azure/cosmos';
 import type { Config } from '../config/load-config';
 
 export interface CosmosClientOptions {
@@ -34,4 +34,36 @@ export async function createCosmosClient(
 export async function ensureDatabase(client: CosmosClient, id: string): Promise<Database> {
   const { database } = await client.databases.createIfNotExists({ id });
   return database;
+}
+
+/**
+ * The containers the gateway keeps its state in, all partitioned by `/id`: each holds small
+ * documents that are read by id or loaded whole into every instance's memory, so a partition
+ * per document spreads writes evenly and makes every admin read a point read. docs/policies.md
+ * explains the choice; infra/ creates the same containers in Azure.
+ */
+export const CONTAINERS = {
+  policies: 'policies',
+  resources: 'resources',
+  revocations: 'revocations',
+} as const;
+
+export type ContainerName = keyof typeof CONTAINERS;
+
+/** Creates the gateway's database and containers when missing (idempotent; cheap when they exist). */
+export async function ensureContainers(
+  client: CosmosClient,
+  databaseId: string,
+): Promise<Record<ContainerName, Container>> {
+  const database = await ensureDatabase(client, databaseId);
+  const entries = await Promise.all(
+    (Object.keys(CONTAINERS) as ContainerName[]).map(async (name) => {
+      const { container } = await database.containers.createIfNotExists({
+        id: CONTAINERS[name],
+        partitionKey: { paths: ['/id'] },
+      });
+      return [name, container] as const;
+    }),
+  );
+  return Object.fromEntries(entries) as Record<ContainerName, Container>;
 }

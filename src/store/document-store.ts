@@ -1,0 +1,205 @@
+import type { Container, ItemDefinition } from '@azure/cosmos';
+import { GatewayError } from '../errors';
+
+/** A document as it comes out of Cosmos DB: the body plus the system fields the gateway uses. */
+export interface StoredDocument {
+  readonly id: string;
+  readonly etag: string;
+  /** Cosmos DB `_ts`: seconds since the epoch of the last write. */
+  readonly ts: number;
+  /** True for a tombstone: a soft delete every instance's refresh sees before it is purged. */
+  readonly deleted: boolean;
+  /** The document without Cosmos system fields (`_rid`, `_self`, `_etag`, `_ts`, `_attachments`). */
+  readonly body: Record<string, unknown>;
+}
+
+export interface WriteConditions {
+  /** An ETag from a previous read (quoted or not), or `*` for "must exist". */
+  readonly ifMatch?: string | undefined;
+}
+
+const SYSTEM_FIELDS = new Set(['_rid', '_self', '_etag', '_ts', '_attachments', '_lsn']);
+
+/** ETags compare without quotes or a weak prefix: Cosmos returns quoted ones, the embedded server bare ones. */
+export function normalizeEtag(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+}
+
+/** The HTTP `ETag` header value of a stored document. */
+export function etagHeader(doc: StoredDocument): string {
+  return `"${normalizeEtag(doc.etag)}"`;
+}
+
+function toStored(item: ItemDefinition): StoredDocument {
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(item)) if (!SYSTEM_FIELDS.has(key)) body[key] = value;
+  return {
+    id: String(item.id),
+    etag: String(item._etag),
+    ts: Number(item._ts),
+    deleted: item.deleted === true,
+    body,
+  };
+}
+
+function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/**
+ * Runs a Cosmos DB call, turning anything that is not already a GatewayError (connection
+ * refused, timeouts, 5xx) into a 503 with the original as cause: never a 500 for an outage.
+ */
+async function guarded<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
+  }
+}
+
+/** `If-Match` semantics: `*` matches any live document; otherwise the ETags must be equal. */
+function etagMatches(ifMatch: string, doc: StoredDocument): boolean {
+  return ifMatch.trim() === '*' || normalizeEtag(ifMatch.trim()) === normalizeEtag(doc.etag);
+}
+
+const stale = () => new GatewayError('ERR_PRECONDITION_FAILED', 'The document changed since it was read');
+
+/**
+ * One Cosmos DB container of small documents partitioned by `/id`: point reads and writes by
+ * id, whole-container loads, and `_ts`-based change queries.
+ *
+ * Why `_ts` queries and not the change feed: the embedded server has no change feed, and these
+ * containers hold hundreds to thousands of small documents that every instance keeps in memory
+ * anyway. Why soft deletes: a query by `_ts` cannot see a document that is gone, so a delete
+ * writes a tombstone that every instance's refresh picks up, and tombstones are purged later.
+ * Queries filter by the partition key in SQL too, since the embedded server ignores the
+ * partitionKey option.
+ */
+export class CosmosDocumentStore {
+  constructor(readonly container: Container) {}
+
+  /** Every document, tombstones included. */
+  readAll(): Promise<StoredDocument[]> {
+    return guarded(async () => {
+      const { resources } = await this.container.items.query<ItemDefinition>('SELECT * FROM c').fetchAll();
+      return resources.map(toStored);
+    });
+  }
+
+  /**
+   * Documents written at or after `sinceTs` (seconds). `>=`, not `>`: `_ts` has one-second
+   * resolution, so a write in the same second as the last one seen must still be picked up;
+   * callers drop what they already hold by ETag.
+   */
+  changedSince(sinceTs: number): Promise<StoredDocument[]> {
+    return guarded(async () => {
+      const { resources } = await this.container.items
+        .query<ItemDefinition>({
+          query: 'SELECT * FROM c WHERE c._ts >= @since',
+          parameters: [{ name: '@since', value: sinceTs }],
+        })
+        .fetchAll();
+      return resources.map(toStored);
+    });
+  }
+
+  /** The document with `id`, tombstone included; undefined when absent. */
+  get(id: string): Promise<StoredDocument | undefined> {
+    return guarded(async () => {
+      try {
+        const { resource } = await this.container.item(id, id).read<ItemDefinition>();
+        return resource ? toStored(resource) : undefined;
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Creates or replaces the document `id` (PUT semantics). With `ifMatch`, the current live
+   * document must carry that ETag (or exist, for `*`), checked by Cosmos atomically: 412 otherwise.
+   */
+  put(
+    id: string,
+    body: Record<string, unknown>,
+    conditions: WriteConditions = {},
+  ): Promise<{ doc: StoredDocument; created: boolean }> {
+    return guarded(async () => {
+      const current = await this.get(id);
+      const live = current && !current.deleted ? current : undefined;
+      const item = { ...body, id };
+      if (conditions.ifMatch !== undefined) {
+        if (!live || !etagMatches(conditions.ifMatch, live)) throw stale();
+      }
+      try {
+        if (current) {
+          // Replace conditioned on what was just read: a concurrent writer makes this a 412, not a lost update.
+          const { resource } = await this.container
+            .item(id, id)
+            .replace<ItemDefinition>(item, { accessCondition: { type: 'IfMatch', condition: current.etag } });
+          return { doc: toStored(resource as ItemDefinition), created: !live };
+        }
+        const { resource } = await this.container.items.create<ItemDefinition>(item);
+        return { doc: toStored(resource as ItemDefinition), created: true };
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 412 || status === 409) throw stale();
+        throw err;
+      }
+    });
+  }
+
+  /** Soft-deletes `id`: replaces it with a tombstone. Undefined when there was no live document. */
+  remove(
+    id: string,
+    nowSeconds: number,
+    conditions: WriteConditions = {},
+  ): Promise<StoredDocument | undefined> {
+    return guarded(async () => {
+      const current = await this.get(id);
+      if (!current || current.deleted) {
+        if (conditions.ifMatch !== undefined) throw stale();
+        return undefined;
+      }
+      if (conditions.ifMatch !== undefined && !etagMatches(conditions.ifMatch, current)) throw stale();
+      try {
+        const { resource } = await this.container
+          .item(id, id)
+          .replace<ItemDefinition>(
+            { id, deleted: true, deletedAt: nowSeconds },
+            { accessCondition: { type: 'IfMatch', condition: current.etag } },
+          );
+        return toStored(resource as ItemDefinition);
+      } catch (err) {
+        if (statusOf(err) === 412) throw stale();
+        throw err;
+      }
+    });
+  }
+
+  /** Hard-deletes tombstones written before `beforeTs`; returns how many. Safe to run on every instance. */
+  purgeTombstones(beforeTs: number): Promise<number> {
+    return guarded(async () => {
+      const { resources } = await this.container.items
+        .query<{ id: string }>({
+          query: 'SELECT c.id FROM c WHERE c.deleted = true AND c._ts < @before',
+          parameters: [{ name: '@before', value: beforeTs }],
+        })
+        .fetchAll();
+      let purged = 0;
+      for (const { id } of resources) {
+        try {
+          await this.container.item(id, id).delete();
+          purged++;
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err; // another instance purged it first
+        }
+      }
+      return purged;
+    });
+  }
+}
