@@ -18,7 +18,8 @@ export function createJsonLogger(
   const min = order[options.minLevel ?? 'info'];
   const write =
     options.write ??
-    ((line: string, level: LogLevel) => (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`));
+    ((line: string, level: LogLevel) =>
+      (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`));
   return {
     log(level, event, fields = {}) {
       if (order[level] < min) return;

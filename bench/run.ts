@@ -1,0 +1,26 @@
+/**
+ * `npm run bench`: runs every benchmark and prints a small table. Single thread, warm caches;
+ * the whole run stays under ~20 s.
+ */
+import { benchEntraValidation } from './entra-validation';
+
+type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
+
+const BENCHES: readonly Bench[] = [['entra-validation', benchEntraValidation]];
+
+async function main(): Promise<void> {
+  for (const [name, run] of BENCHES) {
+    const started = Date.now();
+    const results = await run();
+    process.stdout.write(`\n${name} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+    const width = Math.max(...Object.keys(results).map((k) => k.length));
+    for (const [metric, value] of Object.entries(results)) {
+      process.stdout.write(`  ${metric.padEnd(width)}  ${String(value)}\n`);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,120 @@
+/**
+ * The checks on a signature-verified payload (expiry present, audience, tenant, issuer, claim
+ * types), and the mapping of Entra claims to the gateway's {@link Principal}.
+ */
+import type { Config } from '../../config/load-config';
+import { GatewayError } from '../../errors';
+import type { Principal } from '../principal';
+import { expectedIssuer } from './openid-metadata';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Claims dropped from `Principal.claims`: mutable, user-editable or recyclable identifiers that
+ * must never decide access (contract section 3). Dropping them means a policy condition on
+ * them can never match, rather than matching on spoofable data.
+ */
+export const UNTRUSTED_IDENTITY_CLAIMS: readonly string[] = [
+  'email',
+  'upn',
+  'preferred_username',
+  'unique_name',
+];
+
+/** What the claims are checked against. */
+export interface ClaimExpectations {
+  readonly config: Pick<Config['entra'], 'tenantId' | 'multiTenant' | 'allowedTenants' | 'audiences'>;
+  /** The metadata issuer; may contain `{tenantid}`. */
+  readonly issuerTemplate: string;
+}
+
+/**
+ * Checks the claims of a token whose signature, `exp` and `nbf` values jsonwebtoken already
+ * verified, and maps them to a Principal.
+ *
+ * Order matters for the code a client sees: expiry, audience, tenant, then issuer, so a token of
+ * a foreign tenant reports the tenant rather than the issuer derived from it.
+ *
+ * @throws {GatewayError} `ERR_TOKEN_NO_EXPIRY`, `ERR_TOKEN_AUDIENCE`, `ERR_TOKEN_TENANT`,
+ *   `ERR_TOKEN_ISSUER`, `ERR_TOKEN_CLAIMS`.
+ */
+export function principalFromEntraClaims(
+  payload: Readonly<Record<string, unknown>>,
+  expect: ClaimExpectations,
+): Principal {
+  const { config } = expect;
+  if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp))
+    throw new GatewayError('ERR_TOKEN_NO_EXPIRY');
+
+  // Entra access tokens carry exactly one audience; an array (even one containing ours) is not
+  // an Entra token, and accepting it would let a token for several APIs be replayed here.
+  if (typeof payload.aud !== 'string' || !config.audiences.includes(payload.aud)) {
+    throw new GatewayError('ERR_TOKEN_AUDIENCE');
+  }
+
+  if (payload.tid === undefined) throw claims('"tid" is missing');
+  if (typeof payload.tid !== 'string' || !GUID.test(payload.tid)) throw new GatewayError('ERR_TOKEN_TENANT');
+  const tid = payload.tid.toLowerCase();
+  if (!config.allowedTenants.includes(tid)) throw new GatewayError('ERR_TOKEN_TENANT');
+  // Single-tenant: the metadata (and so the keys and issuer) is the configured tenant's own.
+  if (!config.multiTenant && tid !== config.tenantId.toLowerCase())
+    throw new GatewayError('ERR_TOKEN_TENANT');
+
+  // Multi-tenant metadata shares one key set across all tenants; the issuer, bound to `tid`, is
+  // what stops tenant A's token from claiming to be tenant B's.
+  if (typeof payload.iss !== 'string' || payload.iss !== expectedIssuer(expect.issuerTemplate, payload.tid)) {
+    throw new GatewayError('ERR_TOKEN_ISSUER');
+  }
+
+  const roles = optionalStringArray(payload, 'roles');
+  const groups = optionalStringArray(payload, 'groups');
+  const scp = optionalString(payload, 'scp');
+  const oid = optionalString(payload, 'oid');
+  const sub = optionalString(payload, 'sub');
+  const idtyp = optionalString(payload, 'idtyp');
+  // v2 names the client `azp`, v1 `appid`.
+  const azp = optionalString(payload, 'azp') ?? optionalString(payload, 'appid');
+  const scopes = scp === undefined ? [] : scp.split(' ').filter((s) => s.length > 0);
+
+  // Entra sets `idtyp: app` only when the app opts into the optional claim; without it, an
+  // app-only token is recognised by having no delegated scopes and `sub === oid`.
+  const isApp =
+    idtyp === 'app' || (idtyp === undefined && scp === undefined && oid !== undefined && oid === sub);
+
+  const kept: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(payload)) {
+    if (!UNTRUSTED_IDENTITY_CLAIMS.includes(name)) kept[name] = value;
+  }
+  return Object.freeze({
+    kind: 'entra',
+    oid,
+    tid,
+    azp,
+    roles: Object.freeze(roles),
+    scopes: Object.freeze(scopes),
+    groups: Object.freeze(groups),
+    idtyp: isApp ? 'app' : 'user',
+    expiresAt: payload.exp,
+    claims: Object.freeze(kept),
+  });
+}
+
+function optionalString(payload: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const value = payload[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw claims(`"${name}" must be a string`);
+  return value;
+}
+
+function optionalStringArray(payload: Readonly<Record<string, unknown>>, name: string): string[] {
+  const value = payload[name];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string')) {
+    throw claims(`"${name}" must be an array of strings`);
+  }
+  return [...value];
+}
+
+function claims(reason: string): GatewayError {
+  return new GatewayError('ERR_TOKEN_CLAIMS', `The token has a bad claim: ${reason}`);
+}

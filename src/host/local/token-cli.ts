@@ -1,0 +1,85 @@
+/**
+ * Prints a dev access token, and only the token, on stdout: for curl lines and scripts.
+ *
+ * ```sh
+ * npm run token -- --role Orders.Reader --scope access_as_user
+ * node dist/src/host/local/token-cli.js --role Gateway.Admin --app --lifetime 600
+ * curl -H "Authorization: Bearer $(npm run --silent token -- --role Orders.Reader)" ...
+ * ```
+ *
+ * Flags: `--role R` `--scope S` `--group G` (each repeatable), `--oid ID`, `--tid ID`,
+ * `--v1` (v1 token: App ID URI audience, `appid`), `--app` (app-only token), `--lifetime SECONDS`.
+ *
+ * The token is signed with the persisted dev key {@link DEV_IDP_KEY_FILE} (created if absent),
+ * the same file the local stack's dev identity provider loads, so the running stack accepts it.
+ * `iss` uses the authority `http://127.0.0.1:7072` unless `ENTRA_AUTHORITY` is set, and the
+ * tenant {@link DEV_TENANT_ID} unless `ENTRA_TENANT_ID` is a tenant GUID.
+ */
+import { parseArgs } from 'node:util';
+import { systemClock } from '../../clock';
+import {
+  DEV_API_CLIENT_ID,
+  DEV_IDP_AUTHORITY,
+  DEV_IDP_KEY_FILE,
+  DEV_TENANT_ID,
+  loadOrCreateDevSigningKey,
+  mintDevToken,
+  type MintTokenOptions,
+} from './dev-identity-provider';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Turns the command line into mint options; throws with a one-line message on a bad flag. */
+export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions {
+  const { values } = parseArgs({
+    args: [...args],
+    strict: true,
+    options: {
+      role: { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+      group: { type: 'string', multiple: true },
+      oid: { type: 'string' },
+      tid: { type: 'string' },
+      v1: { type: 'boolean' },
+      app: { type: 'boolean' },
+      lifetime: { type: 'string' },
+    },
+  });
+  const lifetime = values.lifetime === undefined ? undefined : Number(values.lifetime);
+  if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
+    throw new Error('--lifetime: expected a positive whole number of seconds');
+  }
+  return {
+    version: values.v1 ? '1.0' : '2.0',
+    ...(values.role ? { roles: values.role } : {}),
+    ...(values.scope ? { scopes: values.scope } : {}),
+    ...(values.group ? { groups: values.group } : {}),
+    ...(values.oid ? { oid: values.oid } : {}),
+    ...(values.tid ? { tid: values.tid } : {}),
+    ...(values.app ? { app: true } : {}),
+    ...(lifetime !== undefined ? { lifetimeSeconds: lifetime } : {}),
+  };
+}
+
+function main(): void {
+  try {
+    const options = parseTokenCliArgs(process.argv.slice(2));
+    const tenant = process.env.ENTRA_TENANT_ID;
+    const token = mintDevToken(
+      loadOrCreateDevSigningKey(DEV_IDP_KEY_FILE),
+      {
+        authority: (process.env.ENTRA_AUTHORITY || DEV_IDP_AUTHORITY).replace(/\/+$/, ''),
+        tenantId: tenant && GUID.test(tenant) ? tenant.toLowerCase() : DEV_TENANT_ID,
+        clientId: DEV_API_CLIENT_ID,
+        clock: systemClock,
+      },
+      options,
+    );
+    process.stdout.write(`${token}\n`);
+  } catch (err) {
+    process.stderr.write(`token-cli: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  }
+}
+
+if (require.main === module) main();

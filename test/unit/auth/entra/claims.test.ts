@@ -1,0 +1,125 @@
+import { principalFromEntraClaims, type ClaimExpectations } from '../../../../src/auth/entra/claims';
+import type { ErrorCode } from '../../../../src/errors';
+import { GatewayError } from '../../../../src/errors';
+
+const TID = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
+const OTHER = '11111111-2222-4333-8444-555555555555';
+const CLIENT = '5e7d1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b';
+const AUTH = 'https://login.example.test';
+
+const single: ClaimExpectations = {
+  config: {
+    tenantId: TID,
+    multiTenant: false,
+    allowedTenants: [TID],
+    audiences: [CLIENT, `api://${CLIENT}`],
+  },
+  issuerTemplate: `${AUTH}/${TID}/v2.0`,
+};
+const multi: ClaimExpectations = {
+  config: { tenantId: 'organizations', multiTenant: true, allowedTenants: [TID, OTHER], audiences: [CLIENT] },
+  issuerTemplate: `${AUTH}/{tenantid}/v2.0`,
+};
+
+const base = {
+  aud: CLIENT,
+  iss: `${AUTH}/${TID}/v2.0`,
+  tid: TID,
+  exp: 2_000_000_000,
+  oid: 'o1',
+  sub: 'pairwise',
+  scp: 'a b',
+  ver: '2.0',
+};
+
+function codeOf(claims: Record<string, unknown>, expect: ClaimExpectations = single): ErrorCode | 'ok' {
+  try {
+    principalFromEntraClaims(claims, expect);
+    return 'ok';
+  } catch (err) {
+    return err instanceof GatewayError ? err.code : ('not-a-gateway-error' as ErrorCode);
+  }
+}
+
+describe('principalFromEntraClaims: checks', () => {
+  it.each<[string, Record<string, unknown>, ClaimExpectations, ErrorCode | 'ok']>([
+    ['valid single-tenant', base, single, 'ok'],
+    ['App ID URI audience', { ...base, aud: `api://${CLIENT}` }, single, 'ok'],
+    ['no exp', { ...base, exp: undefined }, single, 'ERR_TOKEN_NO_EXPIRY'],
+    ['wrong aud', { ...base, aud: 'api://other' }, single, 'ERR_TOKEN_AUDIENCE'],
+    ['aud array of ours', { ...base, aud: [CLIENT] }, single, 'ERR_TOKEN_AUDIENCE'],
+    ['aud case changed', { ...base, aud: CLIENT.toUpperCase() }, single, 'ERR_TOKEN_AUDIENCE'],
+    ['missing tid', { ...base, tid: undefined }, single, 'ERR_TOKEN_CLAIMS'],
+    ['tid not a GUID', { ...base, tid: 'contoso' }, single, 'ERR_TOKEN_TENANT'],
+    ['tid not allowed', { ...base, tid: OTHER, iss: `${AUTH}/${OTHER}/v2.0` }, single, 'ERR_TOKEN_TENANT'],
+    [
+      'single-tenant with a second allowed tenant still wants the configured one',
+      { ...base, tid: OTHER, iss: `${AUTH}/${OTHER}/v2.0` },
+      { ...single, config: { ...single.config, allowedTenants: [TID, OTHER] } },
+      'ERR_TOKEN_TENANT',
+    ],
+    ['foreign issuer', { ...base, iss: `https://evil.test/${TID}/v2.0` }, single, 'ERR_TOKEN_ISSUER'],
+    ['issuer with trailing slash', { ...base, iss: `${AUTH}/${TID}/v2.0/` }, single, 'ERR_TOKEN_ISSUER'],
+    ['no issuer', { ...base, iss: undefined }, single, 'ERR_TOKEN_ISSUER'],
+    ['multi: allowed other tenant', { ...base, tid: OTHER, iss: `${AUTH}/${OTHER}/v2.0` }, multi, 'ok'],
+    [
+      'multi: tid/issuer mismatch',
+      { ...base, tid: OTHER, iss: `${AUTH}/${TID}/v2.0` },
+      multi,
+      'ERR_TOKEN_ISSUER',
+    ],
+    [
+      'multi: literal template issuer',
+      { ...base, iss: `${AUTH}/{tenantid}/v2.0` },
+      multi,
+      'ERR_TOKEN_ISSUER',
+    ],
+    ['roles a string', { ...base, roles: 'Admin' }, single, 'ERR_TOKEN_CLAIMS'],
+    ['groups with a number', { ...base, groups: ['g', 1] }, single, 'ERR_TOKEN_CLAIMS'],
+    ['scp an array', { ...base, scp: ['a'] }, single, 'ERR_TOKEN_CLAIMS'],
+    ['oid a number', { ...base, oid: 7 }, single, 'ERR_TOKEN_CLAIMS'],
+    ['azp an object', { ...base, azp: {} }, single, 'ERR_TOKEN_CLAIMS'],
+    ['idtyp a boolean', { ...base, idtyp: true }, single, 'ERR_TOKEN_CLAIMS'],
+  ])('%s → %s', (_name, claims, expectations, expected) => {
+    expect(codeOf(claims, expectations)).toBe(expected);
+  });
+});
+
+describe('principalFromEntraClaims: mapping', () => {
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ['scp split on spaces', { scp: ' a  b c ' }, { scopes: ['a', 'b', 'c'], idtyp: 'user' }],
+    ['azp from v2 azp', { azp: 'client-v2' }, { azp: 'client-v2' }],
+    ['azp from v1 appid', { appid: 'client-v1' }, { azp: 'client-v1' }],
+    ['idtyp app claim', { idtyp: 'app', scp: undefined }, { idtyp: 'app' }],
+    ['no scp and oid === sub → app', { scp: undefined, sub: 'o1' }, { idtyp: 'app' }],
+    ['no scp but sub !== oid → user', { scp: undefined }, { idtyp: 'user' }],
+    ['scp present and oid === sub → user', { sub: 'o1' }, { idtyp: 'user' }],
+    ['idtyp user wins over oid === sub', { idtyp: 'user', scp: undefined, sub: 'o1' }, { idtyp: 'user' }],
+    ['absent lists are empty', {}, { roles: [], groups: [] }],
+    ['roles and groups', { roles: ['R'], groups: ['G'] }, { roles: ['R'], groups: ['G'] }],
+  ])('%s', (_name, claims, expected) => {
+    expect(principalFromEntraClaims({ ...base, ...claims }, single)).toMatchObject({
+      kind: 'entra',
+      expiresAt: base.exp,
+      ...expected,
+    });
+  });
+
+  it("lower-cases tid (multi-tenant issuer built from the token's own tid)", () => {
+    const upper = TID.toUpperCase();
+    expect(principalFromEntraClaims({ ...base, tid: upper, iss: `${AUTH}/${upper}/v2.0` }, multi).tid).toBe(
+      TID,
+    );
+  });
+
+  it('drops email, upn, preferred_username and unique_name from claims; keeps the rest', () => {
+    const principal = principalFromEntraClaims(
+      { ...base, email: 'e', upn: 'u', preferred_username: 'p', unique_name: 'n', ctry: 'NL' },
+      single,
+    );
+    expect(Object.keys(principal.claims)).toEqual(expect.arrayContaining(['ctry', 'oid', 'tid']));
+    for (const name of ['email', 'upn', 'preferred_username', 'unique_name'])
+      expect(principal.claims).not.toHaveProperty(name);
+    expect(Object.isFrozen(principal.claims)).toBe(true);
+  });
+});
