@@ -101,7 +101,9 @@ const tenantId = z
 const guidList = z
   .string()
   .transform(commaList)
-  .pipe(z.array(z.string().regex(GUID, 'expected a comma list of tenant GUIDs')).min(1, 'expected at least one'))
+  .pipe(
+    z.array(z.string().regex(GUID, 'expected a comma list of tenant GUIDs')).min(1, 'expected at least one'),
+  )
   .transform((ids) => ids.map((id) => id.toLowerCase()));
 
 const audienceList = z
@@ -147,9 +149,14 @@ const sasKeys = z.string().transform((value, ctx): SasSigningKey[] => {
     };
     if (!KEY_NAME.test(name)) return fail('expected name=base64secret with a name of [A-Za-z0-9._-]');
     if (!BASE64.test(encoded)) return fail(`secret of "${name}" is not base64`);
-    const secret = Buffer.from(encoded, encoded.includes('-') || encoded.includes('_') ? 'base64url' : 'base64');
+    const secret = Buffer.from(
+      encoded,
+      encoded.includes('-') || encoded.includes('_') ? 'base64url' : 'base64',
+    );
     if (secret.length < MIN_SAS_KEY_BYTES) {
-      return fail(`secret of "${name}" is ${secret.length} bytes; at least ${MIN_SAS_KEY_BYTES} are required`);
+      return fail(
+        `secret of "${name}" is ${secret.length} bytes; at least ${MIN_SAS_KEY_BYTES} are required`,
+      );
     }
     if (keys.some((k) => k.name === name)) return fail(`name "${name}" appears twice`);
     keys.push({ name, secret });
@@ -236,7 +243,10 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     throw new ConfigError('ENTRA_ALLOWED_TENANTS', `required when ENTRA_TENANT_ID is "${tenant}"`);
   }
   if (!multiTenant && allowedTenants && !allowedTenants.includes(tenant.toLowerCase())) {
-    throw new ConfigError('ENTRA_ALLOWED_TENANTS', 'must include ENTRA_TENANT_ID for a single-tenant gateway');
+    throw new ConfigError(
+      'ENTRA_ALLOWED_TENANTS',
+      'must include ENTRA_TENANT_ID for a single-tenant gateway',
+    );
   }
   const audiences = required(env, 'ENTRA_AUDIENCES', '(API client id and/or App ID URI)');
 
@@ -246,16 +256,9 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     throw new ConfigError('SAS_DEFAULT_TTL_SECONDS', `must not exceed SAS_MAX_TTL_SECONDS (${maxTtl})`);
   }
 
-  let signingKeys = read(env, 'SAS_SIGNING_KEYS');
-  const keysGenerated = signingKeys === undefined;
-  if (signingKeys === undefined) {
-    if (options.mode === 'functions') {
-      throw new ConfigError('SAS_SIGNING_KEYS', `required ${underHost} (name=base64secret,...)`);
-    }
-    signingKeys = [{ name: `local-${randomBytes(3).toString('hex')}`, secret: randomBytes(32) }];
-    options.warn?.(
-      'SAS_SIGNING_KEYS is not set: using a random key for this run; SAS tokens will not survive a restart',
-    );
+  const givenKeys = read(env, 'SAS_SIGNING_KEYS');
+  if (givenKeys === undefined && options.mode === 'functions') {
+    throw new ConfigError('SAS_SIGNING_KEYS', `required ${underHost} (name=base64secret,...)`);
   }
 
   let allowedHosts = read(env, 'DOWNSTREAM_ALLOWED_HOSTS');
@@ -266,6 +269,25 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     allowedHosts = [...DEFAULTS.localDownstreamAllowedHosts];
   }
 
+  const cosmosEndpoint = required(env, 'COSMOS_ENDPOINT', '(the Cosmos DB account endpoint)');
+  const cosmosKey = read(env, 'COSMOS_KEY');
+  const cosmosDatabase = read(env, 'COSMOS_DATABASE') ?? DEFAULTS.cosmosDatabase;
+  const clockSkewSeconds = read(env, 'ENTRA_CLOCK_SKEW_SECONDS') ?? DEFAULTS.clockSkewSeconds;
+  const adminRole = read(env, 'GATEWAY_ADMIN_ROLE') ?? DEFAULTS.adminRole;
+  const policyRefreshSeconds = read(env, 'POLICY_REFRESH_SECONDS') ?? DEFAULTS.policyRefreshSeconds;
+  const proxyMaxBodyBytes = read(env, 'PROXY_MAX_BODY_BYTES') ?? DEFAULTS.proxyMaxBodyBytes;
+  const port = read(env, 'PORT') ?? DEFAULTS.port;
+
+  // Generated last, so a wrong setting elsewhere is reported without a misleading warning first.
+  const signingKeys = givenKeys ?? [
+    { name: `local-${randomBytes(3).toString('hex')}`, secret: randomBytes(32) },
+  ];
+  if (givenKeys === undefined) {
+    options.warn?.(
+      'SAS_SIGNING_KEYS is not set: using a random key for this run; SAS tokens will not survive a restart',
+    );
+  }
+
   const config: Config = {
     entra: {
       authority,
@@ -273,19 +295,20 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
       multiTenant,
       allowedTenants: allowedTenants ?? [tenant.toLowerCase()],
       audiences,
-      clockSkewSeconds: read(env, 'ENTRA_CLOCK_SKEW_SECONDS') ?? DEFAULTS.clockSkewSeconds,
+      clockSkewSeconds,
     },
-    adminRole: read(env, 'GATEWAY_ADMIN_ROLE') ?? DEFAULTS.adminRole,
-    cosmos: {
-      endpoint: required(env, 'COSMOS_ENDPOINT', '(the Cosmos DB account endpoint)'),
-      key: read(env, 'COSMOS_KEY'),
-      database: read(env, 'COSMOS_DATABASE') ?? DEFAULTS.cosmosDatabase,
+    adminRole,
+    cosmos: { endpoint: cosmosEndpoint, key: cosmosKey, database: cosmosDatabase },
+    sas: {
+      signingKeys,
+      keysGenerated: givenKeys === undefined,
+      defaultTtlSeconds: defaultTtl,
+      maxTtlSeconds: maxTtl,
     },
-    sas: { signingKeys, keysGenerated, defaultTtlSeconds: defaultTtl, maxTtlSeconds: maxTtl },
     downstreamAllowedHosts: allowedHosts,
-    policyRefreshSeconds: read(env, 'POLICY_REFRESH_SECONDS') ?? DEFAULTS.policyRefreshSeconds,
-    proxyMaxBodyBytes: read(env, 'PROXY_MAX_BODY_BYTES') ?? DEFAULTS.proxyMaxBodyBytes,
-    port: read(env, 'PORT') ?? DEFAULTS.port,
+    policyRefreshSeconds,
+    proxyMaxBodyBytes,
+    port,
   };
   return deepFreeze(config);
 }

@@ -37,7 +37,9 @@ async function handleWithSharedGateway(
   } catch (err) {
     const line = err instanceof ConfigError ? err.message : 'gateway failed to start';
     context.error(`configuration: ${line}`);
-    const error = new GatewayError('ERR_CONFIG_INVALID', 'The gateway is misconfigured; see its log', { cause: err });
+    const error = new GatewayError('ERR_CONFIG_INVALID', 'The gateway is misconfigured; see its log', {
+      cause: err,
+    });
     return problemResponse(error, correlationIdOf(request));
   }
   return definition.handle(gateway, request, context);

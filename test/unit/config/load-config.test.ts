@@ -52,14 +52,21 @@ describe('loadConfig', () => {
   });
 
   it('parses key rings in order: the first signs', () => {
-    const config = loadConfig({ ...valid, SAS_SIGNING_KEYS: `new=${KEY_B}, old=${KEY_A}` }, { mode: 'functions' });
+    const config = loadConfig(
+      { ...valid, SAS_SIGNING_KEYS: `new=${KEY_B}, old=${KEY_A}` },
+      { mode: 'functions' },
+    );
     expect(config.sas.signingKeys.map((k) => k.name)).toEqual(['new', 'old']);
     expect(config.sas.signingKeys[0]?.secret.length).toBe(48);
   });
 
   it('accepts multi-tenant mode with allowed tenants', () => {
     const config = loadConfig(
-      { ...valid, ENTRA_TENANT_ID: 'organizations', ENTRA_ALLOWED_TENANTS: `${TENANT},${OTHER_TENANT.toUpperCase()}` },
+      {
+        ...valid,
+        ENTRA_TENANT_ID: 'organizations',
+        ENTRA_ALLOWED_TENANTS: `${TENANT},${OTHER_TENANT.toUpperCase()}`,
+      },
       { mode: 'functions' },
     );
     expect(config.entra.multiTenant).toBe(true);
@@ -67,12 +74,13 @@ describe('loadConfig', () => {
   });
 
   it('allows plain http only on loopback hosts', () => {
-    expect(loadConfig({ ...valid, ENTRA_AUTHORITY: 'http://127.0.0.1:7072' }, { mode: 'functions' }).entra.authority).toBe(
-      'http://127.0.0.1:7072',
-    );
-    expect(loadConfig({ ...valid, ENTRA_AUTHORITY: 'http://[::1]:7072/' }, { mode: 'functions' }).entra.authority).toBe(
-      'http://[::1]:7072',
-    );
+    expect(
+      loadConfig({ ...valid, ENTRA_AUTHORITY: 'http://127.0.0.1:7072' }, { mode: 'functions' }).entra
+        .authority,
+    ).toBe('http://127.0.0.1:7072');
+    expect(
+      loadConfig({ ...valid, ENTRA_AUTHORITY: 'http://[::1]:7072/' }, { mode: 'functions' }).entra.authority,
+    ).toBe('http://[::1]:7072');
   });
 
   it('generates a SAS key and allows loopback downstreams in the local stack, with a warning', () => {
@@ -87,23 +95,45 @@ describe('loadConfig', () => {
   });
 
   it('treats an empty setting as unset', () => {
-    expect(loadConfig({ ...valid, ENTRA_CLOCK_SKEW_SECONDS: '  ' }, { mode: 'functions' }).entra.clockSkewSeconds).toBe(60);
+    expect(
+      loadConfig({ ...valid, ENTRA_CLOCK_SKEW_SECONDS: '  ' }, { mode: 'functions' }).entra.clockSkewSeconds,
+    ).toBe(60);
   });
 
   // Each row: the settings changed, the setting the one-line error must name.
   it.each<[string, Environment, string]>([
     ['authority missing', { ENTRA_AUTHORITY: undefined }, 'ENTRA_AUTHORITY'],
     ['authority not a URL', { ENTRA_AUTHORITY: 'login.microsoftonline.com' }, 'ENTRA_AUTHORITY'],
-    ['authority plain http off loopback', { ENTRA_AUTHORITY: 'http://login.microsoftonline.com' }, 'ENTRA_AUTHORITY'],
-    ['authority with credentials', { ENTRA_AUTHORITY: 'https://u:p@login.microsoftonline.com' }, 'ENTRA_AUTHORITY'],
-    ['authority with a query', { ENTRA_AUTHORITY: 'https://login.microsoftonline.com/?x=1' }, 'ENTRA_AUTHORITY'],
+    [
+      'authority plain http off loopback',
+      { ENTRA_AUTHORITY: 'http://login.microsoftonline.com' },
+      'ENTRA_AUTHORITY',
+    ],
+    [
+      'authority with credentials',
+      { ENTRA_AUTHORITY: 'https://u:p@login.microsoftonline.com' },
+      'ENTRA_AUTHORITY',
+    ],
+    [
+      'authority with a query',
+      { ENTRA_AUTHORITY: 'https://login.microsoftonline.com/?x=1' },
+      'ENTRA_AUTHORITY',
+    ],
     ['authority ftp', { ENTRA_AUTHORITY: 'ftp://127.0.0.1' }, 'ENTRA_AUTHORITY'],
     ['tenant missing', { ENTRA_TENANT_ID: undefined }, 'ENTRA_TENANT_ID'],
     ['tenant not a GUID', { ENTRA_TENANT_ID: 'contoso.onmicrosoft.com' }, 'ENTRA_TENANT_ID'],
     ['tenant "consumers"', { ENTRA_TENANT_ID: 'consumers' }, 'ENTRA_TENANT_ID'],
     ['multi-tenant without allowed tenants', { ENTRA_TENANT_ID: 'common' }, 'ENTRA_ALLOWED_TENANTS'],
-    ['allowed tenants not GUIDs', { ENTRA_TENANT_ID: 'organizations', ENTRA_ALLOWED_TENANTS: 'a,b' }, 'ENTRA_ALLOWED_TENANTS'],
-    ['allowed tenants without the single tenant', { ENTRA_ALLOWED_TENANTS: OTHER_TENANT }, 'ENTRA_ALLOWED_TENANTS'],
+    [
+      'allowed tenants not GUIDs',
+      { ENTRA_TENANT_ID: 'organizations', ENTRA_ALLOWED_TENANTS: 'a,b' },
+      'ENTRA_ALLOWED_TENANTS',
+    ],
+    [
+      'allowed tenants without the single tenant',
+      { ENTRA_ALLOWED_TENANTS: OTHER_TENANT },
+      'ENTRA_ALLOWED_TENANTS',
+    ],
     ['audiences missing', { ENTRA_AUDIENCES: undefined }, 'ENTRA_AUDIENCES'],
     ['audience neither GUID nor URI', { ENTRA_AUDIENCES: 'my-api' }, 'ENTRA_AUDIENCES'],
     ['audience list of commas', { ENTRA_AUDIENCES: ',,' }, 'ENTRA_AUDIENCES'],
@@ -117,14 +147,30 @@ describe('loadConfig', () => {
     ['database id with a slash', { COSMOS_DATABASE: 'a/b' }, 'COSMOS_DATABASE'],
     ['SAS keys missing under the host', { SAS_SIGNING_KEYS: undefined }, 'SAS_SIGNING_KEYS'],
     ['SAS key without a name', { SAS_SIGNING_KEYS: KEY_A }, 'SAS_SIGNING_KEYS'],
-    ['SAS key under 32 bytes', { SAS_SIGNING_KEYS: `k=${Buffer.alloc(31).toString('base64')}` }, 'SAS_SIGNING_KEYS'],
+    [
+      'SAS key under 32 bytes',
+      { SAS_SIGNING_KEYS: `k=${Buffer.alloc(31).toString('base64')}` },
+      'SAS_SIGNING_KEYS',
+    ],
     ['SAS key not base64', { SAS_SIGNING_KEYS: 'k=not*base64!' }, 'SAS_SIGNING_KEYS'],
     ['SAS key name twice', { SAS_SIGNING_KEYS: `k=${KEY_A},k=${KEY_B}` }, 'SAS_SIGNING_KEYS'],
-    ['SAS default above max', { SAS_DEFAULT_TTL_SECONDS: '900', SAS_MAX_TTL_SECONDS: '600' }, 'SAS_DEFAULT_TTL_SECONDS'],
+    [
+      'SAS default above max',
+      { SAS_DEFAULT_TTL_SECONDS: '900', SAS_MAX_TTL_SECONDS: '600' },
+      'SAS_DEFAULT_TTL_SECONDS',
+    ],
     ['SAS default zero', { SAS_DEFAULT_TTL_SECONDS: '0' }, 'SAS_DEFAULT_TTL_SECONDS'],
     ['SAS max not a number', { SAS_MAX_TTL_SECONDS: '1h' }, 'SAS_MAX_TTL_SECONDS'],
-    ['downstream hosts missing under the host', { DOWNSTREAM_ALLOWED_HOSTS: undefined }, 'DOWNSTREAM_ALLOWED_HOSTS'],
-    ['downstream host with a path', { DOWNSTREAM_ALLOWED_HOSTS: 'example.net/api' }, 'DOWNSTREAM_ALLOWED_HOSTS'],
+    [
+      'downstream hosts missing under the host',
+      { DOWNSTREAM_ALLOWED_HOSTS: undefined },
+      'DOWNSTREAM_ALLOWED_HOSTS',
+    ],
+    [
+      'downstream host with a path',
+      { DOWNSTREAM_ALLOWED_HOSTS: 'example.net/api' },
+      'DOWNSTREAM_ALLOWED_HOSTS',
+    ],
     ['downstream host bare wildcard', { DOWNSTREAM_ALLOWED_HOSTS: '*' }, 'DOWNSTREAM_ALLOWED_HOSTS'],
     ['refresh zero', { POLICY_REFRESH_SECONDS: '0' }, 'POLICY_REFRESH_SECONDS'],
     ['body limit not a number', { PROXY_MAX_BODY_BYTES: '10MB' }, 'PROXY_MAX_BODY_BYTES'],
@@ -140,5 +186,18 @@ describe('loadConfig', () => {
     const secret = Buffer.alloc(16, 7).toString('base64');
     const err = failure({ ...valid, SAS_SIGNING_KEYS: `k=${secret}` });
     expect(err.message).not.toContain(secret);
+  });
+});
+
+describe('loadConfig warnings', () => {
+  it('reports a wrong setting without first warning about generated keys', () => {
+    const warnings: string[] = [];
+    expect(() =>
+      loadConfig(
+        { ...valid, SAS_SIGNING_KEYS: undefined, PORT: 'x' },
+        { mode: 'local', warn: (line) => warnings.push(line) },
+      ),
+    ).toThrow(ConfigError);
+    expect(warnings).toEqual([]);
   });
 });

@@ -1,0 +1,371 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import {
+  HttpRequest,
+  HttpResponse,
+  InvocationContext,
+  type Cookie,
+  type HttpMethod,
+  type HttpResponseInit,
+} from '@azure/functions';
+import { GatewayError, toGatewayError } from '../../errors';
+import { correlationIdOf } from '../../http/request-context';
+import { problemResponse } from '../../http/responses';
+import { describeError, type Logger } from '../../logger';
+
+/**
+ * A route as the local stack serves it: the shape of `RouteDefinition`, generic in what the
+ * handler gets first (the gateway for its own routes, nothing for the sample downstream).
+ */
+export interface HttpRoute<TTarget> {
+  readonly name: string;
+  /** Azure Functions route template below `/api`: `{name}`, `{name?}`, `{*rest}`, `{id:int}`. */
+  readonly route: string;
+  readonly methods: readonly HttpMethod[];
+  handle(target: TTarget, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit>;
+}
+
+/** The route prefix of host.json (`extensions.http.routePrefix`). */
+export const ROUTE_PREFIX = 'api';
+
+// ---------------------------------------------------------------------------------------------
+// Route templates
+// ---------------------------------------------------------------------------------------------
+
+type Segment =
+  | { kind: 'literal'; text: string }
+  | { kind: 'param'; name: string; optional: boolean; constraint: ((value: string) => boolean) | undefined }
+  | { kind: 'catchAll'; name: string };
+
+/** A compiled route template: matches the segments of a path below the prefix. */
+export interface RouteTemplate {
+  readonly template: string;
+  /** Sort key: literal segments outrank parameters, which outrank optional ones and catch-alls. */
+  readonly precedence: readonly number[];
+  match(segments: readonly string[]): Record<string, string> | undefined;
+}
+
+/** Inline constraints of ASP.NET Core routing that function routes commonly use. */
+const CONSTRAINTS: Readonly<Record<string, (value: string) => boolean>> = {
+  int: (v) => /^-?\d+$/.test(v),
+  long: (v) => /^-?\d+$/.test(v),
+  guid: (v) => /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(v),
+  alpha: (v) => /^[a-z]+$/i.test(v),
+  bool: (v) => /^(true|false)$/i.test(v),
+};
+
+/**
+ * Compiles an Azure Functions route template. Literal segments match case-insensitively, as the
+ * host's ASP.NET Core routing does; `{name?}` and `{*name}` may only come last.
+ *
+ * @example
+ * compileRouteTemplate('proxy/{resource}/{*path}').match(['proxy', 'orders', 'a', 'b'])
+ * // => { resource: 'orders', path: 'a/b' }
+ */
+export function compileRouteTemplate(template: string): RouteTemplate {
+  const parts = template.split('/').filter((part) => part.length > 0);
+  const segments: Segment[] = parts.map((part, index) => {
+    const param = /^\{(\*{1,2})?([A-Za-z_][\w]*)(?::(\w+))?(\?)?\}$/.exec(part);
+    if (!param) {
+      if (/[{}]/.test(part)) throw new Error(`Route "${template}": unsupported segment "${part}"`);
+      return { kind: 'literal', text: part.toLowerCase() };
+    }
+    const [, star, name = '', constraintName, optional] = param;
+    const last = index === parts.length - 1;
+    if ((star || optional) && !last)
+      throw new Error(`Route "${template}": "${part}" must be the last segment`);
+    if (star) return { kind: 'catchAll', name };
+    const constraint = constraintName === undefined ? undefined : CONSTRAINTS[constraintName.toLowerCase()];
+    if (constraintName !== undefined && constraint === undefined) {
+      throw new Error(`Route "${template}": unknown constraint "${constraintName}"`);
+    }
+    return { kind: 'param', name, optional: optional === '?', constraint };
+  });
+  const precedence = segments.map((s) =>
+    s.kind === 'literal' ? 0 : s.kind === 'catchAll' ? 4 : s.optional ? 3 : s.constraint ? 1 : 2,
+  );
+  return {
+    template,
+    precedence,
+    match(path) {
+      const params: Record<string, string> = {};
+      for (const [index, segment] of segments.entries()) {
+        const value = path[index];
+        if (segment.kind === 'catchAll') {
+          const rest = path.slice(index).join('/');
+          if (rest.length > 0) params[segment.name] = rest;
+          return params;
+        }
+        if (value === undefined) return segment.kind === 'param' && segment.optional ? params : undefined;
+        if (segment.kind === 'literal') {
+          if (value.toLowerCase() !== segment.text) return undefined;
+        } else {
+          if (segment.constraint && !segment.constraint(value)) return undefined;
+          params[segment.name] = value;
+        }
+      }
+      return path.length === segments.length ? params : undefined;
+    },
+  };
+}
+
+/**
+ * The path below `/api` as decoded segments, or undefined when the path is outside the prefix.
+ * Like the host's server, `%2F` stays encoded, so an encoded slash never splits a segment.
+ * Throws a 400 GatewayError on malformed percent-encoding.
+ */
+export function routeSegments(pathname: string): string[] | undefined {
+  const raw = pathname.split('/').slice(1);
+  if (raw[0]?.toLowerCase() !== ROUTE_PREFIX) return undefined;
+  const rest = raw.slice(1);
+  // A trailing slash does not change the route (ASP.NET Core routing ignores it).
+  if (rest.length > 0 && rest[rest.length - 1] === '') rest.pop();
+  try {
+    return rest.map((segment) => decodeURIComponent(segment.replace(/%2f/gi, '%252F')));
+  } catch {
+    throw new GatewayError('ERR_BAD_REQUEST', 'The request path is not valid percent-encoding');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------
+
+export interface ServeRoutesOptions {
+  /** 0 picks a free port. */
+  port: number;
+  host?: string;
+  /** Where failed invocations and `context.log` lines go; nothing is logged without one. */
+  logger?: Logger;
+}
+
+/** A running local HTTP server. */
+export interface LocalHttpServer {
+  /** `http://127.0.0.1:<port>` (no `/api`). */
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+interface CompiledRoute<T> {
+  readonly route: HttpRoute<T>;
+  readonly template: RouteTemplate;
+}
+
+/** Why these limits: a slow client must not hold a socket forever, yet a 100 MB proxy upload fits. */
+const HEADERS_TIMEOUT_MS = 20_000;
+const REQUEST_TIMEOUT_MS = 300_000;
+
+/**
+ * Serves route definitions over plain HTTP the way the Functions host would: `/api/<template>`,
+ * a real `HttpRequest` whose body streams from the socket, an `InvocationContext`, and the
+ * handler's `HttpResponseInit` written back through `HttpResponse` (the host's body and header
+ * semantics). Unknown routes answer 404 and known routes with another method 405, as problem+json.
+ *
+ * @param target what every handler gets first: the gateway, or a function that resolves it
+ */
+export async function serveRoutes<T>(
+  routes: readonly HttpRoute<T>[],
+  target: T | (() => T | Promise<T>),
+  options: ServeRoutesOptions,
+): Promise<LocalHttpServer> {
+  const compiled: CompiledRoute<T>[] = routes
+    .map((route) => ({ route, template: compileRouteTemplate(route.route) }))
+    .sort((a, b) => comparePrecedence(a.template.precedence, b.template.precedence));
+  const resolveTarget = typeof target === 'function' ? (target as () => T | Promise<T>) : () => target;
+  const logger = options.logger;
+
+  const server = createServer((req, res) => {
+    dispatch(compiled, resolveTarget, req, res, logger).catch((err: unknown) => {
+      logger?.log('error', 'local.response.failed', { error: describeError(err) });
+      res.destroy();
+    });
+  });
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    server,
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+  };
+}
+
+function comparePrecedence(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    // A missing segment sorts after a present one: longer literal routes are more specific.
+    const diff = (a[i] ?? 5) - (b[i] ?? 5);
+    if (diff !== 0) return diff;
+  }
+  return 0;
+}
+
+async function dispatch<T>(
+  routes: readonly CompiledRoute<T>[],
+  resolveTarget: () => T | Promise<T>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: Logger | undefined,
+): Promise<void> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  const headers = requestHeaders(req);
+  const correlationId = correlationIdOf({ headers } as unknown as HttpRequest);
+
+  let url: URL;
+  let segments: string[] | undefined;
+  try {
+    url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+    segments = routeSegments(url.pathname);
+  } catch (err) {
+    const error =
+      err instanceof GatewayError ? err : new GatewayError('ERR_BAD_REQUEST', 'The request URL is malformed');
+    return writeResponse(res, problemResponse(error, correlationId));
+  }
+
+  let allowed: HttpMethod[] = [];
+  let found: { route: HttpRoute<T>; params: Record<string, string> } | undefined;
+  if (segments !== undefined) {
+    for (const { route, template } of routes) {
+      const params = template.match(segments);
+      if (params === undefined) continue;
+      if (route.methods.includes(method as HttpMethod)) {
+        found = { route, params };
+        break;
+      }
+      allowed = [...allowed, ...route.methods.filter((m) => !allowed.includes(m))];
+    }
+  }
+  if (!found) {
+    if (allowed.length === 0) {
+      return writeResponse(
+        res,
+        problemResponse(new GatewayError('ERR_NOT_FOUND', 'No such route'), correlationId),
+      );
+    }
+    const error = new GatewayError('ERR_METHOD_NOT_ALLOWED', `Use ${allowed.join(', ')}`, {
+      headers: { allow: allowed.join(', ') },
+    });
+    return writeResponse(res, problemResponse(error, correlationId));
+  }
+
+  // The host's streaming path (createStreamRequest): the body streams from the socket as it
+  // arrives, so a handler that refuses a large body never buffers it.
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const request = new HttpRequest({
+    nativeRequest: new Request(url, {
+      method,
+      headers,
+      ...(hasBody ? { body: req, duplex: 'half' } : {}),
+    }),
+    params: found.params,
+  } as unknown as ConstructorParameters<typeof HttpRequest>[0]);
+  const context = new InvocationContext({
+    invocationId: randomUUID(),
+    functionName: found.route.name,
+    logHandler: logger
+      ? (level, ...args) =>
+          logger.log(LOG_LEVELS[level], 'function.log', { function: found.route.name, args })
+      : () => undefined,
+  });
+
+  let init: HttpResponseInit;
+  try {
+    init = await found.route.handle(await resolveTarget(), request, context);
+  } catch (err) {
+    // The gateway's own pipeline never throws; this catches a broken handler or target. A
+    // GatewayError keeps its status; anything else is a 500 that names nothing internal.
+    const error = toGatewayError(err);
+    if (error.status >= 500) {
+      logger?.log('error', 'local.handler.failed', {
+        route: found.route.name,
+        correlationId,
+        error: describeError(err),
+      });
+    }
+    init = problemResponse(error, correlationId);
+  }
+  return writeResponse(res, init);
+}
+
+const LOG_LEVELS = {
+  trace: 'debug',
+  debug: 'debug',
+  information: 'info',
+  warning: 'warn',
+  error: 'error',
+  critical: 'error',
+  none: 'debug',
+} as const;
+
+/** The request headers as the host passes them: every value, repeated names kept. */
+function requestHeaders(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i] as string, raw[i + 1] as string);
+  return headers;
+}
+
+/** Writes a handler's response with the host's semantics (`HttpResponse` decides body and headers). */
+async function writeResponse(res: ServerResponse, init: HttpResponseInit): Promise<void> {
+  const response = new HttpResponse(init);
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of response.headers) {
+    if (name === 'set-cookie') headers[name] = [...((headers[name] as string[] | undefined) ?? []), value];
+    else headers[name] = value;
+  }
+  if (init.cookies?.length) {
+    headers['set-cookie'] = [
+      ...((headers['set-cookie'] as string[] | undefined) ?? []),
+      ...init.cookies.map(serializeCookie),
+    ];
+  }
+  // Fast path for the common case, a string or byte body: one write with a Content-Length.
+  const body = init.jsonBody === undefined ? init.body : undefined;
+  if (response.body !== null && (typeof body === 'string' || body instanceof Uint8Array)) {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    headers['content-length'] = String(bytes.byteLength);
+    res.writeHead(response.status, headers);
+    res.end(bytes);
+    return;
+  }
+  res.writeHead(response.status, headers);
+  if (response.body === null) {
+    res.end();
+    return;
+  }
+  await pipeline(Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>), res);
+}
+
+function serializeCookie(cookie: Cookie): string {
+  const parts = [`${cookie.name}=${cookie.value}`];
+  if (cookie.domain) parts.push(`Domain=${cookie.domain}`);
+  if (cookie.path) parts.push(`Path=${cookie.path}`);
+  if (cookie.expires !== undefined) parts.push(`Expires=${new Date(cookie.expires).toUTCString()}`);
+  if (cookie.maxAge !== undefined) parts.push(`Max-Age=${cookie.maxAge}`);
+  if (cookie.secure) parts.push('Secure');
+  if (cookie.httpOnly) parts.push('HttpOnly');
+  if (cookie.sameSite) parts.push(`SameSite=${cookie.sameSite}`);
+  return parts.join('; ');
+}

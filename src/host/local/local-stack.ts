@@ -1,0 +1,239 @@
+import type { CosmosClient } from '@azure/cosmos';
+import { loadConfig, type Environment } from '../../config/load-config';
+import { SETTING_NAMES } from '../../config/defaults';
+import { createGateway, type Gateway } from '../../gateway';
+import { createJsonLogger, type Logger } from '../../logger';
+import { createCosmosClient } from '../../store/cosmos';
+import {
+  DEV_API_CLIENT_ID,
+  DEV_IDP_KEY_FILE,
+  DEV_IDP_PORT,
+  DEV_TENANT_ID,
+  startDevIdentityProvider,
+  type DevIdentityProvider,
+} from './dev-identity-provider';
+import {
+  EMBEDDED_COSMOS_KEY,
+  EMBEDDED_COSMOS_PORT,
+  startEmbeddedCosmos,
+  type EmbeddedCosmos,
+} from './embedded-cosmos';
+import { serveRoutes, type LocalHttpServer } from './http-adapter';
+import { functionsDirectory, loadRoutes } from './route-loader';
+
+/** The sample downstream's port in `npm start` / `npm run dev:deps` (local.settings.sample.json uses it). */
+export const SAMPLE_ORDERS_PORT = 7073;
+
+/**
+ * How long start-up waits for the gateway's warm-up (metadata, keys, database) before it listens
+ * anyway. Why: the contract wants a listening gateway within 30 s even when a dependency is
+ * unreachable; requests fail closed and `/api/health` says why until the dependency answers.
+ */
+const WARM_UP_BUDGET_MS = 15_000;
+
+export interface LocalStackOptions {
+  /** Settings; a setting given here always wins over an embedded default. Default `process.env`. */
+  env?: Environment;
+  /** The gateway's port; overrides `PORT`. 0 picks a free port. */
+  port?: number;
+  /** Default `127.0.0.1`. */
+  host?: string;
+  /** Start only the embedded dependencies (for `func start`), not the gateway. */
+  depsOnly?: boolean;
+  /** Default: JSON lines on stdout/stderr. */
+  logger?: Logger;
+  /**
+   * Run the embedded dependencies on their well-known ports (Cosmos 8081, identity provider 7072,
+   * orders 7073) and keep the identity provider's signing key under `.local/`, so that
+   * `local.settings.sample.json` and earlier dev tokens keep working. Default: free ports, fresh key.
+   */
+  fixedDependencyPorts?: boolean;
+}
+
+/** Which parts run embedded in this process because their setting was absent. */
+export interface EmbeddedParts {
+  readonly cosmos: boolean;
+  readonly identityProvider: boolean;
+  readonly orders: true;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  /** `http://127.0.0.1:<port>` (routes under `/api`); undefined with `depsOnly`. */
+  readonly gatewayUrl: string | undefined;
+  /** The effective settings: the environment's, completed with the embedded defaults. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly embedded: EmbeddedParts;
+  readonly idp: DevIdentityProvider | undefined;
+  readonly cosmos: EmbeddedCosmos | undefined;
+  /** The sample downstream; its API is at `${orders.url}/api/orders`. */
+  readonly orders: LocalHttpServer;
+  readonly gateway: Gateway | undefined;
+  /** Stops every server and connection the stack opened. */
+  close(): Promise<void>;
+}
+
+/**
+ * Stand-ins for the settings the embedded parts will provide (only where they will), so that the
+ * environment's own settings are validated before anything starts. Never used to run anything.
+ */
+function embeddedPlaceholders(env: Environment): Record<string, string> {
+  return {
+    ...(isSet(env, 'ENTRA_AUTHORITY')
+      ? {}
+      : {
+          ENTRA_AUTHORITY: 'http://127.0.0.1:1',
+          ENTRA_TENANT_ID: DEV_TENANT_ID,
+          ENTRA_AUDIENCES: DEV_API_CLIENT_ID,
+        }),
+    ...(isSet(env, 'COSMOS_ENDPOINT')
+      ? {}
+      : { COSMOS_ENDPOINT: 'https://127.0.0.1:1', COSMOS_KEY: EMBEDDED_COSMOS_KEY }),
+  };
+}
+
+/** True when a setting is present (absent and empty are alike, as in loadConfig). */
+function isSet(env: Environment, name: string): boolean {
+  const value = env[name];
+  return value !== undefined && value.trim() !== '';
+}
+
+/**
+ * Starts the local stack: an embedded default for each external part whose setting is absent
+ * (Cosmos DB without `COSMOS_ENDPOINT`, the dev identity provider without `ENTRA_AUTHORITY`),
+ * the sample downstream `orders`, and (unless `depsOnly`) the gateway serving `functions/*` on
+ * `PORT`. Rejects with a `ConfigError` naming the setting when one is present but wrong; an
+ * unreachable dependency is not an error (`/api/health` reports it).
+ *
+ * @example
+ * const stack = await startLocalStack({ port: 0 });
+ * await fetch(`${stack.gatewayUrl}/api/health`);
+ * await stack.close();
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const env = options.env ?? process.env;
+  const host = options.host ?? '127.0.0.1';
+  const logger = options.logger ?? createJsonLogger();
+  const fixed = options.fixedDependencyPorts ?? false;
+  // Undone in reverse order on close, or when start-up fails half-way.
+  const stops: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        logger.log('warn', 'local.stop.failed', { error: String(err) });
+      }
+    }
+  };
+
+  const effective: Record<string, string> = {};
+  for (const name of SETTING_NAMES) if (isSet(env, name)) effective[name] = env[name] as string;
+  if (options.port !== undefined) effective.PORT = String(options.port);
+  // A setting that is present but wrong fails before anything starts (and binds a port).
+  if (!options.depsOnly) loadConfig({ ...embeddedPlaceholders(env), ...effective }, { mode: 'local' });
+
+  try {
+    let cosmos: EmbeddedCosmos | undefined;
+    if (!isSet(env, 'COSMOS_ENDPOINT')) {
+      cosmos = await startEmbeddedCosmos({ port: fixed ? EMBEDDED_COSMOS_PORT : 0, host });
+      stops.push(() => cosmos?.close());
+      effective.COSMOS_ENDPOINT = cosmos.endpoint;
+      effective.COSMOS_KEY ??= cosmos.key;
+    }
+
+    let idp: DevIdentityProvider | undefined;
+    if (!isSet(env, 'ENTRA_AUTHORITY')) {
+      idp = await startDevIdentityProvider({
+        port: fixed ? DEV_IDP_PORT : 0,
+        host,
+        ...(fixed ? { keyFile: DEV_IDP_KEY_FILE } : {}),
+      });
+      stops.push(() => idp?.close());
+      effective.ENTRA_AUTHORITY = idp.authority;
+      effective.ENTRA_TENANT_ID ??= idp.tenantId;
+      // v2 tokens carry the client id GUID as `aud`, v1 tokens the App ID URI: accept both.
+      effective.ENTRA_AUDIENCES ??= `${idp.clientId},${idp.audience}`;
+    }
+
+    const ordersApp = functionsDirectory('samples/orders');
+    const ordersRoutes = loadRoutes<undefined>(ordersApp.dir, ordersApp.extensions);
+    const orders = await serveRoutes(ordersRoutes, undefined, {
+      port: fixed ? SAMPLE_ORDERS_PORT : 0,
+      host,
+      logger,
+    });
+    stops.push(() => orders.close());
+
+    const embedded: EmbeddedParts = {
+      cosmos: cosmos !== undefined,
+      identityProvider: idp !== undefined,
+      orders: true,
+    };
+    if (options.depsOnly) {
+      return {
+        gatewayUrl: undefined,
+        env: Object.freeze(effective),
+        embedded,
+        idp,
+        cosmos,
+        orders,
+        gateway: undefined,
+        close: stopAll,
+      };
+    }
+
+    const config = loadConfig(effective, {
+      mode: 'local',
+      warn: (line) => logger.log('warn', 'config.warning', { message: line }),
+    });
+    effective.PORT = String(config.port);
+
+    const client: CosmosClient = await createCosmosClient(
+      config.cosmos,
+      cosmos ? { agent: cosmos.agent } : {},
+    );
+    stops.push(() => client.dispose());
+    const gateway = createGateway(config, { cosmos: client, logger });
+    stops.push(() => gateway.close());
+    await warmUp(gateway, logger);
+
+    const { dir, extensions } = functionsDirectory();
+    const server = await serveRoutes(loadRoutes<Gateway>(dir, extensions), gateway, {
+      port: config.port,
+      host,
+      logger,
+    });
+    stops.push(() => server.close());
+
+    return {
+      gatewayUrl: server.url,
+      env: Object.freeze(effective),
+      embedded,
+      idp,
+      cosmos,
+      orders,
+      gateway,
+      close: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** Waits for the gateway's warm-up, but never longer than the budget (see WARM_UP_BUDGET_MS). */
+async function warmUp(gateway: Gateway, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const budget = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), WARM_UP_BUDGET_MS);
+  });
+  const outcome = await Promise.race([gateway.start().then(() => 'ready' as const), budget]);
+  clearTimeout(timer);
+  if (outcome === 'late') {
+    logger.log('warn', 'local.warmup.slow', {
+      budgetMs: WARM_UP_BUDGET_MS,
+      hint: 'listening anyway; see /api/health',
+    });
+  }
+}

@@ -1,0 +1,69 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CosmosClient } from '@azure/cosmos';
+import {
+  ensureLocalCertificate,
+  startEmbeddedCosmos,
+  type EmbeddedCosmos,
+} from '../../../src/host/local/embedded-cosmos';
+import { createCosmosClient } from '../../../src/store/cosmos';
+
+describe('embedded Cosmos DB', () => {
+  let certDir: string;
+  let cosmos: EmbeddedCosmos;
+  let client: CosmosClient;
+
+  beforeAll(async () => {
+    certDir = await mkdtemp(join(tmpdir(), 'embedded-cosmos-'));
+    cosmos = await startEmbeddedCosmos({ certDir });
+    client = await createCosmosClient(
+      { endpoint: cosmos.endpoint, key: cosmos.key, database: 'gateway' },
+      { agent: cosmos.agent },
+    );
+  });
+
+  afterAll(async () => {
+    client?.dispose();
+    await cosmos?.close();
+    await rm(certDir, { recursive: true, force: true });
+  });
+
+  it('serves the real @azure/cosmos SDK over verified TLS: database, container, CRUD and query', async () => {
+    const { database } = await client.databases.createIfNotExists({ id: 'gateway' });
+    const { container } = await database.containers.createIfNotExists({
+      id: 'things',
+      partitionKey: { paths: ['/pk'] },
+    });
+    const { resource: created } = await container.items.create({ id: 'a', pk: 'p', n: 1 });
+    expect(created?._etag).toBeDefined();
+    const { resource: read } = await container.item('a', 'p').read<{ n: number }>();
+    expect(read?.n).toBe(1);
+    const { resource: replaced } = await container.item('a', 'p').replace({ id: 'a', pk: 'p', n: 2 });
+    expect(replaced?._etag).not.toBe(created?._etag);
+    await container.items.upsert({ id: 'b', pk: 'p', n: 3 });
+    const { resources } = await container.items
+      .query<{ id: string }>({
+        query: 'SELECT * FROM c WHERE c.n > @n',
+        parameters: [{ name: '@n', value: 1 }],
+      })
+      .fetchAll();
+    expect(resources.map((r) => r.id).sort()).toEqual(['a', 'b']);
+    await container.item('a', 'p').delete();
+    const { statusCode } = await container.item('a', 'p').read();
+    expect(statusCode).toBe(404);
+  });
+
+  it('reuses the persisted certificate authority while it is valid', async () => {
+    const again = await ensureLocalCertificate(certDir);
+    expect(again.ca).toBe(cosmos.ca);
+  });
+
+  it('is refused by a client that does not trust the local CA', async () => {
+    const res = await fetch(`${cosmos.endpoint}/`).then(
+      () => 'connected',
+      (err: Error) => String((err.cause as { code?: string } | undefined)?.code),
+    );
+    expect(res).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/);
+  });
+});
