@@ -1,15 +1,26 @@
 import type { CosmosClient } from '@azure/cosmos';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { z } from 'zod';
+import { adminRequest } from './admin/admin-api';
+import { DocumentAdmin } from './admin/document-admin';
 import { authenticate } from './auth/authenticate';
 import { EntraTokenValidator } from './auth/entra/entra-token-validator';
 import type { Principal } from './auth/principal';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/load-config';
 import { GatewayError, toGatewayError } from './errors';
-import { correlationIdOf, readJsonBody } from './http/request-context';
+import { correlationIdOf } from './http/request-context';
 import { jsonResponse, problemResponse } from './http/responses';
 import { createJsonLogger, describeError, type Logger } from './logger';
+import { authorizeRequest } from './policy/decision-api';
+import {
+  parsePolicy,
+  parseResource,
+  POLICY_ID_PATTERN,
+  RESOURCE_NAME_PATTERN,
+  type Policy,
+  type Resource,
+} from './policy/model';
+import { PolicyState } from './policy/policy-state';
 import { CosmosHealthCheck } from './store/cosmos-health';
 
 /** The I/O the gateway is built on: injected, so tests pass real embedded servers or small fakes. */
@@ -30,23 +41,17 @@ export interface RequestScope {
 
 export type Operation = (scope: RequestScope) => Promise<HttpResponseInit>;
 
-const AuthorizeBody = z
-  .object({
-    resource: z.string().min(1).max(128),
-    action: z.enum(['read', 'create', 'write', 'delete']),
-    path: z.string().max(2048).default('/'),
-    principal: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
-
 /**
  * The gateway: every route's behaviour, independent of the host that serves it. Build one with
- * {@link createGateway}; `functions/*.ts` and the local stack both call its operations.
+ * {@link createGateway}; `functions/*.ts` and the local stack both call its operations through
+ * {@link Gateway.handle}.
  */
 export class Gateway {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly entra: EntraTokenValidator;
+  readonly state: PolicyState;
+  readonly admin: { readonly policies: DocumentAdmin<Policy>; readonly resources: DocumentAdmin<Resource> };
   private readonly cosmosHealth: CosmosHealthCheck;
 
   constructor(
@@ -62,18 +67,48 @@ export class Gateway {
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
     this.cosmosHealth = new CosmosHealthCheck(deps.cosmos, config.cosmos.database, this.clock, this.logger);
+    this.state = new PolicyState({
+      client: deps.cosmos,
+      databaseId: config.cosmos.database,
+      allowedHosts: config.downstreamAllowedHosts,
+      refreshSeconds: config.policyRefreshSeconds,
+      clock: this.clock,
+      logger: this.logger,
+    });
+    const rebuild = () => this.state.rebuild();
+    this.admin = {
+      policies: new DocumentAdmin<Policy>({
+        noun: 'policy',
+        idField: 'id',
+        idPattern: POLICY_ID_PATTERN,
+        store: this.state.policyStore,
+        collection: this.state.policies,
+        validate: parsePolicy,
+        onLocalChange: rebuild,
+      }),
+      resources: new DocumentAdmin<Resource>({
+        noun: 'resource',
+        idField: 'name',
+        idPattern: RESOURCE_NAME_PATTERN,
+        store: this.state.resourceStore,
+        collection: this.state.resources,
+        validate: (body) => parseResource(body, config.downstreamAllowedHosts),
+        onLocalChange: rebuild,
+      }),
+    };
   }
 
   /**
-   * Loads what the hot path needs (OpenID metadata, signing keys, the database). Never throws:
-   * an unreachable dependency is reported by `/api/health`, and requests fail closed meanwhile.
+   * Loads what the hot path needs (OpenID metadata, signing keys, policies). Never throws: an
+   * unreachable dependency is reported by `/api/health`, and requests fail closed meanwhile.
    */
   async start(): Promise<void> {
-    await Promise.all([this.entra.warmUp(), this.cosmosHealth.check()]);
+    await Promise.all([this.entra.warmUp(), this.state.start()]);
   }
 
-  /** Stops background work. */
+  /** Stops background work (the policy refresh timer). */
   close(): Promise<void> {
+    this.state.stop();
     return Promise.resolve();
   }
 
@@ -81,11 +116,18 @@ export class Gateway {
    * Runs one operation with the gateway's request pipeline: correlation id in and out, every
    * failure turned into problem+json, and one log line per failed request.
    */
-  async handle(operation: Operation, request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  async handle(
+    operation: Operation,
+    request: HttpRequest,
+    context: InvocationContext,
+  ): Promise<HttpResponseInit> {
     const correlationId = correlationIdOf(request);
     try {
       const response = await operation({ correlationId, request, context });
-      return { ...response, headers: { ...(response.headers as object), 'x-correlation-id': correlationId } };
+      return {
+        ...response,
+        headers: { ...(response.headers as Record<string, string>), 'x-correlation-id': correlationId },
+      };
     } catch (err) {
       const error = toGatewayError(err);
       this.logger.log(error.status >= 500 ? 'error' : 'info', 'request.failed', {
@@ -94,7 +136,7 @@ export class Gateway {
         route: context.functionName,
         status: error.status,
         code: error.code,
-        error: describeError(error.cause ?? error),
+        ...(error.cause === undefined ? {} : { cause: describeError(error.cause) }),
       });
       return problemResponse(error, correlationId);
     }
@@ -105,10 +147,26 @@ export class Gateway {
     return authenticate(request.headers.get('authorization'), { entra: this.entra });
   }
 
-  /** `GET /api/health`: 200 when config, Cosmos DB and the identity provider are reachable. */
+  /** Authenticates and requires the admin app role in an Entra token: 401, then 403. */
+  async requireAdmin(request: HttpRequest): Promise<Principal> {
+    const principal = await this.authenticate(request);
+    if (principal.kind !== 'entra' || !principal.roles.includes(this.config.adminRole)) {
+      throw new GatewayError(
+        'ERR_ADMIN_ROLE_REQUIRED',
+        `This route needs the "${this.config.adminRole}" app role`,
+      );
+    }
+    return principal;
+  }
+
+  /** `GET /api/health`: 200 when config, Cosmos DB, policies and the identity provider are usable. */
   readonly health: Operation = async () => {
-    const [cosmos, identityProvider] = [await this.cosmosHealth.check(), this.entra.health()];
-    const checks = { config: { status: 'ok' as const }, cosmos, identityProvider };
+    const checks = {
+      config: { status: 'ok' as const },
+      cosmos: await this.cosmosHealth.check(),
+      policies: this.state.refresher.health(),
+      identityProvider: this.entra.health(),
+    };
     const failing = Object.entries(checks)
       .filter(([, c]) => c.status === 'down')
       .map(([name]) => name);
@@ -117,31 +175,14 @@ export class Gateway {
     return jsonResponse(failing.length > 0 ? 503 : 200, { status, failing, checks });
   };
 
-  /** `POST /api/authorize`: the decision (and why) for the caller, or for an admin's what-if principal. */
-  readonly authorize: Operation = async ({ request }) => {
-    const principal = await this.authenticate(request);
-    const parsed = AuthorizeBody.safeParse(await readJsonBody(request));
-    if (!parsed.success) throw validationError(parsed.error);
-    const query = parsed.data;
-    if (query.principal !== undefined && !principal.roles.includes(this.config.adminRole)) {
-      throw new GatewayError('ERR_ADMIN_ROLE_REQUIRED', 'Only an admin may ask what-if for another principal');
-    }
-    // No policy store yet: default deny, and say so.
-    return jsonResponse(200, {
-      allowed: false,
-      decision: 'deny',
-      reason: `No policy allows "${query.action}" on "${query.resource}"; the default is deny`,
-      policies: [],
-    });
-  };
-}
+  /** `POST /api/authorize`: the decision (and why). */
+  readonly authorize: Operation = (scope) => authorizeRequest(this, scope);
 
-/** Turns a zod error into a 400 naming the field at fault (`paths[2]: ...`). */
-export function validationError(error: z.ZodError): GatewayError {
-  const issue = error.issues[0];
-  const field = issue ? issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('') : '';
-  const message = issue ? `${field || '(body)'}: ${issue.message}` : 'The body failed validation';
-  return new GatewayError('ERR_VALIDATION', message, { extensions: { field: field || null } });
+  /** `GET|PUT|DELETE /api/policies/{id?}`. */
+  readonly policies: Operation = (scope) => adminRequest(this, this.admin.policies, 'id', scope);
+
+  /** `GET|PUT|DELETE /api/resources/{name?}`. */
+  readonly resources: Operation = (scope) => adminRequest(this, this.admin.resources, 'name', scope);
 }
 
 /** The composition root: builds a gateway from validated config and its I/O dependencies. */

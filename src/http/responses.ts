@@ -1,5 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { GatewayError, PROBLEM_CONTENT_TYPE, toProblem, wwwAuthenticate } from '../errors';
+import type { GatewayError } from '../errors';
+import { PROBLEM_CONTENT_TYPE, toProblem, wwwAuthenticate } from '../errors';
 
 /** A JSON response with the gateway's standard headers. */
 export function jsonResponse(

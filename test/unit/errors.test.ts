@@ -10,12 +10,15 @@ import {
 import { problemResponse } from '../../src/http/responses';
 
 describe('GatewayError', () => {
-  it.each(Object.entries(ERROR_CODES) as [ErrorCode, { status: number }][])('%s maps to %p', (code, { status }) => {
-    const err = new GatewayError(code);
-    expect(err.status).toBe(status);
-    expect(err.code).toBe(code);
-    expect(code).toMatch(/^ERR_[A-Z_]+$/);
-  });
+  it.each(Object.entries(ERROR_CODES) as [ErrorCode, { status: number }][])(
+    '%s maps to %p',
+    (code, { status }) => {
+      const err = new GatewayError(code);
+      expect(err.status).toBe(status);
+      expect(err.code).toBe(code);
+      expect(code).toMatch(/^ERR_[A-Z_]+$/);
+    },
+  );
 
   it('wraps foreign errors as ERR_INTERNAL without exposing their message', () => {
     const err = toGatewayError(new Error('ECONNREFUSED 10.1.2.3:443 secret=abc'));
@@ -38,7 +41,9 @@ describe('GatewayError', () => {
   });
 
   it('does not let extensions override the standard members', () => {
-    const err = new GatewayError('ERR_VALIDATION', 'x', { extensions: { status: 200, code: 'OK', field: 'id' } });
+    const err = new GatewayError('ERR_VALIDATION', 'x', {
+      extensions: { status: 200, code: 'OK', field: 'id' },
+    });
     const problem = toProblem(err, 'c');
     expect(problem.status).toBe(400);
     expect(problem.code).toBe('ERR_VALIDATION');
@@ -48,7 +53,11 @@ describe('GatewayError', () => {
 
 describe('wwwAuthenticate', () => {
   it.each<[ErrorCode, GatewayError['challenge'], string | undefined]>([
-    ['ERR_TOKEN_EXPIRED', ['Bearer'], 'Bearer realm="gateway", error="invalid_token", error_description="ERR_TOKEN_EXPIRED"'],
+    [
+      'ERR_TOKEN_EXPIRED',
+      ['Bearer'],
+      'Bearer realm="gateway", error="invalid_token", error_description="ERR_TOKEN_EXPIRED"',
+    ],
     [
       'ERR_CREDENTIAL_MISSING',
       ['Bearer', 'SharedAccessSignature'],

@@ -40,7 +40,9 @@ describe('correlationIdOf', () => {
 
 describe('readJsonBody', () => {
   it('parses JSON with a JSON content type', async () => {
-    await expect(readJsonBody(request('{"a":1}', { 'content-type': 'application/json' }))).resolves.toEqual({ a: 1 });
+    await expect(readJsonBody(request('{"a":1}', { 'content-type': 'application/json' }))).resolves.toEqual({
+      a: 1,
+    });
     await expect(
       readJsonBody(request('{"a":1}', { 'content-type': 'application/merge-patch+json; charset=utf-8' })),
     ).resolves.toEqual({ a: 1 });
@@ -51,12 +53,19 @@ describe('readJsonBody', () => {
     ['empty body', '', { 'content-type': 'application/json' }, 'ERR_BAD_REQUEST'],
     ['text/plain', '{}', { 'content-type': 'text/plain' }, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
     ['no content type', '{}', {}, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
-    ['oversized', `{"a":"${'x'.repeat(70_000)}"}`, { 'content-type': 'application/json' }, 'ERR_PAYLOAD_TOO_LARGE'],
+    [
+      'oversized',
+      `{"a":"${'x'.repeat(70_000)}"}`,
+      { 'content-type': 'application/json' },
+      'ERR_PAYLOAD_TOO_LARGE',
+    ],
   ])('refuses %s', async (_case, body, headers, code) => {
     expect(await codeOf(readJsonBody(request(body, headers)))).toBe(code);
   });
 
   it('refuses on a declared Content-Length before reading', async () => {
-    expect(await codeOf(readBodyText(request('{}', { 'content-length': '999999' }), 10))).toBe('ERR_PAYLOAD_TOO_LARGE');
+    expect(await codeOf(readBodyText(request('{}', { 'content-length': '999999' }), 10))).toBe(
+      'ERR_PAYLOAD_TOO_LARGE',
+    );
   });
 });

@@ -1,0 +1,72 @@
+/**
+ * A small client of the gateway's admin and decision APIs, used by the CLI and by the local
+ * stack to seed its demo policies. Errors carry the problem document's `code`.
+ */
+export type DocumentKindName = 'policies' | 'resources';
+
+export class AdminApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AdminApiError';
+  }
+}
+
+export interface AdminClientOptions {
+  /** Gateway base URL, e.g. `http://127.0.0.1:7071` (the client adds `/api`). */
+  readonly baseUrl: string;
+  /** An Entra access token with the gateway admin app role. */
+  readonly token: string;
+  readonly fetch?: typeof fetch;
+}
+
+export class AdminClient {
+  private readonly fetch: typeof fetch;
+  private readonly base: string;
+
+  constructor(private readonly options: AdminClientOptions) {
+    this.fetch = options.fetch ?? fetch;
+    this.base = `${options.baseUrl.replace(/\/+$/, '')}/api`;
+  }
+
+  private async call(method: string, path: string, body?: unknown): Promise<Response> {
+    const response = await this.fetch(`${this.base}/${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.options.token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (!response.ok) {
+      const problem = (await response.json().catch(() => ({}))) as { code?: string; detail?: string };
+      throw new AdminApiError(
+        response.status,
+        problem.code ?? `HTTP_${response.status}`,
+        `${method} /api/${path}: ${response.status} ${problem.code ?? ''} ${problem.detail ?? ''}`.trim(),
+      );
+    }
+    return response;
+  }
+
+  async list(kind: DocumentKindName): Promise<Record<string, unknown>[]> {
+    const response = await this.call('GET', kind);
+    return ((await response.json()) as { items: Record<string, unknown>[] }).items;
+  }
+
+  async put(kind: DocumentKindName, id: string, doc: unknown): Promise<void> {
+    await this.call('PUT', `${kind}/${encodeURIComponent(id)}`, doc);
+  }
+
+  async remove(kind: DocumentKindName, id: string): Promise<void> {
+    await this.call('DELETE', `${kind}/${encodeURIComponent(id)}`);
+  }
+
+  async authorize(query: { resource: string; action: string; path: string }): Promise<unknown> {
+    const response = await this.call('POST', 'authorize', query);
+    return response.json();
+  }
+}

@@ -1,0 +1,88 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { AdminClient, DocumentKindName } from './admin-client';
+
+/** The declarative file `gateway apply` reads: every resource and policy that should exist. */
+export interface DesiredState {
+  readonly resources: readonly Record<string, unknown>[];
+  readonly policies: readonly Record<string, unknown>[];
+}
+
+export type ChangeKind = 'create' | 'update' | 'delete' | 'unchanged';
+
+export interface PlannedChange {
+  readonly kind: DocumentKindName;
+  readonly id: string;
+  readonly change: ChangeKind;
+  readonly doc?: Record<string, unknown>;
+}
+
+/** How documents of a kind are identified and put in canonical form (defaults applied) for comparison. */
+export interface KindRules {
+  readonly idField: string;
+  readonly canonical: (doc: Record<string, unknown>) => Record<string, unknown>;
+}
+
+function idOf(doc: Record<string, unknown>, field: string): string {
+  const id = doc[field];
+  if (typeof id !== 'string' || id.length === 0) throw new Error(`every entry needs a string "${field}"`);
+  return id;
+}
+
+/**
+ * Computes what `apply` would do: create what is missing, update what differs (compared in
+ * canonical form, so a file that omits defaults is still "unchanged"), and with `prune` delete
+ * what the file no longer lists.
+ */
+export function planChanges(
+  kind: DocumentKindName,
+  desired: readonly Record<string, unknown>[],
+  current: readonly Record<string, unknown>[],
+  rules: KindRules,
+  prune: boolean,
+): PlannedChange[] {
+  const existing = new Map(current.map((doc) => [idOf(doc, rules.idField), doc]));
+  const seen = new Set<string>();
+  const plan: PlannedChange[] = [];
+  for (const doc of desired) {
+    const id = idOf(doc, rules.idField);
+    if (seen.has(id)) throw new Error(`${kind}: "${id}" is listed twice`);
+    seen.add(id);
+    const now = existing.get(id);
+    const change: ChangeKind =
+      now === undefined
+        ? 'create'
+        : isDeepStrictEqual(rules.canonical(now), rules.canonical(doc))
+          ? 'unchanged'
+          : 'update';
+    plan.push({ kind, id, change, doc });
+  }
+  if (prune) {
+    for (const id of existing.keys()) if (!seen.has(id)) plan.push({ kind, id, change: 'delete' });
+  }
+  return plan;
+}
+
+/**
+ * Applies a plan in a safe order: resources are created before the policies that name them, and
+ * policies are pruned before the resources they name.
+ */
+export async function executePlan(client: AdminClient, plan: readonly PlannedChange[]): Promise<void> {
+  const order = (c: PlannedChange) =>
+    c.change === 'delete' ? (c.kind === 'policies' ? 2 : 3) : c.kind === 'resources' ? 0 : 1;
+  for (const change of [...plan].sort((a, b) => order(a) - order(b))) {
+    if (change.change === 'create' || change.change === 'update')
+      await client.put(change.kind, change.id, change.doc);
+    if (change.change === 'delete') await client.remove(change.kind, change.id);
+  }
+}
+
+/** One line per change, `+` create, `~` update, `-` delete; unchanged entries are counted. */
+export function describePlan(plan: readonly PlannedChange[]): string {
+  const symbol: Record<ChangeKind, string> = { create: '+', update: '~', delete: '-', unchanged: '=' };
+  const lines = plan
+    .filter((c) => c.change !== 'unchanged')
+    .map((c) => `${symbol[c.change]} ${c.kind}/${c.id}`);
+  const unchanged = plan.filter((c) => c.change === 'unchanged').length;
+  lines.push(`${lines.length} change(s), ${unchanged} unchanged`);
+  return lines.join('\n');
+}

@@ -1,0 +1,35 @@
+import { parsePolicy, parseResource } from '../policy/model';
+import type { DocumentKindName } from './admin-client';
+import type { KindRules } from './apply';
+
+function upstreamHost(doc: Record<string, unknown>): string[] {
+  try {
+    return [new URL(String(doc.upstream)).hostname];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Canonical forms for comparing a file's documents with stored ones: the same schemas the
+ * gateway validates with, so omitted defaults (`enabled`, `paths`, `timeoutMs`) compare equal.
+ * The upstream host allow-list is the gateway's to enforce; here the document's own host is
+ * allowed so that only its shape is canonicalised. An invalid document is compared as written
+ * and the gateway's 400 names the field when it is applied.
+ */
+export const KIND_RULES: Record<DocumentKindName, KindRules> = {
+  policies: {
+    idField: 'id',
+    canonical: (doc) => {
+      const parsed = parsePolicy(doc);
+      return parsed.ok ? parsed.value : doc;
+    },
+  },
+  resources: {
+    idField: 'name',
+    canonical: (doc) => {
+      const parsed = parseResource(doc, upstreamHost(doc));
+      return parsed.ok ? parsed.value : doc;
+    },
+  },
+};

@@ -1,0 +1,143 @@
+/**
+ * `npm run gateway -- <command>`: declarative policy management over the gateway's admin API.
+ *
+ *   apply -f policies.yaml [--prune] [--dry-run]   make the gateway hold exactly what the file lists
+ *   get policies|resources                          print what is stored (JSON)
+ *   explain --resource R --action A --path P        ask the decision API why, for the token's caller
+ *
+ * Global options: `--url` (or `GATEWAY_URL`, default `http://127.0.0.1:7071`) and `--token` (or
+ * `GATEWAY_TOKEN`: an Entra access token with the admin app role). Against a local stack on
+ * loopback with no token given, the CLI signs a dev admin token with the dev identity provider's
+ * key file, as `npm run token` does.
+ *
+ * It talks to the admin API, never to Cosmos DB directly: the API validates every document,
+ * enforces the admin role and ETags, and makes the change visible on the instance at once.
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { systemClock } from '../clock';
+import { isLoopbackHost } from '../config/url-rules';
+import {
+  DEV_API_CLIENT_ID,
+  DEV_IDP_AUTHORITY,
+  DEV_TENANT_ID,
+  loadOrCreateDevSigningKey,
+  mintDevToken,
+} from '../host/local/dev-identity-provider';
+import { AdminApiError, AdminClient, type DocumentKindName } from './admin-client';
+import { describePlan, executePlan, planChanges, type DesiredState } from './apply';
+import { KIND_RULES } from './kind-rules';
+
+const USAGE = `usage: npm run gateway -- <command> [options]
+  apply -f FILE [--prune] [--dry-run]
+  get policies|resources
+  explain --resource NAME --action read|create|write|delete [--path /p]
+options: --url URL (GATEWAY_URL)  --token TOKEN (GATEWAY_TOKEN)`;
+
+/** Reads a YAML or JSON file of `{ resources: [...], policies: [...] }`. */
+export function readDesiredState(file: string): DesiredState {
+  const text = readFileSync(file, 'utf8');
+  const data = (
+    ['.yaml', '.yml'].includes(extname(file).toLowerCase()) ? parseYaml(text) : JSON.parse(text)
+  ) as unknown;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new Error(`${file}: expected an object with "resources" and/or "policies" lists`);
+  }
+  const { resources = [], policies = [], ...rest } = data as Record<string, unknown>;
+  if (Object.keys(rest).length > 0)
+    throw new Error(`${file}: unknown top-level key "${Object.keys(rest)[0]}"`);
+  if (!Array.isArray(resources) || !Array.isArray(policies))
+    throw new Error(`${file}: "resources" and "policies" must be lists`);
+  return {
+    resources: resources as Record<string, unknown>[],
+    policies: policies as Record<string, unknown>[],
+  };
+}
+
+function tokenFor(url: string, given: string | undefined): string {
+  if (given) return given;
+  if (!isLoopbackHost(new URL(url).hostname)) {
+    throw new Error(
+      '--token (or GATEWAY_TOKEN) is required: an Entra access token with the gateway admin role',
+    );
+  }
+  return mintDevToken(
+    loadOrCreateDevSigningKey(),
+    {
+      authority: DEV_IDP_AUTHORITY,
+      tenantId: DEV_TENANT_ID,
+      clientId: DEV_API_CLIENT_ID,
+      clock: systemClock,
+    },
+    { roles: ['Gateway.Admin'], lifetimeSeconds: 600 },
+  );
+}
+
+/** Runs one CLI invocation; returns the process exit code. */
+export async function runCli(
+  argv: readonly string[],
+  out: (line: string) => void = console.log,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      file: { type: 'string', short: 'f' },
+      prune: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      url: { type: 'string' },
+      token: { type: 'string' },
+      resource: { type: 'string' },
+      action: { type: 'string' },
+      path: { type: 'string' },
+    },
+  });
+  const url = values.url ?? process.env.GATEWAY_URL ?? 'http://127.0.0.1:7071';
+  const client = new AdminClient({
+    baseUrl: url,
+    token: tokenFor(url, values.token ?? process.env.GATEWAY_TOKEN),
+  });
+  const [command, target] = positionals;
+
+  if (command === 'apply' && values.file) {
+    const desired = readDesiredState(values.file);
+    const kinds: [DocumentKindName, readonly Record<string, unknown>[]][] = [
+      ['resources', desired.resources],
+      ['policies', desired.policies],
+    ];
+    const plan = [];
+    for (const [kind, docs] of kinds) {
+      plan.push(...planChanges(kind, docs, await client.list(kind), KIND_RULES[kind], values.prune));
+    }
+    out(describePlan(plan));
+    if (!values['dry-run']) await executePlan(client, plan);
+    return 0;
+  }
+  if (command === 'get' && (target === 'policies' || target === 'resources')) {
+    out(JSON.stringify(await client.list(target), null, 2));
+    return 0;
+  }
+  if (command === 'explain' && values.resource && values.action) {
+    const decision = await client.authorize({
+      resource: values.resource,
+      action: values.action,
+      path: values.path ?? '/',
+    });
+    out(JSON.stringify(decision, null, 2));
+    return 0;
+  }
+  out(USAGE);
+  return 2;
+}
+
+if (require.main === module) {
+  runCli(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err instanceof AdminApiError || err instanceof Error ? `gateway: ${err.message}` : err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import type { Principal } from '../auth/principal';
+import { GatewayError } from '../errors';
+import type { Gateway, RequestScope } from '../gateway';
+import { validationError } from '../http/validation';
+import { readJsonBody } from '../http/request-context';
+import { jsonResponse } from '../http/responses';
+import type { HttpResponseInit } from '@azure/functions';
+import { ACTIONS } from './actions';
+import { explainDecision, unknownResourceDecision, type PolicyPrincipal } from './evaluate';
+
+const stringList = z.array(z.string().max(256)).max(1024);
+
+/**
+ * The what-if principal an admin may send: claims, as a token would carry them. Only the claims
+ * policies read are typed; any other claim is kept for conditions and `{claims.X}` paths.
+ */
+const WhatIfClaims = z
+  .object({
+    oid: z.string().max(256).optional(),
+    tid: z.string().max(256).optional(),
+    azp: z.string().max(256).optional(),
+    appid: z.string().max(256).optional(),
+    roles: stringList.optional(),
+    scp: z.string().max(4096).optional(),
+    groups: stringList.optional(),
+  })
+  .catchall(z.unknown());
+
+const AuthorizeBody = z.strictObject({
+  resource: z.string().min(1).max(128),
+  action: z.enum(ACTIONS),
+  path: z.string().min(1).max(2048).default('/'),
+  principal: WhatIfClaims.optional(),
+});
+
+/** Builds the principal of an admin's what-if question from its claims alone. */
+export function principalFromClaims(claims: z.output<typeof WhatIfClaims>): PolicyPrincipal {
+  return {
+    oid: claims.oid,
+    tid: (claims.tid ?? '').toLowerCase(),
+    azp: claims.azp ?? claims.appid,
+    roles: claims.roles ?? [],
+    scopes: (claims.scp ?? '').split(' ').filter((s) => s.length > 0),
+    groups: claims.groups ?? [],
+    claims,
+  };
+}
+
+function isAdmin(gateway: Gateway, principal: Principal): boolean {
+  return principal.kind === 'entra' && principal.roles.includes(gateway.config.adminRole);
+}
+
+/**
+ * `POST /api/authorize`: the decision for the caller (or, for an admin, a what-if principal) on a
+ * resource, action and path, with the reason and the deciding policies. An admin also gets, for
+ * every candidate policy, the first test it failed: the "why was I denied?" answer. Others get
+ * only the decision, so policy contents do not leak to callers.
+ */
+export async function authorizeRequest(
+  gateway: Gateway,
+  { request }: RequestScope,
+): Promise<HttpResponseInit> {
+  const caller = await gateway.authenticate(request);
+  const parsed = AuthorizeBody.safeParse(await readJsonBody(request));
+  if (!parsed.success) throw validationError(parsed.error);
+  const query = parsed.data;
+  const admin = isAdmin(gateway, caller);
+  if (query.principal !== undefined && !admin) {
+    throw new GatewayError('ERR_ADMIN_ROLE_REQUIRED', 'Only an admin may ask what-if for another principal');
+  }
+  const subject = query.principal === undefined ? caller : principalFromClaims(query.principal);
+  const snapshot = gateway.state.snapshot();
+  if (!snapshot.resources.has(query.resource)) {
+    const decision = unknownResourceDecision(query.resource);
+    return jsonResponse(200, { ...decision });
+  }
+  const { decision, candidates } = explainDecision(snapshot.index, {
+    resource: query.resource,
+    action: query.action,
+    path: query.path,
+    principal: subject,
+  });
+  return jsonResponse(200, admin ? { ...decision, candidates } : decision);
+}

@@ -1,0 +1,221 @@
+/**
+ * The Policy and Resource documents (contract section 4): zod schemas, their types, and
+ * `parsePolicy` / `parseResource`, which return the typed document or the field at fault.
+ *
+ * Every object is strict: an unknown field is refused, because a misspelt `principals` or
+ * `conditions` silently ignored would turn a narrow policy into a broad one.
+ *
+ * Condition shapes, one per operator (a discriminated union on `operator`):
+ *
+ * ```json
+ * { "claim": "ctry", "operator": "equals", "value": "NL" }
+ * { "claim": "ctry", "operator": "in",     "values": ["NL", "DE"] }
+ * { "claim": "ctry", "operator": "notIn",  "values": ["RU"] }
+ * { "claim": "ctry", "operator": "exists" }
+ * ```
+ *
+ * `value` / `values` are strings, finite numbers or booleans, compared strictly (`1` is not `"1"`).
+ * The evaluator documents how each operator treats a missing or array-valued claim.
+ */
+import { z } from 'zod';
+import { hostMatchesAllowList, parseTrustedUrl } from '../config/url-rules';
+import { ACTIONS } from './actions';
+import { globProblem } from './path-glob';
+
+/** Defaults and limits of the documents, in one visible place. */
+export const POLICY_LIMITS = {
+  /** `paths` when a policy omits it: the whole resource. */
+  defaultPaths: ['/**'] as readonly string[],
+  maxPaths: 32,
+  maxListEntries: 256,
+  maxConditions: 16,
+  maxDescriptionLength: 1024,
+  /** `timeoutMs` when a resource omits it. */
+  defaultTimeoutMs: 30_000,
+  maxTimeoutMs: 300_000,
+} as const;
+
+/** Policy ids: 1 to 128 of `A-Z a-z 0-9 . _ : -`. */
+export const POLICY_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Resource names: lower-case, digits and `-`, starting with a letter or digit, at most 63. */
+export const RESOURCE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Claim names in conditions and `{claims.X}`: printable, no spaces. */
+const CLAIM_NAME_PATTERN = /^[\x21-\x7e]{1,256}$/;
+/** App setting names a `functionKey` resource may read its key from. */
+const APP_SETTING_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/**
+ * Settings a resource must never read its function key from. Why: the key is sent to the
+ * upstream, so `keySetting: "SAS_SIGNING_KEYS"` would hand the gateway's own secrets (or the
+ * platform's) to a downstream. The gateway's settings and the Functions / App Service platform
+ * prefixes are refused.
+ */
+const RESERVED_SETTING =
+  /^(ENTRA_|COSMOS_|SAS_|GATEWAY_|DOWNSTREAM_|POLICY_|PROXY_|AZURE|AZUREWEBJOBS|WEBSITE|APPSETTING_|APPLICATIONINSIGHTS_|FUNCTIONS_|IDENTITY_|MSI_|IDENTITY$|PORT$|PATH$|HOME$|NODE_)/i;
+
+const nonEmptyText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => s.trim() === s, 'must not start or end with whitespace');
+
+const principalList = z.array(nonEmptyText(256)).min(1).max(POLICY_LIMITS.maxListEntries);
+
+/** Who a policy applies to: every list present must match (AND), any entry of a list (OR). */
+export const principalsSchema = z.strictObject({
+  roles: principalList.optional(),
+  scopes: principalList.optional(),
+  groups: principalList.optional(),
+  tenants: principalList.optional(),
+  clients: principalList.optional(),
+  users: principalList.optional(),
+});
+
+const claimName = z
+  .string()
+  .regex(CLAIM_NAME_PATTERN, 'must be 1 to 256 printable characters without spaces');
+const scalar = z.union([z.string().max(1024), z.number().finite(), z.boolean()]);
+const scalarList = z.array(scalar).min(1).max(POLICY_LIMITS.maxListEntries);
+
+/** A claim test; the shape depends on `operator`. */
+export const conditionSchema = z.discriminatedUnion('operator', [
+  z.strictObject({ claim: claimName, operator: z.literal('equals'), value: scalar }),
+  z.strictObject({ claim: claimName, operator: z.literal('in'), values: scalarList }),
+  z.strictObject({ claim: claimName, operator: z.literal('notIn'), values: scalarList }),
+  z.strictObject({ claim: claimName, operator: z.literal('exists') }),
+]);
+
+const pathGlob = z.string().superRefine((value, ctx) => {
+  const problem = globProblem(value);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A policy document. Parse with {@link parsePolicy}. */
+export const policySchema = z.strictObject({
+  id: z.string().regex(POLICY_ID_PATTERN, 'must be 1 to 128 of A-Z a-z 0-9 . _ : -'),
+  effect: z.enum(['allow', 'deny']),
+  resource: z.union([
+    z.literal('*'),
+    z.string().regex(RESOURCE_NAME_PATTERN, 'must be a resource name ([a-z0-9][a-z0-9-]{0,62}) or "*"'),
+  ]),
+  paths: z
+    .array(pathGlob)
+    .min(1)
+    .max(POLICY_LIMITS.maxPaths)
+    .default(() => [...POLICY_LIMITS.defaultPaths]),
+  actions: z
+    .array(z.enum([...ACTIONS, '*']))
+    .min(1)
+    .max(ACTIONS.length + 1),
+  principals: principalsSchema.optional(),
+  conditions: z.array(conditionSchema).max(POLICY_LIMITS.maxConditions).optional(),
+  maxTokenLifetimeSeconds: z.number().int().positive().max(2_147_483_647).optional(),
+  enabled: z.boolean().default(true),
+  description: z.string().max(POLICY_LIMITS.maxDescriptionLength).optional(),
+});
+
+export type Policy = z.output<typeof policySchema>;
+/** A policy as written by an admin: `paths` and `enabled` may be omitted. */
+export type PolicyInput = z.input<typeof policySchema>;
+export type PolicyPrincipals = z.output<typeof principalsSchema>;
+export type PolicyCondition = z.output<typeof conditionSchema>;
+
+/** How the gateway authenticates to a resource's upstream. */
+export const resourceAuthSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('none') }),
+  z.strictObject({
+    type: z.literal('functionKey'),
+    keySetting: z
+      .string()
+      .regex(APP_SETTING_PATTERN, 'must be an app setting name ([A-Za-z_][A-Za-z0-9_]*)')
+      .refine((s) => !RESERVED_SETTING.test(s), 'must not name a gateway or platform setting'),
+  }),
+  z.strictObject({
+    type: z.literal('managedIdentity'),
+    scope: z
+      .string()
+      .max(512)
+      .regex(/^\S+\/\.default$/, 'must be a "<resource>/.default" scope, e.g. api://<app-id>/.default'),
+  }),
+  z.strictObject({
+    type: z.literal('onBehalfOf'),
+    scopes: z.array(z.string().min(1).max(512).regex(/^\S+$/, 'must not hold whitespace')).min(1).max(32),
+  }),
+]);
+
+/**
+ * The resource schema for a given `DOWNSTREAM_ALLOWED_HOSTS`: `upstream` must be https (http
+ * only on loopback) and its host must be in `allowedHosts`.
+ */
+export function resourceSchema(allowedHosts: readonly string[]) {
+  return z.strictObject({
+    name: z.string().regex(RESOURCE_NAME_PATTERN, 'must match [a-z0-9][a-z0-9-]{0,62}'),
+    upstream: z
+      .string()
+      .max(2048)
+      .superRefine((value, ctx) => {
+        const parsed = parseTrustedUrl(value);
+        if ('problem' in parsed) {
+          ctx.addIssue({ code: 'custom', message: parsed.problem });
+        } else if (!hostMatchesAllowList(parsed.url.hostname, allowedHosts)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `host "${parsed.url.hostname}" is not in DOWNSTREAM_ALLOWED_HOSTS`,
+          });
+        }
+      }),
+    auth: resourceAuthSchema,
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(POLICY_LIMITS.maxTimeoutMs)
+      .default(POLICY_LIMITS.defaultTimeoutMs),
+  });
+}
+
+export type Resource = z.output<ReturnType<typeof resourceSchema>>;
+export type ResourceInput = z.input<ReturnType<typeof resourceSchema>>;
+export type ResourceAuth = z.output<typeof resourceAuthSchema>;
+
+/** The outcome of parsing a document: the typed value, or the field at fault and why. */
+export type DocumentParseResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly field: string; readonly error: string };
+
+/**
+ * The field a zod issue is about, as `paths[2]` or `conditions[0].values`; `''` for the whole
+ * document. An unknown field names itself (`principals.role`), not its parent.
+ */
+export function issueField(issue: z.core.$ZodIssue): string {
+  const path = [...issue.path];
+  if (issue.code === 'unrecognized_keys' && issue.keys.length > 0) path.push(issue.keys[0]!);
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
+}
+
+function toResult<T>(parsed: z.ZodSafeParseResult<T>): DocumentParseResult<T> {
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  if (issue === undefined) return { ok: false, field: '', error: 'failed validation' };
+  const field = issueField(issue);
+  const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+  return { ok: false, field, error: `${field || '(document)'}: ${message}` };
+}
+
+/**
+ * Validates a policy document. Defaults are filled in (`paths: ["/**"]`, `enabled: true`).
+ *
+ * @example
+ * ```ts
+ * const r = parsePolicy({ id: 'p', effect: 'allow', resource: 'orders', actions: ['read'], paths: ['/a/../b'] });
+ * // { ok: false, field: 'paths[0]', error: 'paths[0]: must not have "." or ".." segments' }
+ * ```
+ */
+export function parsePolicy(json: unknown): DocumentParseResult<Policy> {
+  return toResult(policySchema.safeParse(json));
+}
+
+/** Validates a resource document against the allowed upstream hosts; `timeoutMs` defaults to 30000. */
+export function parseResource(json: unknown, allowedHosts: readonly string[]): DocumentParseResult<Resource> {
+  return toResult(resourceSchema(allowedHosts).safeParse(json));
+}

@@ -1,0 +1,118 @@
+import type { CosmosClient } from '@azure/cosmos';
+import type { Clock } from '../clock';
+import { GatewayError } from '../errors';
+import type { Logger } from '../logger';
+import { CONTAINERS, ensureContainers } from '../store/cosmos';
+import { CosmosDocumentStore, type StoredDocument } from '../store/document-store';
+import { RefreshingCollection, type ParseResult } from '../store/refreshing-collection';
+import { StateRefresher } from '../store/state-refresher';
+import { parsePolicy, parseResource, type Policy, type Resource } from './model';
+import { compilePolicies, type PolicyIndex } from './policy-index';
+
+/** What a decision reads: one consistent pair of compiled policies and resources. */
+export interface PolicySnapshot {
+  readonly index: PolicyIndex;
+  readonly resources: ReadonlyMap<string, Resource>;
+  /** Increases on every rebuild: handy for logs and tests. */
+  readonly version: number;
+}
+
+export interface PolicyStateOptions {
+  readonly client: CosmosClient;
+  readonly databaseId: string;
+  readonly allowedHosts: readonly string[];
+  readonly refreshSeconds: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** How long a tombstone stays before it is purged: far longer than any refresh interval. */
+const TOMBSTONE_RETENTION_SECONDS = 7 * 24 * 3600;
+
+/** A stored policy is the policy document itself, plus Cosmos system fields already stripped. */
+function parseStoredPolicy(doc: StoredDocument): ParseResult<Policy> {
+  const parsed = parsePolicy(doc.body);
+  return parsed.ok ? parsed : { ok: false, error: parsed.error };
+}
+
+/** A stored resource carries its `name` as the Cosmos `id` too; the two must agree. */
+function parseStoredResource(allowedHosts: readonly string[]) {
+  return (doc: StoredDocument): ParseResult<Resource> => {
+    const { id, ...body } = doc.body;
+    if (id !== body.name) return { ok: false, error: 'name: must equal the document id' };
+    const parsed = parseResource(body, allowedHosts);
+    return parsed.ok ? parsed : { ok: false, error: parsed.error };
+  };
+}
+
+/**
+ * Every instance's in-memory copy of the policies and resources in Cosmos DB, compiled into an
+ * index when they change (never per request) and swapped in as one snapshot, so a decision never
+ * sees half of a change. Fails closed: until the first load succeeds, {@link snapshot} throws 503.
+ */
+export class PolicyState {
+  readonly policyStore: CosmosDocumentStore;
+  readonly resourceStore: CosmosDocumentStore;
+  readonly policies: RefreshingCollection<Policy>;
+  readonly resources: RefreshingCollection<Resource>;
+  readonly refresher: StateRefresher;
+  private current: PolicySnapshot | undefined;
+  private version = 0;
+
+  constructor(private readonly options: PolicyStateOptions) {
+    // Container references cost no I/O; `prepare` creates the containers on the first refresh.
+    const database = options.client.database(options.databaseId);
+    this.policyStore = new CosmosDocumentStore(database.container(CONTAINERS.policies));
+    this.resourceStore = new CosmosDocumentStore(database.container(CONTAINERS.resources));
+    this.policies = new RefreshingCollection('policies', this.policyStore, parseStoredPolicy, options.logger);
+    this.resources = new RefreshingCollection(
+      'resources',
+      this.resourceStore,
+      parseStoredResource(options.allowedHosts),
+      options.logger,
+    );
+    this.refresher = new StateRefresher({
+      collections: [this.policies, this.resources],
+      intervalSeconds: options.refreshSeconds,
+      clock: options.clock,
+      logger: options.logger,
+      prepare: async () => {
+        await ensureContainers(options.client, options.databaseId);
+      },
+      onChange: () => this.rebuild(),
+      housekeeping: () => this.purgeTombstones(),
+    });
+  }
+
+  /** Loads everything, then keeps refreshing. Never throws. */
+  start(): Promise<void> {
+    return this.refresher.start();
+  }
+
+  stop(): void {
+    this.refresher.stop();
+  }
+
+  /** The current snapshot; 503 `ERR_POLICY_STORE_UNAVAILABLE` when policies never loaded (fail closed). */
+  snapshot(): PolicySnapshot {
+    if (this.current === undefined) throw new GatewayError('ERR_POLICY_STORE_UNAVAILABLE');
+    return this.current;
+  }
+
+  /** Compiles a new snapshot from the collections and swaps it in (one reference assignment). */
+  rebuild(): void {
+    const index = compilePolicies(this.policies.values());
+    const resources = new Map(this.resources.values().map((r) => [r.name, r]));
+    this.current = { index, resources, version: ++this.version };
+    this.options.logger.log('info', 'policy.index_rebuilt', {
+      version: this.version,
+      policies: index.byId.size,
+      resources: resources.size,
+    });
+  }
+
+  private async purgeTombstones(): Promise<void> {
+    const before = Math.floor(this.options.clock.now() / 1000) - TOMBSTONE_RETENTION_SECONDS;
+    await Promise.all([this.policyStore.purgeTombstones(before), this.resourceStore.purgeTombstones(before)]);
+  }
+}
