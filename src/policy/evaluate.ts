@@ -72,18 +72,22 @@ export interface DecisionRequest {
 
 // ---- Matching ---------------------------------------------------------------------------------
 
+const UPPER_CASE = /[A-Z]/;
+
 function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
   for (const v of values) if (set.has(v)) return true;
   return false;
 }
 
-function anyInLowerCase(values: readonly string[], set: ReadonlySet<string>): boolean {
-  for (const v of values) if (set.has(v.toLowerCase())) return true;
-  return false;
+/** `set` holds lower-case values; `value` matches ignoring case, with no new string when already lower case. */
+function hasIgnoringCase(value: string | undefined, set: ReadonlySet<string>): boolean {
+  if (value === undefined) return false;
+  return set.has(value) || (UPPER_CASE.test(value) && set.has(value.toLowerCase()));
 }
 
-function hasLowerCase(value: string | undefined, set: ReadonlySet<string>): boolean {
-  return value !== undefined && set.has(value.toLowerCase());
+function anyInIgnoringCase(values: readonly string[], set: ReadonlySet<string>): boolean {
+  for (const v of values) if (hasIgnoringCase(v, set)) return true;
+  return false;
 }
 
 /** Whether the caller fits the policy's `principals`. */
@@ -92,10 +96,10 @@ export function principalMatches(policy: CompiledPolicy, principal: PolicyPrinci
   if (p === undefined) return true;
   if (p.roles !== undefined && !anyIn(principal.roles, p.roles)) return false;
   if (p.scopes !== undefined && !anyIn(principal.scopes, p.scopes)) return false;
-  if (p.tenants !== undefined && !hasLowerCase(principal.tid, p.tenants)) return false;
-  if (p.clients !== undefined && !hasLowerCase(principal.azp, p.clients)) return false;
-  if (p.users !== undefined && !hasLowerCase(principal.oid, p.users)) return false;
-  if (p.groups !== undefined && !anyInLowerCase(principal.groups, p.groups)) return false;
+  if (p.tenants !== undefined && !hasIgnoringCase(principal.tid, p.tenants)) return false;
+  if (p.clients !== undefined && !hasIgnoringCase(principal.azp, p.clients)) return false;
+  if (p.users !== undefined && !hasIgnoringCase(principal.oid, p.users)) return false;
+  if (p.groups !== undefined && !anyInIgnoringCase(principal.groups, p.groups)) return false;
   return true;
 }
 
@@ -192,9 +196,23 @@ function visitEach(
   principal: PolicyPrincipal,
 ): CompiledPolicy[] | undefined {
   if (map.size === 0) return into;
-  for (const key of keys)
-    into = visit(into, map.get(lowerCase ? key.toLowerCase() : key), segments, principal);
+  for (const key of keys) into = visit(into, lookup(map, key, lowerCase), segments, principal);
   return into;
+}
+
+/**
+ * `map.get(key)`, lower-casing the key first when asked. Entra emits object ids in lower case,
+ * so the key is tried as is first and lower-cased only when it has upper-case letters: no new
+ * string on the hot path.
+ */
+function lookup(
+  map: ReadonlyMap<string, readonly CompiledPolicy[]>,
+  key: string,
+  lowerCase: boolean,
+): readonly CompiledPolicy[] | undefined {
+  const found = map.get(key);
+  if (found !== undefined || !lowerCase || !UPPER_CASE.test(key)) return found;
+  return map.get(key.toLowerCase());
 }
 
 function visitOne(
@@ -205,7 +223,7 @@ function visitOne(
   principal: PolicyPrincipal,
 ): CompiledPolicy[] | undefined {
   if (map.size === 0 || key === undefined) return into;
-  return visit(into, map.get(key.toLowerCase()), segments, principal);
+  return visit(into, lookup(map, key, true), segments, principal);
 }
 
 /** The matching policies of one keyed list, in id order; touches only what the caller could match. */
@@ -229,15 +247,20 @@ function byOrdinal(a: CompiledPolicy, b: CompiledPolicy): number {
   return a.ordinal - b.ordinal;
 }
 
-/** Matching enabled policies of the exact bucket, then of the `*` bucket; `undefined` when none. */
+/** Matching enabled policies: exact-resource ones first, then `*` ones; `undefined` when none. */
 function matchingPolicies(
-  exact: PrincipalKeyedPolicies,
-  any: PrincipalKeyedPolicies,
+  index: PolicyIndex,
+  resource: string,
+  action: Action,
   segments: readonly string[],
   principal: PolicyPrincipal,
 ): CompiledPolicy[] | undefined {
-  const first = collect(exact, segments, principal);
-  const second = collect(any, segments, principal);
+  const exact = index.byResource.get(resource)?.[action];
+  const any = index.anyResource[action];
+  if (exact === undefined) return collect(any.keyed, segments, principal);
+  const first = collect(exact.keyed, segments, principal);
+  if (exact.includesAnyResource) return first;
+  const second = collect(any.keyed, segments, principal);
   if (first === undefined) return second;
   if (second !== undefined) for (const p of second) first.push(p);
   return first;
@@ -277,11 +300,9 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
   if (segments === undefined) {
     return deny('INVALID_PATH', 'The path is not a normalized path inside the resource');
   }
-  const [exact, any] = candidatesFor(index, resource, action);
-
   // Denies and allows are found in one pass. Every matching deny is named, so the pass does not
   // stop at the first one.
-  const matched = matchingPolicies(exact.keyed, any.keyed, segments, principal);
+  const matched = matchingPolicies(index, resource, action, segments, principal);
   if (matched === undefined) {
     return deny(
       'NO_MATCHING_POLICY',
@@ -300,8 +321,9 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
     reason: `Allowed by ${named(allowIds)}`,
     reasonCode: 'ALLOWED',
     policies: allowIds,
+    // Always present (undefined when no allow sets a cap; JSON leaves it out): one object shape.
+    maxTokenLifetimeSeconds: cap,
   };
-  if (cap !== undefined) (decision as { maxTokenLifetimeSeconds?: number }).maxTokenLifetimeSeconds = cap;
   return decision;
 }
 

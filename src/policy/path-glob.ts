@@ -178,6 +178,11 @@ export function isValidSegment(segment: string): boolean {
   return segment !== '' && segment !== '.' && segment !== '..' && !FORBIDDEN_IN_SEGMENT.test(segment);
 }
 
+const SLASH = 0x2f;
+const DOT = 0x2e;
+const BACKSLASH = 0x5c;
+const PERCENT = 0x25;
+
 /**
  * Splits a request path (`/customers/42`) into segments, or `undefined` when it is not a
  * normalized path (no leading `/`, an empty, `.` or `..` segment, `\`, `%`, NUL). One trailing
@@ -208,11 +213,6 @@ export function splitPath(path: string): string[] | undefined {
   }
   return segments;
 }
-
-const SLASH = 0x2f;
-const DOT = 0x2e;
-const BACKSLASH = 0x5c;
-const PERCENT = 0x25;
 
 /** True when every segment is valid (see {@link isValidSegment}). */
 export function areValidSegments(segments: readonly string[]): boolean {

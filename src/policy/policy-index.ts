@@ -4,7 +4,9 @@
  * Why an index: a decision must cost the same with 10 policies or 100,000. Policies are bucketed
  * by resource (an exact name, plus one `*` bucket) and then by action (a policy listing `*` is
  * placed under each of the four actions), with deny and allow lists kept apart. A decision reads
- * two buckets, `(resource, action)` and `(*, action)`, and nothing else. Everything a match
+ * the `(resource, action)` bucket (into which up to 64 `*`-resource policies are folded) and,
+ * only past that limit, the `(*, action)` bucket; within a bucket it looks policies up by the
+ * caller's roles, groups, ... (see {@link PrincipalKeyedPolicies}), never scanning them all. Everything a match
  * needs is prepared here: principal lists as Sets, condition value lists as Sets, path globs
  * compiled.
  *
@@ -47,7 +49,7 @@ export interface CompiledPolicy {
   readonly principals: CompiledPrincipals | undefined;
   readonly conditions: readonly CompiledCondition[];
   readonly maxTokenLifetimeSeconds: number | undefined;
-  /** Position in id order within its resource bucket: decisions list policies in this order. */
+  /** Exact-resource policies first, then `*` ones, each in id order: decisions name policies in this order. */
   readonly ordinal: number;
   /** Filed under more than one key: a lookup may find it twice. */
   readonly multiKey: boolean;
@@ -80,7 +82,19 @@ export interface CandidateLists {
   readonly disabled: readonly CompiledPolicy[];
   /** `deny` and `allow` together, keyed by principal: one lookup per caller attribute finds both. */
   readonly keyed: PrincipalKeyedPolicies;
+  /**
+   * `keyed` also holds the `*`-resource policies of this action, so a decision need not read the
+   * `*` bucket. True when there are at most {@link FOLD_ANY_RESOURCE_LIMIT} of them.
+   */
+  readonly includesAnyResource: boolean;
 }
+
+/**
+ * Up to this many enabled `*`-resource policies per action are copied into every resource's
+ * keyed lookup. Why: a decision then does one set of lookups instead of two; the copies cost
+ * resources x this many references at most, so beyond it the `*` bucket is read separately.
+ */
+export const FOLD_ANY_RESOURCE_LIMIT = 64;
 
 export type ActionBuckets = Readonly<Record<Action, CandidateLists>>;
 
@@ -103,7 +117,13 @@ const EMPTY_KEYED: PrincipalKeyedPolicies = {
   byClient: EMPTY_MAP,
   byTenant: EMPTY_MAP,
 };
-const EMPTY_LISTS: CandidateLists = { deny: [], allow: [], disabled: [], keyed: EMPTY_KEYED };
+const EMPTY_LISTS: CandidateLists = {
+  deny: [],
+  allow: [],
+  disabled: [],
+  keyed: EMPTY_KEYED,
+  includesAnyResource: false,
+};
 
 type KeyKind = Exclude<keyof PrincipalKeyedPolicies, 'open'>;
 
@@ -234,7 +254,10 @@ export function compilePolicies(policies: Iterable<Policy>): PolicyIndex {
   const latest = new Map<string, Policy>();
   for (const policy of policies) latest.set(policy.id, policy);
   const sorted = [...latest.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const ordered = sorted.map((policy, i) => compilePolicy(policy, i));
+  // Ordinals put exact-resource policies before `*` ones: `*` policies are offset by the count.
+  const ordered = sorted.map((policy, i) =>
+    compilePolicy(policy, policy.resource === '*' ? sorted.length + i : i),
+  );
   const byId = new Map(ordered.map((p) => [p.id, p]));
 
   const byResource = new Map<string, Record<Action, MutableLists>>();
@@ -255,22 +278,29 @@ export function compilePolicies(policies: Iterable<Policy>): PolicyIndex {
       else lists.allow.push(compiled);
     }
   }
-  const finish = (buckets: Record<Action, MutableLists>): ActionBuckets => {
+  const finish = (buckets: Record<Action, MutableLists>, fold: boolean): ActionBuckets => {
     const done = {} as Record<Action, CandidateLists>;
     for (const action of ACTIONS) {
       const lists = buckets[action];
-      // Keyed in id order, so each keyed list is in id order too.
-      const enabled = [...lists.deny, ...lists.allow].sort((a, b) => a.ordinal - b.ordinal);
-      done[action] = { ...lists, keyed: keyPolicies(enabled) };
+      const any = anyResource[action];
+      const includesAnyResource = fold && any.deny.length + any.allow.length <= FOLD_ANY_RESOURCE_LIMIT;
+      const enabled = [...lists.deny, ...lists.allow];
+      if (includesAnyResource) enabled.push(...any.deny, ...any.allow);
+      // Keyed in ordinal order, so each keyed list is in that order too.
+      enabled.sort((a, b) => a.ordinal - b.ordinal);
+      done[action] = { ...lists, keyed: keyPolicies(enabled), includesAnyResource };
     }
     return done;
   };
   const finished = new Map<string, ActionBuckets>();
-  for (const [name, buckets] of byResource) finished.set(name, finish(buckets));
-  return { byResource: finished, anyResource: finish(anyResource), byId };
+  for (const [name, buckets] of byResource) finished.set(name, finish(buckets, true));
+  return { byResource: finished, anyResource: finish(anyResource, false), byId };
 }
 
-/** The candidate lists for one resource and action: exact-resource policies, then `*` ones. */
+/**
+ * The candidate lists for one resource and action: exact-resource policies, then `*` ones. Their
+ * `deny` / `allow` / `disabled` arrays never overlap (the folded copies live only in `keyed`).
+ */
 export function candidatesFor(
   index: PolicyIndex,
   resource: string,

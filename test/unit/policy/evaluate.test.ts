@@ -736,6 +736,26 @@ describe('evaluatePolicies', () => {
     expect(isPolicyActive(index, 'gone')).toBe(false);
   });
 
+  it.each([3, 70])(
+    'names exact policies before %i `*` ones whether or not they are folded in',
+    (wildcards) => {
+      const stars = Array.from({ length: wildcards }, (_, i) =>
+        policy({ id: `any-${String(i).padStart(3, '0')}`, resource: '*' }),
+      );
+      const index = compilePolicies([...stars, policy({ id: 'zz-exact' })]);
+      expect(index.byResource.get('orders')?.read.includesAnyResource).toBe(wildcards <= 64);
+      const decision = evaluatePolicies(index, {
+        resource: 'orders',
+        action: 'read',
+        path: '/',
+        principal: principal(),
+      });
+      expect(decision.policies).toHaveLength(wildcards + 1);
+      expect(decision.policies[0]).toBe('zz-exact');
+      expect(decision.policies[1]).toBe('any-000');
+    },
+  );
+
   it('a later document with the same id replaces the earlier one', () => {
     const index = compilePolicies([policy({ id: 'a' }), policy({ id: 'a', effect: 'deny' })]);
     expect(index.byId.size).toBe(1);
