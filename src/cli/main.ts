@@ -14,7 +14,6 @@
  * enforces the admin role and ETags, and makes the change visible on the instance at once.
  */
 import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { systemClock } from '../clock';
@@ -26,8 +25,8 @@ import {
   loadOrCreateDevSigningKey,
   mintDevToken,
 } from '../host/local/dev-identity-provider';
-import { AdminApiError, AdminClient, type DocumentKindName } from './admin-client';
-import { describePlan, executePlan, planChanges, type DesiredState } from './apply';
+import { AdminApiError, AdminClient } from './admin-client';
+import { describePlan, executePlan, planChanges, type DesiredState, type PlannedChange } from './apply';
 import { KIND_RULES } from './kind-rules';
 
 const USAGE = `usage: npm run gateway -- <command> [options]
@@ -36,24 +35,56 @@ const USAGE = `usage: npm run gateway -- <command> [options]
   explain --resource NAME --action read|create|write|delete [--path /p]
 options: --url URL (GATEWAY_URL)  --token TOKEN (GATEWAY_TOKEN)`;
 
-/** Reads a YAML or JSON file of `{ resources: [...], policies: [...] }`. */
-export function readDesiredState(file: string): DesiredState {
-  const text = readFileSync(file, 'utf8');
-  const data = (
-    ['.yaml', '.yml'].includes(extname(file).toLowerCase()) ? parseYaml(text) : JSON.parse(text)
-  ) as unknown;
+/** Parses the text of a `{ resources: [...], policies: [...] }` document (YAML, or JSON, which YAML reads too). */
+export function parseDesiredState(text: string, source: string): DesiredState {
+  const data = parseYaml(text) as unknown;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new Error(`${file}: expected an object with "resources" and/or "policies" lists`);
+    throw new Error(`${source}: expected an object with "resources" and/or "policies" lists`);
   }
   const { resources = [], policies = [], ...rest } = data as Record<string, unknown>;
-  if (Object.keys(rest).length > 0)
-    throw new Error(`${file}: unknown top-level key "${Object.keys(rest)[0]}"`);
-  if (!Array.isArray(resources) || !Array.isArray(policies))
-    throw new Error(`${file}: "resources" and "policies" must be lists`);
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined) throw new Error(`${source}: unknown top-level key "${unknown}"`);
+  if (!Array.isArray(resources) || !Array.isArray(policies)) {
+    throw new Error(`${source}: "resources" and "policies" must be lists`);
+  }
   return {
     resources: resources as Record<string, unknown>[],
     policies: policies as Record<string, unknown>[],
   };
+}
+
+/** Reads a YAML or JSON file of `{ resources: [...], policies: [...] }`. */
+export function readDesiredState(file: string): DesiredState {
+  return parseDesiredState(readFileSync(file, 'utf8'), file);
+}
+
+/** Plans (and unless `dryRun`, applies) a desired state through the admin API. */
+export async function applyDesiredState(
+  client: AdminClient,
+  desired: DesiredState,
+  options: { prune: boolean; dryRun: boolean },
+): Promise<PlannedChange[]> {
+  const plan: PlannedChange[] = [];
+  plan.push(
+    ...planChanges(
+      'resources',
+      desired.resources,
+      await client.list('resources'),
+      KIND_RULES.resources,
+      options.prune,
+    ),
+  );
+  plan.push(
+    ...planChanges(
+      'policies',
+      desired.policies,
+      await client.list('policies'),
+      KIND_RULES.policies,
+      options.prune,
+    ),
+  );
+  if (!options.dryRun) await executePlan(client, plan);
+  return plan;
 }
 
 function tokenFor(url: string, given: string | undefined): string {
@@ -102,17 +133,11 @@ export async function runCli(
   const [command, target] = positionals;
 
   if (command === 'apply' && values.file) {
-    const desired = readDesiredState(values.file);
-    const kinds: [DocumentKindName, readonly Record<string, unknown>[]][] = [
-      ['resources', desired.resources],
-      ['policies', desired.policies],
-    ];
-    const plan = [];
-    for (const [kind, docs] of kinds) {
-      plan.push(...planChanges(kind, docs, await client.list(kind), KIND_RULES[kind], values.prune));
-    }
+    const plan = await applyDesiredState(client, readDesiredState(values.file), {
+      prune: values.prune,
+      dryRun: values['dry-run'],
+    });
     out(describePlan(plan));
-    if (!values['dry-run']) await executePlan(client, plan);
     return 0;
   }
   if (command === 'get' && (target === 'policies' || target === 'resources')) {

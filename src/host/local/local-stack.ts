@@ -2,7 +2,7 @@ import type { CosmosClient } from '@azure/cosmos';
 import { loadConfig, type Environment } from '../../config/load-config';
 import { SETTING_NAMES } from '../../config/defaults';
 import { createGateway, type Gateway } from '../../gateway';
-import { createJsonLogger, type Logger } from '../../logger';
+import { createJsonLogger, describeError, type Logger } from '../../logger';
 import { createCosmosClient } from '../../store/cosmos';
 import {
   DEV_API_CLIENT_ID,
@@ -18,6 +18,7 @@ import {
   startEmbeddedCosmos,
   type EmbeddedCosmos,
 } from './embedded-cosmos';
+import { seedDemoPolicies } from './demo';
 import { serveRoutes, type LocalHttpServer } from './http-adapter';
 import { functionsDirectory, loadRoutes } from './route-loader';
 
@@ -48,6 +49,8 @@ export interface LocalStackOptions {
    * `local.settings.sample.json` and earlier dev tokens keep working. Default: free ports, fresh key.
    */
   fixedDependencyPorts?: boolean;
+  /** Apply samples/demo-policies.yaml when the dev identity provider runs. Default true. */
+  seedDemo?: boolean;
 }
 
 /** Which parts run embedded in this process because their setting was absent. */
@@ -205,6 +208,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logger,
     });
     stops.push(() => server.close());
+
+    // Demo resources and policies, only with the dev identity provider: never against a real tenant.
+    if (idp && options.seedDemo !== false) {
+      const token = idp.mintToken({ roles: [config.adminRole], lifetimeSeconds: 300 });
+      try {
+        const summary = await seedDemoPolicies(server.url, token, orders.url);
+        logger.log('info', 'local.demo_seeded', { plan: summary.split('\n').at(-1) });
+      } catch (err) {
+        // An unreachable Cosmos DB is not a reason to stop: the gateway listens and fails closed.
+        logger.log('warn', 'local.demo_seed_failed', { error: describeError(err) });
+      }
+    }
 
     return {
       gatewayUrl: server.url,
