@@ -3,10 +3,20 @@
  * the whole run stays under ~20 s.
  */
 import { benchEntraValidation } from './entra-validation';
+import { benchPolicyEvaluation } from './policy-evaluation';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
-const BENCHES: readonly Bench[] = [['entra-validation', benchEntraValidation]];
+const BENCHES: readonly Bench[] = [
+  ['entra-validation', benchEntraValidation],
+  [
+    'policy-evaluation (decisions/s)',
+    async () =>
+      Object.fromEntries(
+        (await benchPolicyEvaluation()).map((r) => [`${r.policies} policies`, r.decisionsPerSecond]),
+      ),
+  ],
+];
 
 async function main(): Promise<void> {
   for (const [name, run] of BENCHES) {
