@@ -4,7 +4,8 @@
  * setting that is present but wrong prints `configuration error: <line>` and exits 1.
  */
 import { ConfigError } from '../../config/load-config';
-import { createJsonLogger } from '../../logger';
+import { createJsonLogger, type LogLevel } from '../../logger';
+import { DEV_USER_OID } from './dev-identity-provider';
 import { EMBEDDED_COSMOS_CERT_DIR } from './embedded-cosmos';
 import { startLocalStack, type LocalStack } from './local-stack';
 
@@ -47,14 +48,23 @@ export function formatBanner(stack: LocalStack): string {
   }
   lines.push('', '  try:', '');
   if (gateway) {
-    lines.push(`curl -s ${gateway}/api/health`);
     const auth = token
-      ? '-H "Authorization: Bearer $TOKEN" '
-      : '-H "Authorization: Bearer <Entra access token>" ';
+      ? '-H "Authorization: Bearer $TOKEN"'
+      : '-H "Authorization: Bearer <Entra access token>"';
+    const decide = (path: string) =>
+      `curl -s -X POST ${gateway}/api/authorize ${auth} -H 'content-type: application/json' -d '{"resource":"orders","action":"read","path":"${path}"}'`;
     lines.push(
-      `curl -s -X POST ${gateway}/api/authorize ${auth}-H 'content-type: application/json' -d '{"resource":"orders","action":"read","path":"/customers/42"}'`,
+      `# is the gateway healthy? (config, Cosmos DB, policies, identity provider)`,
+      `curl -s ${gateway}/api/health`,
+      `# allowed: policy orders-read-own lets a reader read their own orders`,
+      decide(`/customers/${DEV_USER_OID}/orders`),
+      `# denied, and why: someone else's orders`,
+      decide('/customers/42/orders'),
+      `# the admin API (the token has the Gateway.Admin role)`,
+      `curl -s ${auth} ${gateway}/api/policies`,
     );
   }
+  lines.push(`# the sample downstream, directly`);
   lines.push(`curl -s ${orders}/customers/42/orders`);
   if (!gateway) {
     lines.push('', '  then: cp local.settings.sample.json local.settings.json && func start');
@@ -63,11 +73,21 @@ export function formatBanner(stack: LocalStack): string {
   return lines.join('\n');
 }
 
+/** `LOG_LEVEL` (debug, info, warn, error); `warn` by default so the banner is the one thing printed. */
+function logLevel(): LogLevel {
+  const level = process.env.LOG_LEVEL;
+  return level === 'debug' || level === 'info' || level === 'error' ? level : 'warn';
+}
+
 async function main(argv: readonly string[]): Promise<void> {
   const depsOnly = argv.includes('--deps-only');
   let stack: LocalStack;
   try {
-    stack = await startLocalStack({ depsOnly, fixedDependencyPorts: true, logger: createJsonLogger() });
+    stack = await startLocalStack({
+      depsOnly,
+      fixedDependencyPorts: true,
+      logger: createJsonLogger({ minLevel: logLevel() }),
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`configuration error: ${err.message}\n`);
