@@ -37,18 +37,28 @@ export async function ensureDatabase(client: CosmosClient, id: string): Promise<
 }
 
 /**
- * The containers the gateway keeps its state in, all partitioned by `/id`: each holds small
- * documents that are read by id or loaded whole into every instance's memory, so a partition
- * per document spreads writes evenly and makes every admin read a point read. docs/policies.md
- * explains the choice; infra/ creates the same containers in Azure.
+ * The containers the gateway keeps its state in, with their partition keys. `policies`,
+ * `resources` and `revocations` hold small documents that are read by id or loaded whole into
+ * every instance's memory, so a partition per document (`/id`) spreads writes evenly and makes
+ * every admin read a point read. `audit` is partitioned by `<day>:<bucket>` (see
+ * src/audit/audit-record.ts). docs/policies.md explains the choice; infra/ creates the same
+ * containers in Azure (with a default TTL on `audit`).
  */
 export const CONTAINERS = {
   policies: 'policies',
   resources: 'resources',
   revocations: 'revocations',
+  audit: 'audit',
 } as const;
 
 export type ContainerName = keyof typeof CONTAINERS;
+
+export const PARTITION_KEYS: Record<ContainerName, string> = {
+  policies: '/id',
+  resources: '/id',
+  revocations: '/id',
+  audit: '/pk',
+};
 
 /** Creates the gateway's database and containers when missing (idempotent; cheap when they exist). */
 export async function ensureContainers(
@@ -60,7 +70,7 @@ export async function ensureContainers(
     (Object.keys(CONTAINERS) as ContainerName[]).map(async (name) => {
       const { container } = await database.containers.createIfNotExists({
         id: CONTAINERS[name],
-        partitionKey: { paths: ['/id'] },
+        partitionKey: { paths: [PARTITION_KEYS[name]] },
       });
       return [name, container] as const;
     }),

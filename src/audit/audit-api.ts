@@ -1,0 +1,89 @@
+import type { HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
+import type { Gateway, RequestScope } from '../gateway';
+import { jsonResponse } from '../http/responses';
+import { validationError } from '../http/validation';
+import type { CosmosAuditStore } from './cosmos-audit-store';
+
+const DAY_MS = 86_400_000;
+/** Longest range one query may cover: bounds the partitions a page can touch. */
+export const MAX_AUDIT_RANGE_DAYS = 31;
+
+/** `from` / `to`: unix seconds, or an ISO 8601 date-time. */
+const instant = z.string().transform((value, ctx) => {
+  const ms = /^\d{1,11}$/.test(value)
+    ? Number(value) * 1000
+    : /^\d{4}-\d{2}-\d{2}/.test(value)
+      ? Date.parse(value)
+      : NaN;
+  if (!Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: 'expected unix seconds or an ISO 8601 date-time' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const AuditQueryParams = z.strictObject({
+  oid: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'expected an object id')
+    .optional(),
+  from: instant.optional(),
+  to: instant.optional(),
+  limit: z
+    .string()
+    .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 500')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(500))
+    .optional(),
+  cursor: z.string().max(16_384).optional(),
+});
+
+/**
+ * `GET /api/audit?oid=&from=&to=&limit=&cursor=` (admin): the audit trail, oldest first, one page
+ * at a time. Without `from`/`to`, the last 24 hours; a range covers at most 31 days.
+ */
+export async function auditRequest(
+  gateway: Gateway,
+  store: CosmosAuditStore,
+  { request }: RequestScope,
+): Promise<HttpResponseInit> {
+  await gateway.requireAdmin(request);
+  const params: Record<string, string> = {};
+  for (const [key, value] of request.query) {
+    if (key in params)
+      throw validationError(
+        new z.ZodError([{ code: 'custom', path: [key], message: 'given twice', input: value }]),
+      );
+    params[key] = value;
+  }
+  const parsed = AuditQueryParams.safeParse(params);
+  if (!parsed.success) throw validationError(parsed.error);
+  const toMs = parsed.data.to ?? gateway.clock.now();
+  const fromMs = parsed.data.from ?? toMs - DAY_MS;
+  if (fromMs > toMs) {
+    throw validationError(
+      new z.ZodError([{ code: 'custom', path: ['from'], message: 'must not be after "to"', input: fromMs }]),
+    );
+  }
+  if (toMs - fromMs > MAX_AUDIT_RANGE_DAYS * DAY_MS) {
+    throw validationError(
+      new z.ZodError([
+        {
+          code: 'custom',
+          path: ['from'],
+          message: `the range may cover at most ${MAX_AUDIT_RANGE_DAYS} days`,
+          input: fromMs,
+        },
+      ]),
+    );
+  }
+  const page = await store.query({
+    oid: parsed.data.oid,
+    fromMs,
+    toMs,
+    limit: parsed.data.limit ?? 100,
+    cursor: parsed.data.cursor,
+  });
+  return jsonResponse(200, page);
+}
