@@ -133,5 +133,5 @@ export class CosmosAuditStore implements AuditSink {
 function withoutSystemFields(record: AuditRecord): AuditRecord {
   const { _rid, _self, _etag, _attachments, _ts, ...rest } = record as AuditRecord & Record<string, unknown>;
   void [_rid, _self, _etag, _attachments, _ts];
-  return rest as AuditRecord;
+  return rest;
 }

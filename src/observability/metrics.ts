@@ -1,0 +1,114 @@
+import { metrics as otel, type Attributes } from '@opentelemetry/api';
+import type { Environment } from '../config/load-config';
+import { describeError, type Logger } from '../logger';
+
+/** Values the gateway reports on demand (observable gauges). */
+export interface GaugeSources {
+  /** Seconds since the policy index was last confirmed current; undefined before the first load. */
+  policyIndexAgeSeconds(): number | undefined;
+  auditQueueDepth(): number;
+  auditDropped(): number;
+}
+
+/**
+ * The gateway's metrics, behind a narrow interface: decisions by outcome, JWKS refreshes,
+ * upstream latency, and gauges for policy index age and audit queue depth.
+ */
+export interface Metrics {
+  decision(operation: string, outcome: 'allow' | 'deny' | 'error', status: number): void;
+  jwksRefresh(outcome: 'ok' | 'failed'): void;
+  upstreamLatency(resource: string, status: number, ms: number): void;
+  observe(sources: GaugeSources): void;
+}
+
+/**
+ * Metrics through the OpenTelemetry API. Without a registered SDK the API is a no-op (a few
+ * nanoseconds a call), so this is safe to use unconditionally; {@link startTelemetry} registers
+ * Azure Monitor when a connection string is set.
+ */
+export class OpenTelemetryMetrics implements Metrics {
+  private readonly meter = otel.getMeter('entra-functions-gateway');
+  private readonly decisions = this.meter.createCounter('gateway.decisions', {
+    description: 'Authorization decisions by operation and outcome',
+  });
+  private readonly jwks = this.meter.createCounter('gateway.jwks.refreshes', { description: 'JWKS fetches' });
+  private readonly upstream = this.meter.createHistogram('gateway.upstream.duration', {
+    description: 'Downstream call duration',
+    unit: 'ms',
+  });
+
+  decision(operation: string, outcome: 'allow' | 'deny' | 'error', status: number): void {
+    this.decisions.add(1, { operation, outcome, status } satisfies Attributes);
+  }
+
+  jwksRefresh(outcome: 'ok' | 'failed'): void {
+    this.jwks.add(1, { outcome });
+  }
+
+  upstreamLatency(resource: string, status: number, ms: number): void {
+    this.upstream.record(ms, { resource, status });
+  }
+
+  observe(sources: GaugeSources): void {
+    this.meter
+      .createObservableGauge('gateway.policy.index_age', {
+        unit: 's',
+        description: 'Age of the policy index',
+      })
+      .addCallback((result) => {
+        const age = sources.policyIndexAgeSeconds();
+        if (age !== undefined) result.observe(age);
+      });
+    this.meter
+      .createObservableGauge('gateway.audit.queue_depth', {
+        description: 'Audit records waiting to be written',
+      })
+      .addCallback((result) => result.observe(sources.auditQueueDepth()));
+    this.meter
+      .createObservableCounter('gateway.audit.dropped', { description: 'Audit records dropped (queue full)' })
+      .addCallback((result) => result.observe(sources.auditDropped()));
+  }
+}
+
+/** Counts in memory: for tests. */
+export class MemoryMetrics implements Metrics {
+  readonly counts = new Map<string, number>();
+  readonly latencies: { resource: string; status: number; ms: number }[] = [];
+  sources: GaugeSources | undefined;
+
+  private bump(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+  decision(operation: string, outcome: 'allow' | 'deny' | 'error', status: number): void {
+    this.bump(`decision:${operation}:${outcome}:${status}`);
+  }
+  jwksRefresh(outcome: 'ok' | 'failed'): void {
+    this.bump(`jwks:${outcome}`);
+  }
+  upstreamLatency(resource: string, status: number, ms: number): void {
+    this.latencies.push({ resource, status, ms });
+  }
+  observe(sources: GaugeSources): void {
+    this.sources = sources;
+  }
+}
+
+let started: Promise<void> | undefined;
+
+/**
+ * Registers Azure Monitor (Application Insights) as the OpenTelemetry exporter when
+ * `APPLICATIONINSIGHTS_CONNECTION_STRING` is set; nothing otherwise. Loaded lazily: the exporter
+ * is a large module that most local runs never need, and it must not slow a cold start that has
+ * no connection string. Once per process; failures are logged, never fatal.
+ */
+export function startTelemetry(env: Environment, logger: Logger): Promise<void> {
+  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING;
+  if (!connectionString) return Promise.resolve();
+  started ??= import('@azure/monitor-opentelemetry')
+    .then(({ useAzureMonitor }) => {
+      useAzureMonitor({ azureMonitorExporterOptions: { connectionString } });
+      logger.log('info', 'telemetry.started', { exporter: 'azure-monitor' });
+    })
+    .catch((err: unknown) => logger.log('error', 'telemetry.failed', { error: describeError(err) }));
+  return started;
+}
