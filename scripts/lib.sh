@@ -1,0 +1,104 @@
+# Shared helpers of the deployment scripts (sourced, not run). Messages go to stderr, so a
+# script's stdout stays machine-readable (register-app.sh prints NAME=value lines there).
+
+# The one Key Vault secret holding the SAS key ring (infra/main.bicep: sasSigningKeysSecretName).
+readonly SAS_SECRET_NAME='sas-signing-keys'
+# Key names the gateway accepts (src/config/load-config.ts).
+readonly SAS_KEY_NAME_PATTERN='^[A-Za-z0-9._-]{1,64}$'
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+require_cmd() {
+  local cmd
+  for cmd in "$@"; do
+    command -v "$cmd" >/dev/null 2>&1 || die "$cmd is required (docs/deploy.md#prerequisites)"
+  done
+}
+
+require_az_login() {
+  az account show --only-show-errors --output none 2>/dev/null || die 'not signed in to Azure: run az login'
+}
+
+# Runs "$@" up to $1 times, $2 seconds apart; for RBAC grants that take a while to propagate.
+retry() {
+  local attempts=$1 delay=$2 n=1
+  shift 2
+  until "$@"; do
+    ((n >= attempts)) && return 1
+    warn "attempt $n of $attempts failed; retrying in ${delay}s"
+    sleep "$delay"
+    n=$((n + 1))
+  done
+}
+
+new_uuid() {
+  if command -v uuidgen >/dev/null 2>&1; then
+    uuidgen | tr '[:upper:]' '[:lower:]'
+  elif [[ -r /proc/sys/kernel/random/uuid ]]; then
+    cat /proc/sys/kernel/random/uuid
+  else
+    node -e 'console.log(require("node:crypto").randomUUID())'
+  fi
+}
+
+# Prints "<object id> <User|ServicePrincipal>" for whoever `az` is signed in as.
+signed_in_principal() {
+  local type
+  type=$(az account show --query user.type --output tsv)
+  if [[ "$type" == 'user' ]]; then
+    printf '%s User\n' "$(az ad signed-in-user show --query id --output tsv)"
+  else
+    printf '%s ServicePrincipal\n' "$(az ad sp show --id "$(az account show --query user.name --output tsv)" --query id --output tsv)"
+  fi
+}
+
+# A fresh SAS signing secret: 32 random bytes, base64 (the gateway requires at least 32 bytes).
+new_sas_secret() {
+  openssl rand -base64 32 | tr -d '\n'
+}
+
+# Writes the key ring ($2) to the vault ($1) without putting it on a command line or in a log:
+# the value goes through a file only this user can read, removed at once. Extra args: az flags.
+write_key_ring() {
+  local vault=$1 ring=$2 file
+  shift 2
+  file=$(umask 077 && mktemp)
+  printf '%s' "$ring" >"$file"
+  if ! az keyvault secret set --vault-name "$vault" --name "$SAS_SECRET_NAME" --file "$file" \
+    --encoding utf-8 --content-type 'text/plain; format=name=base64,...' --output none "$@"; then
+    rm -f "$file"
+    return 1
+  fi
+  rm -f "$file"
+}
+
+# Makes the Function App fetch its Key Vault references again now, instead of within 24 hours:
+# writing an app setting (the same reference) is a configuration change, which restarts the app
+# and re-resolves every reference; the restart makes sure of it.
+refresh_key_vault_references() {
+  local group=$1 app=$2 reference
+  reference=$(az functionapp config appsettings list --resource-group "$group" --name "$app" \
+    --query "[?name=='SAS_SIGNING_KEYS'].value | [0]" --output tsv)
+  [[ "$reference" == @Microsoft.KeyVault* ]] || die "SAS_SIGNING_KEYS of $app is not a Key Vault reference"
+  az functionapp config appsettings set --resource-group "$group" --name "$app" \
+    --settings "SAS_SIGNING_KEYS=$reference" --output none
+  az functionapp restart --resource-group "$group" --name "$app" --output none ||
+    warn "restart of $app failed; the new key ring is picked up within 24 hours or on the next restart"
+}
+
+# The outputs of the environment's deployment (scripts/deploy.sh names it gateway-<name>), as
+# JSON; read one with output_value. Plain bash 3.2 (macOS) has no associative arrays.
+deployment_outputs() {
+  az deployment group show --resource-group "$1" --name "$2" --query properties.outputs --output json
+}
+
+# output_value JSON NAME: the value of one deployment output (empty when absent).
+output_value() {
+  printf '%s' "$1" | node -e 'const o = JSON.parse(require("node:fs").readFileSync(0, "utf8")) ?? {};
+    process.stdout.write(String(o[process.argv[1]]?.value ?? ""));' "$2"
+}

@@ -1,0 +1,427 @@
+/**
+ * Offline checks of infra/: every .bicep file parses (tree-sitter-bicep's wasm grammar, no Bicep
+ * CLI, no network) and the parse trees hold the security and wiring rules of the deployment:
+ * identity-only access, one RBAC module, no keys in outputs, and an app setting for every
+ * setting the gateway reads. `az bicep build` in .github/workflows/infra.yml is the full check.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { Node } from 'web-tree-sitter';
+import { DEFAULTS, SETTING_NAMES } from '../../src/config/defaults';
+import { CONTAINERS, PARTITION_KEYS, type ContainerName } from '../../src/store/cosmos';
+import {
+  callArguments,
+  calls,
+  createBicepParser,
+  modules,
+  objectProperties,
+  outputs,
+  params,
+  parseBicepFile,
+  propertyAt,
+  resources,
+  stringItems,
+  stringValue,
+  syntaxProblems,
+  variables,
+  type BicepFile,
+  type BicepResource,
+} from './bicep-tree';
+
+const ROOT = join(__dirname, '../..');
+const INFRA = join(ROOT, 'infra');
+const RBAC_MODULE = 'modules/rbac.bicep';
+
+function filesUnder(dir: string, suffix?: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return filesUnder(path, suffix);
+    return suffix === undefined || name.endsWith(suffix) ? [path] : [];
+  });
+}
+
+const bicepPaths = filesUnder(INFRA, '.bicep').map((p) => relative(INFRA, p));
+let files: Map<string, BicepFile>;
+let allResources: BicepResource[];
+
+const file = (path: string): BicepFile => {
+  const found = files.get(path);
+  if (!found) throw new Error(`infra/${path} was not parsed`);
+  return found;
+};
+
+/** The one non-`existing` resource of a type (fails the test when there are none or several). */
+function only(type: string): BicepResource {
+  const matches = allResources.filter((r) => r.type === type && !r.existing);
+  if (matches.length !== 1) throw new Error(`expected one ${type}, found ${matches.length}`);
+  return matches[0]!;
+}
+
+const literal = (node: Node | undefined): string | undefined => stringValue(node) ?? node?.text;
+
+beforeAll(async () => {
+  const parser = await createBicepParser();
+  files = new Map(bicepPaths.map((p) => [p, parseBicepFile(parser, join(INFRA, p))]));
+  allResources = [...files.values()].flatMap(resources);
+});
+
+describe('infra/*.bicep parse', () => {
+  it('finds main.bicep and its modules', () => {
+    expect(bicepPaths).toEqual(expect.arrayContaining(['main.bicep', RBAC_MODULE]));
+  });
+
+  it.each(bicepPaths)('%s has no ERROR or MISSING node', (path) => {
+    expect(syntaxProblems(file(path))).toEqual([]);
+  });
+
+  it('uses only GA (dated, non-preview) API versions', () => {
+    const versions = allResources.map((r) => `${r.type}@${r.apiVersion}`);
+    for (const version of versions) expect(version).toMatch(/@\d{4}-\d{2}-\d{2}$/);
+  });
+});
+
+describe('module wiring', () => {
+  it.each(bicepPaths)('%s passes every module its required parameters and no unknown one', (path) => {
+    for (const call of modules(file(path))) {
+      const target = join(dirname(path), call.path);
+      expect(bicepPaths).toContain(target);
+      const declared = params(file(target));
+      const passed = [...objectProperties(propertyAt(call.body, 'params')).keys()];
+      expect(declared.map((p) => p.name)).toEqual(expect.arrayContaining(passed));
+      const required = declared.filter((p) => p.defaultValue === undefined).map((p) => p.name);
+      expect(passed).toEqual(expect.arrayContaining(required));
+    }
+  });
+
+  it('main.parameters.json names only parameters main.bicep declares', () => {
+    const json = JSON.parse(readFileSync(join(INFRA, 'main.parameters.json'), 'utf8')) as {
+      parameters: Record<string, unknown>;
+    };
+    const declared = params(file('main.bicep')).map((p) => p.name);
+    expect(declared).toEqual(expect.arrayContaining(Object.keys(json.parameters)));
+  });
+
+  it('abbreviations.json has every prefix main.bicep uses', () => {
+    const abbrs = JSON.parse(readFileSync(join(INFRA, 'abbreviations.json'), 'utf8')) as Record<
+      string,
+      string
+    >;
+    const used = [...file('main.bicep').source.matchAll(/abbrs\.(\w+)/g)].map((m) => m[1]!);
+    expect(used.length).toBeGreaterThan(0);
+    expect(Object.keys(abbrs)).toEqual(expect.arrayContaining(used));
+  });
+});
+
+describe('resources', () => {
+  it.each([
+    'Microsoft.ManagedIdentity/userAssignedIdentities',
+    'Microsoft.Web/serverfarms',
+    'Microsoft.Web/sites',
+    'Microsoft.Web/sites/config',
+    'Microsoft.Storage/storageAccounts',
+    'Microsoft.Storage/storageAccounts/blobServices/containers',
+    'Microsoft.OperationalInsights/workspaces',
+    'Microsoft.Insights/components',
+    'Microsoft.DocumentDB/databaseAccounts',
+    'Microsoft.DocumentDB/databaseAccounts/sqlDatabases',
+    'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments',
+    'Microsoft.KeyVault/vaults',
+  ])('declares %s', (type) => {
+    expect(allResources.filter((r) => r.type === type && !r.existing).length).toBeGreaterThan(0);
+  });
+
+  it('runs on the Flex Consumption plan (FC1, Linux)', () => {
+    const plan = only('Microsoft.Web/serverfarms').body;
+    expect(stringValue(propertyAt(plan, 'sku.name'))).toBe('FC1');
+    expect(stringValue(propertyAt(plan, 'sku.tier'))).toBe('FlexConsumption');
+    expect(stringValue(propertyAt(plan, 'kind'))).toBe('functionapp');
+    expect(propertyAt(plan, 'properties.reserved')?.text).toBe('true');
+  });
+
+  it('runs Node 22 and deploys from blob storage with the user-assigned identity', () => {
+    const site = only('Microsoft.Web/sites').body;
+    const config = 'properties.functionAppConfig';
+    expect(stringValue(propertyAt(site, `${config}.runtime.name`))).toBe('node');
+    expect(stringValue(propertyAt(site, `${config}.runtime.version`))).toBe('22');
+    expect(stringValue(propertyAt(site, `${config}.deployment.storage.type`))).toBe('blobContainer');
+    expect(stringValue(propertyAt(site, `${config}.deployment.storage.authentication.type`))).toBe(
+      'UserAssignedIdentity',
+    );
+    expect(stringValue(propertyAt(site, 'identity.type'))).toBe('UserAssigned');
+    expect(propertyAt(site, 'properties.keyVaultReferenceIdentity')).toBeDefined();
+  });
+
+  it('is HTTPS only with TLS 1.2, no FTP and no basic-auth publishing', () => {
+    const site = only('Microsoft.Web/sites').body;
+    expect(propertyAt(site, 'properties.httpsOnly')?.text).toBe('true');
+    expect(stringValue(propertyAt(site, 'properties.siteConfig.minTlsVersion'))).toBe('1.2');
+    expect(stringValue(propertyAt(site, 'properties.siteConfig.ftpsState'))).toBe('Disabled');
+    const policies = allResources.filter(
+      (r) => r.type === 'Microsoft.Web/sites/basicPublishingCredentialsPolicies',
+    );
+    expect(policies.map((p) => stringValue(propertyAt(p.body, 'name'))).sort()).toEqual(['ftp', 'scm']);
+    for (const policy of policies) expect(propertyAt(policy.body, 'properties.allow')?.text).toBe('false');
+  });
+
+  it('keeps storage keyless and private', () => {
+    const storage = only('Microsoft.Storage/storageAccounts').body;
+    expect(propertyAt(storage, 'properties.allowSharedKeyAccess')?.text).toBe('false');
+    expect(propertyAt(storage, 'properties.allowBlobPublicAccess')?.text).toBe('false');
+    expect(stringValue(propertyAt(storage, 'properties.minimumTlsVersion'))).toBe('TLS1_2');
+  });
+
+  it('sends telemetry with Entra auth only', () => {
+    const insights = only('Microsoft.Insights/components').body;
+    expect(propertyAt(insights, 'properties.DisableLocalAuth')?.text).toBe('true');
+    expect(propertyAt(insights, 'properties.WorkspaceResourceId')).toBeDefined();
+  });
+
+  it('turns Cosmos DB key auth off', () => {
+    const account = only('Microsoft.DocumentDB/databaseAccounts').body;
+    expect(propertyAt(account, 'properties.disableLocalAuth')?.text).toBe('true');
+    expect(propertyAt(account, 'properties.disableKeyBasedMetadataWriteAccess')?.text).toBe('true');
+  });
+
+  it('keeps the Key Vault in RBAC mode with soft delete and purge protection', () => {
+    const vault = only('Microsoft.KeyVault/vaults').body;
+    expect(propertyAt(vault, 'properties.enableRbacAuthorization')?.text).toBe('true');
+    expect(propertyAt(vault, 'properties.enablePurgeProtection')?.text).toBe('true');
+    expect(propertyAt(vault, 'properties.enableSoftDelete')?.text).toBe('true');
+  });
+});
+
+describe('Cosmos DB containers', () => {
+  const containerType = 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers';
+
+  /** Container name -> partition key path, as infra/modules/cosmos.bicep declares them. */
+  function declaredContainers(): Map<string, string> {
+    const cosmos = file('modules/cosmos.bicep');
+    const declared = new Map<string, string>();
+    for (const container of allResources.filter((r) => r.type === containerType)) {
+      const pathNode = propertyAt(container.body, 'properties.resource.partitionKey.paths');
+      const items = pathNode?.type === 'array' ? pathNode.namedChildren : [];
+      const first = items[0] ?? undefined;
+      // A parameter stands for its default value (the audit container's auditPartitionKeyPath).
+      const path =
+        stringValue(first) ??
+        stringValue(params(cosmos).find((p) => p.name === first?.text)?.defaultValue) ??
+        '?';
+      const names = container.loop
+        ? stringItems(variables(cosmos).find((v) => v.name === 'stateContainerNames')?.value)
+        : [stringValue(propertyAt(container.body, 'name')) ?? '?'];
+      for (const name of names) declared.set(name, path);
+    }
+    return declared;
+  }
+
+  it.each(Object.keys(CONTAINERS) as ContainerName[])(
+    'creates the %s container of src/store/cosmos.ts with its partition key',
+    (name) => {
+      expect(declaredContainers().get(CONTAINERS[name])).toBe(PARTITION_KEYS[name]);
+    },
+  );
+
+  it('creates no container the gateway does not use', () => {
+    expect([...declaredContainers().keys()].sort()).toEqual(Object.values(CONTAINERS).sort());
+  });
+
+  it('creates the audit container with a TTL and a /pk partition key', () => {
+    const audit = allResources.find(
+      (r) => r.type === containerType && stringValue(propertyAt(r.body, 'name')) === 'audit',
+    );
+    expect(audit).toBeDefined();
+    expect(propertyAt(audit!.body, 'properties.resource.defaultTtl')?.text).toMatch(/auditRetentionDays/);
+    const pkParam = params(file('modules/cosmos.bicep')).find((p) => p.name === 'auditPartitionKeyPath');
+    expect(stringValue(pkParam?.defaultValue)).toBe('/pk');
+    const retention = params(file('main.bicep')).find((p) => p.name === 'auditRetentionDays');
+    expect(retention?.defaultValue?.text).toBe('90');
+  });
+
+  it('is serverless by default, with a provisioned-throughput switch', () => {
+    const mode = params(file('main.bicep')).find((p) => p.name === 'cosmosThroughputMode');
+    expect(stringValue(mode?.defaultValue)).toBe('serverless');
+    expect(file('modules/cosmos.bicep').source).toMatch(/EnableServerless/);
+  });
+});
+
+describe('permissions', () => {
+  const roleTypes = [
+    'Microsoft.Authorization/roleAssignments',
+    'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments',
+  ];
+  const assignments = (): BicepResource[] => allResources.filter((r) => roleTypes.includes(r.type));
+
+  /** Built-in role ids, so that a mistyped GUID is caught offline. */
+  const KNOWN_ROLES: Record<string, string> = {
+    'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+    'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+    'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+    'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
+    'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
+    'Key Vault Secrets Officer': 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+    'Cosmos DB Built-in Data Contributor': '00000000-0000-0000-0000-000000000002',
+  };
+
+  it('declares every role assignment in the rbac module', () => {
+    expect(assignments().length).toBeGreaterThan(0);
+    for (const assignment of assignments()) expect(relative(INFRA, assignment.file)).toBe(RBAC_MODULE);
+  });
+
+  it('names every assignment guid(scope, principal, role) with the role named in a comment', () => {
+    const roleVars = new Map(variables(file(RBAC_MODULE)).map((v) => [v.name, v]));
+    for (const assignment of assignments()) {
+      const name = propertyAt(assignment.body, 'name');
+      expect(name?.type).toBe('call_expression');
+      expect(name?.childForFieldName('function')?.text).toBe('guid');
+      const [scope, principal, role] = callArguments(name);
+      expect(callArguments(name)).toHaveLength(3);
+      expect(scope?.text).toMatch(/\.id$/);
+      expect(principal?.text).toMatch(/PrincipalId$/);
+      const roleVar = roleVars.get(role?.text ?? '');
+      expect(roleVar?.trailingComment).toBeDefined();
+      expect(KNOWN_ROLES[roleVar!.trailingComment!]).toBe(stringValue(roleVar!.value));
+      expect(propertyAt(assignment.body, 'properties.roleDefinitionId')?.text).toContain(role!.text);
+    }
+  });
+
+  it.each([
+    ['Storage Blob Data Owner', 'gatewayPrincipalId'],
+    ['Monitoring Metrics Publisher', 'gatewayPrincipalId'],
+    ['Key Vault Secrets User', 'gatewayPrincipalId'],
+    ['Cosmos DB Built-in Data Contributor', 'gatewayPrincipalId'],
+    ['Key Vault Secrets Officer', 'deployerPrincipalId'],
+  ])('grants %s to %s', (roleName, principal) => {
+    const roleVar = variables(file(RBAC_MODULE)).find((v) => v.trailingComment === roleName);
+    expect(roleVar).toBeDefined();
+    const granted = assignments().filter((a) => {
+      const args = callArguments(propertyAt(a.body, 'name'));
+      return args[1]?.text === principal && args[2]?.text === roleVar!.name;
+    });
+    expect(granted).toHaveLength(1);
+  });
+});
+
+describe('app settings', () => {
+  /** The app settings: the gatewaySettings object main.bicep passes, plus the module's own. */
+  function appSettings(): Map<string, Node> {
+    const settings = new Map<string, Node>();
+    const call = modules(file('main.bicep')).find((m) => m.path === 'modules/function-app.bicep');
+    for (const [k, v] of objectProperties(propertyAt(call?.body, 'params.gatewaySettings')))
+      settings.set(k, v);
+    const config = allResources.find((r) => r.type === 'Microsoft.Web/sites/config');
+    expect(stringValue(propertyAt(config?.body, 'name'))).toBe('appsettings');
+    const value = propertyAt(config?.body, 'properties');
+    const objects =
+      value?.type === 'object' ? [value] : callArguments(value).filter((a) => a.type === 'object');
+    for (const object of objects) for (const [k, v] of objectProperties(object)) settings.set(k, v);
+    return settings;
+  }
+
+  const expected = SETTING_NAMES.filter((name) => name !== 'PORT' && name !== 'COSMOS_KEY');
+
+  it.each(expected)('sets %s', (name) => {
+    expect(appSettings().has(name)).toBe(true);
+  });
+
+  it.each([
+    'PORT',
+    'COSMOS_KEY',
+    'FUNCTIONS_WORKER_RUNTIME',
+    'WEBSITE_RUN_FROM_PACKAGE',
+    'AzureWebJobsStorage',
+  ])('never sets %s', (name) => {
+    expect(appSettings().has(name)).toBe(false);
+  });
+
+  it('reaches host storage and telemetry with the managed identity', () => {
+    const settings = appSettings();
+    expect(stringValue(settings.get('AzureWebJobsStorage__credential'))).toBe('managedidentity');
+    expect(settings.get('AzureWebJobsStorage__accountName')).toBeDefined();
+    expect(settings.get('AzureWebJobsStorage__clientId')?.text).toBe('identityClientId');
+    expect(settings.get('AZURE_CLIENT_ID')?.text).toBe('identityClientId');
+    expect(settings.get('APPLICATIONINSIGHTS_CONNECTION_STRING')).toBeDefined();
+    expect(settings.get('APPLICATIONINSIGHTS_AUTHENTICATION_STRING')?.text).toMatch(
+      /ClientId=\$\{identityClientId\};Authorization=AAD/,
+    );
+  });
+
+  it('reads SAS_SIGNING_KEYS through a Key Vault reference to sas-signing-keys', () => {
+    const reference = appSettings().get('SAS_SIGNING_KEYS')?.text ?? '';
+    expect(reference).toMatch(/^'@Microsoft\.KeyVault\(SecretUri=\$\{keyVault\.outputs\.uri\}secrets\//);
+    const secretName = variables(file('main.bicep')).find((v) => v.name === 'sasSigningKeysSecretName');
+    expect(stringValue(secretName?.value)).toBe('sas-signing-keys');
+    expect(reference).toContain('${sasSigningKeysSecretName}');
+  });
+
+  it('takes COSMOS_ENDPOINT from the account it creates', () => {
+    expect(appSettings().get('COSMOS_ENDPOINT')?.text).toBe('cosmos.outputs.endpoint');
+  });
+
+  it.each([
+    ['entraAuthority', 'https://login.microsoftonline.com'],
+    ['downstreamAllowedHosts', '*.azurewebsites.net'],
+    ['gatewayAdminRole', DEFAULTS.adminRole],
+    ['cosmosDatabaseName', DEFAULTS.cosmosDatabase],
+    ['entraClockSkewSeconds', String(DEFAULTS.clockSkewSeconds)],
+    ['sasDefaultTtlSeconds', String(DEFAULTS.sasDefaultTtlSeconds)],
+    ['sasMaxTtlSeconds', String(DEFAULTS.sasMaxTtlSeconds)],
+    ['policyRefreshSeconds', String(DEFAULTS.policyRefreshSeconds)],
+    ['proxyMaxBodyBytes', String(DEFAULTS.proxyMaxBodyBytes)],
+  ])('parameter %s defaults to %s (src/config/defaults.ts)', (name, value) => {
+    const param = params(file('main.bicep')).find((p) => p.name === name);
+    expect(literal(param?.defaultValue)).toBe(value);
+  });
+
+  it('takes the tenant and audiences from parameters', () => {
+    const settings = appSettings();
+    expect(settings.get('ENTRA_TENANT_ID')?.text).toBe('entraTenantId');
+    expect(settings.get('ENTRA_AUDIENCES')?.text).toBe('entraAudiences');
+    const audiences = params(file('main.bicep')).find((p) => p.name === 'entraAudiences');
+    expect(audiences?.defaultValue).toBeUndefined();
+  });
+});
+
+describe('no keys or secrets leave the deployment', () => {
+  const FORBIDDEN_TEXT = /listKeys\s*\(|AccountKey=|primaryMasterKey|listConnectionStrings/i;
+
+  it.each(filesUnder(INFRA).map((p) => relative(ROOT, p)))(
+    '%s never reads or writes an account key',
+    (path) => {
+      expect(readFileSync(join(ROOT, path), 'utf8')).not.toMatch(FORBIDDEN_TEXT);
+    },
+  );
+
+  it('calls no list* function anywhere', () => {
+    for (const f of files.values()) {
+      for (const fn of ['listKeys', 'listConnectionStrings', 'listAccountSas', 'listServiceSas']) {
+        expect(calls(f, fn)).toEqual([]);
+      }
+    }
+  });
+
+  it('names main.bicep outputs in UPPER_SNAKE', () => {
+    const names = outputs(file('main.bicep')).map((o) => o.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'COSMOS_ENDPOINT',
+        'AZURE_FUNCTION_APP_NAME',
+        'GATEWAY_URL',
+        'KEY_VAULT_NAME',
+        'AZURE_CLIENT_ID',
+      ]),
+    );
+    for (const name of names) expect(name).toMatch(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/);
+  });
+
+  it('has no output whose name or value is a key, secret or connection string', () => {
+    for (const f of files.values()) {
+      for (const output of outputs(f)) {
+        // KEY_VAULT_NAME / KEY_VAULT_URI name the vault, not a key.
+        expect(output.name.replace(/^KEY_VAULT_/, '')).not.toMatch(/key|secret|password|connection|token/i);
+        expect(output.value.text).not.toMatch(
+          /listKeys|connectionString|instrumentationKey|secrets\/|Key\b/i,
+        );
+      }
+    }
+  });
+});

@@ -1,0 +1,160 @@
+/**
+ * Offline checks of scripts/: every script is valid bash with strict mode, and the SAS key
+ * rotation walks add -> promote -> retire against a fake `az` (a small bash stand-in that keeps
+ * the Key Vault secret in a file), leaving a ring the gateway's own config loader accepts and
+ * never putting a secret on a command line.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load-config';
+
+const ROOT = join(__dirname, '../..');
+const SCRIPTS = join(ROOT, 'scripts');
+const executables = readdirSync(SCRIPTS).filter((f) => f.endsWith('.sh') && f !== 'lib.sh');
+
+/** Records every call (arguments only) and serves the few az commands the rotation script uses. */
+const FAKE_AZ = String.raw`#!/usr/bin/env bash
+set -euo pipefail
+state="$FAKE_AZ_STATE"
+printf '%s\n' "$*" >>"$state/calls.log"
+query=''; file=''; tags=()
+args=("$@")
+for ((i = 0; i < ${'$'}{#args[@]}; i++)); do
+  case "${'$'}{args[$i]}" in
+    --query) query="${'$'}{args[$((i + 1))]}" ;;
+    --file) file="${'$'}{args[$((i + 1))]}" ;;
+    --tags) for ((j = i + 1; j < ${'$'}{#args[@]}; j++)); do
+        [[ "${'$'}{args[$j]}" == --* ]] && break; tags+=("${'$'}{args[$j]}"); done ;;
+  esac
+done
+case "$1 $2" in
+  'account show') exit 0 ;;
+  'deployment group')
+    echo '{"KEY_VAULT_NAME":{"type":"String","value":"kv-test"},"AZURE_FUNCTION_APP_NAME":{"type":"String","value":"func-test"}}' ;;
+  'keyvault secret')
+    case "$3" in
+      show)
+        if [[ "$query" == value ]]; then cat "$state/secret"; echo
+        elif [[ "$query" == tags.* ]]; then cat "$state/tag.${'$'}{query#tags.}" 2>/dev/null || true; echo
+        fi ;;
+      set)
+        cp "$file" "$state/secret"
+        rm -f "$state"/tag.*
+        for t in "${'$'}{tags[@]}"; do printf '%s' "${'$'}{t#*=}" >"$state/tag.${'$'}{t%%=*}"; done ;;
+    esac ;;
+  'functionapp config')
+    if [[ "$4" == list ]]; then
+      case "$query" in
+        *SAS_SIGNING_KEYS*) echo '@Microsoft.KeyVault(SecretUri=https://kv-test.vault.azure.net/secrets/sas-signing-keys/)' ;;
+        *SAS_MAX_TTL_SECONDS*) echo 3600 ;;
+      esac
+    fi ;;
+  'functionapp restart') exit 0 ;;
+  *) echo "fake az: unexpected $*" >&2; exit 2 ;;
+esac
+`;
+
+describe('scripts/*.sh', () => {
+  it.each(readdirSync(SCRIPTS).filter((f) => f.endsWith('.sh')))('%s is valid bash', (name) => {
+    const result = spawnSync('bash', ['-n', join(SCRIPTS, name)], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it.each(executables)('%s runs in strict mode and is executable', (name) => {
+    const path = join(SCRIPTS, name);
+    expect(readFileSync(path, 'utf8')).toMatch(/^#!\/usr\/bin\/env bash\n[\s\S]*^set -euo pipefail$/m);
+    expect(statSync(path).mode & 0o111).not.toBe(0);
+  });
+
+  it('npm run deploy runs scripts/deploy.sh', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.deploy).toBe('bash scripts/deploy.sh');
+  });
+});
+
+describe('scripts/rotate-sas-key.sh', () => {
+  let state: string;
+  const k1 = Buffer.alloc(32, 1).toString('base64');
+
+  beforeEach(() => {
+    state = mkdtempSync(join(tmpdir(), 'rotate-'));
+    writeFileSync(join(state, 'az'), FAKE_AZ);
+    chmodSync(join(state, 'az'), 0o755);
+    writeFileSync(join(state, 'secret'), `k1=${k1}`);
+    writeFileSync(join(state, 'tag.signer'), 'k1');
+    writeFileSync(join(state, 'tag.promotedAt'), '0');
+  });
+  afterEach(() => rmSync(state, { recursive: true, force: true }));
+
+  const rotate = (...args: string[]) =>
+    spawnSync('bash', [join(SCRIPTS, 'rotate-sas-key.sh'), '-g', 'rg-test', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${state}:${process.env.PATH ?? ''}`, FAKE_AZ_STATE: state },
+    });
+  const ring = () => readFileSync(join(state, 'secret'), 'utf8');
+  const names = () =>
+    ring()
+      .split(',')
+      .map((pair) => pair.split('=')[0]);
+  const gatewayKeys = () =>
+    loadConfig(
+      {
+        ENTRA_AUTHORITY: 'https://login.microsoftonline.com',
+        ENTRA_TENANT_ID: '11111111-1111-1111-1111-111111111111',
+        ENTRA_AUDIENCES: 'api://gateway',
+        COSMOS_ENDPOINT: 'https://cosmos.example.net',
+        DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
+        SAS_SIGNING_KEYS: ring(),
+      },
+      { mode: 'functions' },
+    ).sas.signingKeys.map((k) => k.name);
+
+  it('adds a new key second, promotes it first, then retires the old one', () => {
+    let run = rotate('add');
+    expect(run.stderr).not.toMatch(/error/);
+    expect(run.status).toBe(0);
+    expect(names()).toEqual(['k1', 'k2']);
+    expect(gatewayKeys()).toEqual(['k1', 'k2']);
+
+    run = rotate('promote', 'k2');
+    expect(run.status).toBe(0);
+    expect(gatewayKeys()).toEqual(['k2', 'k1']);
+
+    // Promoted a moment ago: tokens signed with k1 may still be valid.
+    run = rotate('retire', 'k1');
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/may still be valid/);
+    expect(names()).toEqual(['k2', 'k1']);
+
+    run = rotate('retire', 'k1', '--force');
+    expect(run.status).toBe(0);
+    expect(gatewayKeys()).toEqual(['k2']);
+  });
+
+  it('refuses to retire the signing key or an unknown one', () => {
+    expect(rotate('retire', 'k1', '--force').status).not.toBe(0);
+    expect(rotate('promote', 'k9').status).not.toBe(0);
+    expect(names()).toEqual(['k1']);
+  });
+
+  it('shows names only and never passes a secret on a command line', () => {
+    rotate('add', 'k-next');
+    const shown = rotate('show');
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/signs:\s+k1/);
+    expect(shown.stdout).toMatch(/verifies:\s+k1 k-next/);
+    const calls = readFileSync(join(state, 'calls.log'), 'utf8');
+    for (const pair of ring().split(',')) {
+      const secret = pair.slice(pair.indexOf('=') + 1);
+      expect(shown.stdout).not.toContain(secret);
+      expect(calls).not.toContain(secret);
+    }
+    // Every change is followed by a refresh of the app's Key Vault reference.
+    expect(calls).toMatch(/functionapp config appsettings set .*SAS_SIGNING_KEYS=@Microsoft\.KeyVault/);
+  });
+});
