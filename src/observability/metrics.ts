@@ -95,20 +95,43 @@ export class MemoryMetrics implements Metrics {
 
 let started: Promise<void> | undefined;
 
+/** The client id in `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` (`ClientId=<guid>;Authorization=AAD`), if any. */
+export function authenticationClientId(value: string | undefined): string | undefined {
+  if (!value || !/(^|;)\s*Authorization=AAD\s*(;|$)/i.test(value)) return undefined;
+  return /(?:^|;)\s*ClientId=([0-9a-f-]{36})\s*(?:;|$)/i.exec(value)?.[1];
+}
+
 /**
  * Registers Azure Monitor (Application Insights) as the OpenTelemetry exporter when
- * `APPLICATIONINSIGHTS_CONNECTION_STRING` is set; nothing otherwise. Loaded lazily: the exporter
- * is a large module that most local runs never need, and it must not slow a cold start that has
- * no connection string. Once per process; failures are logged, never fatal.
+ * `APPLICATIONINSIGHTS_CONNECTION_STRING` is set; nothing otherwise. When
+ * `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` asks for Entra authentication (the Bicep turns
+ * key-based ingestion off), telemetry is sent with the managed identity it names.
+ *
+ * Loaded lazily: the exporter and `@azure/identity` are large modules that most local runs never
+ * need, and they must not slow a cold start without a connection string. Once per process;
+ * failures are logged, never fatal.
  */
 export function startTelemetry(env: Environment, logger: Logger): Promise<void> {
   const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING;
   if (!connectionString) return Promise.resolve();
-  started ??= import('@azure/monitor-opentelemetry')
-    .then(({ useAzureMonitor }) => {
-      useAzureMonitor({ azureMonitorExporterOptions: { connectionString } });
-      logger.log('info', 'telemetry.started', { exporter: 'azure-monitor' });
-    })
-    .catch((err: unknown) => logger.log('error', 'telemetry.failed', { error: describeError(err) }));
+  const clientId = authenticationClientId(env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING);
+  started ??= (async () => {
+    try {
+      const { useAzureMonitor } = await import('@azure/monitor-opentelemetry');
+      const credential =
+        clientId === undefined
+          ? undefined
+          : new (await import('@azure/identity')).ManagedIdentityCredential({ clientId });
+      useAzureMonitor({
+        azureMonitorExporterOptions: { connectionString, ...(credential ? { credential } : {}) },
+      });
+      logger.log('info', 'telemetry.started', {
+        exporter: 'azure-monitor',
+        entraAuth: credential !== undefined,
+      });
+    } catch (err) {
+      logger.log('error', 'telemetry.failed', { error: describeError(err) });
+    }
+  })();
   return started;
 }
