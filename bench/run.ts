@@ -3,6 +3,7 @@
  * the whole run stays under ~20 s.
  */
 import { benchEntraValidation } from './entra-validation';
+import { benchSas } from './sas';
 import { benchPolicyEvaluation } from './policy-evaluation';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
@@ -16,6 +17,7 @@ const BENCHES: readonly Bench[] = [
         (await benchPolicyEvaluation()).map((r) => [`${r.policies} policies`, r.decisionsPerSecond]),
       ),
   ],
+  ['sas', benchSas],
 ];
 
 async function main(): Promise<void> {

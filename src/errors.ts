@@ -28,16 +28,28 @@ export const ERROR_CODES = {
   ERR_SAS_INVALID: { status: 401, title: 'The shared access signature is invalid' },
   ERR_SAS_EXPIRED: { status: 401, title: 'The shared access signature has expired' },
   ERR_SAS_REVOKED: { status: 401, title: 'The shared access signature has been revoked' },
+  ERR_SAS_NOT_YET_VALID: { status: 401, title: 'The shared access signature is not valid yet' },
+  ERR_PRINCIPAL_STATEMENT_INVALID: { status: 401, title: 'The x-gateway-principal statement is invalid' },
+  ERR_PRINCIPAL_STATEMENT_EXPIRED: { status: 401, title: 'The x-gateway-principal statement has expired' },
 
   // Authorization (403)
   ERR_POLICY_DENIED: { status: 403, title: 'No policy allows this request' },
   ERR_ADMIN_ROLE_REQUIRED: { status: 403, title: 'This route needs the gateway admin app role' },
   ERR_SAS_SCOPE: { status: 403, title: 'The shared access signature does not cover this request' },
+  ERR_OBO_REQUIRES_BEARER: {
+    status: 403,
+    title: 'This resource is called on behalf of the user: present an Entra ID Bearer token',
+  },
 
   // Request shape (4xx)
   ERR_BAD_REQUEST: { status: 400, title: 'The request is malformed' },
   ERR_VALIDATION: { status: 400, title: 'The request body failed validation' },
   ERR_PATH_TRAVERSAL: { status: 400, title: 'The path escapes the resource' },
+  ERR_TOKEN_REQUEST_INVALID: { status: 400, title: 'The token request is malformed or incomplete' },
+  ERR_GRANT_TYPE_UNSUPPORTED: { status: 400, title: 'The grant type is not token exchange' },
+  ERR_SUBJECT_TOKEN_INVALID: { status: 400, title: 'The subject token was refused' },
+  ERR_TARGET_INVALID: { status: 400, title: 'The requested resource is unknown or malformed' },
+  ERR_SCOPE_INVALID: { status: 400, title: 'The requested scope is malformed or not allowed by policy' },
   ERR_NOT_FOUND: { status: 404, title: 'No such route or document' },
   ERR_RESOURCE_NOT_FOUND: { status: 404, title: 'No such resource' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },

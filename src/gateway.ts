@@ -8,6 +8,10 @@ import type { Principal } from './auth/principal';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/load-config';
 import { GatewayError, toGatewayError } from './errors';
+import { revokeRequest } from './revocation/revocations-api';
+import { SasCredentialVerifier } from './sas/sas-credential-verifier';
+import { exchangeToken } from './sas/token-exchange';
+import { HmacKeyRing } from './verifier/hmac-key-ring';
 import { correlationIdOf } from './http/request-context';
 import { jsonResponse, problemResponse } from './http/responses';
 import { createJsonLogger, describeError, type Logger } from './logger';
@@ -41,6 +45,18 @@ export interface RequestScope {
 
 export type Operation = (scope: RequestScope) => Promise<HttpResponseInit>;
 
+/** Turns a failure into a response: problem+json by default, the OAuth shape on `/api/token`. */
+export type ErrorRenderer = (error: GatewayError, correlationId: string) => HttpResponseInit;
+
+/** Options of {@link Gateway.authenticate}. */
+export interface AuthenticateOptions {
+  /**
+   * Accept `SharedAccessSignature` credentials too (and name that scheme in the 401 challenge).
+   * Only routes a SAS can be used on set it: `/api/authorize` and the proxy; never admin routes.
+   */
+  readonly acceptSas?: boolean;
+}
+
 /**
  * The gateway: every route's behaviour, independent of the host that serves it. Build one with
  * {@link createGateway}; `functions/*.ts` and the local stack both call its operations through
@@ -51,6 +67,10 @@ export class Gateway {
   readonly logger: Logger;
   readonly entra: EntraTokenValidator;
   readonly state: PolicyState;
+  /** The SAS key ring (`SAS_SIGNING_KEYS`): the first key signs, all verify. */
+  readonly sasKeys: HmacKeyRing;
+  /** Verifies `SharedAccessSignature` credentials (the proxy calls `sas.verifyCredential`). */
+  readonly sas: SasCredentialVerifier;
   readonly admin: { readonly policies: DocumentAdmin<Policy>; readonly resources: DocumentAdmin<Resource> };
   private readonly cosmosHealth: CosmosHealthCheck;
 
@@ -74,6 +94,13 @@ export class Gateway {
       refreshSeconds: config.policyRefreshSeconds,
       clock: this.clock,
       logger: this.logger,
+    });
+    this.sasKeys = new HmacKeyRing(config.sas.signingKeys);
+    this.sas = new SasCredentialVerifier({
+      keys: this.sasKeys,
+      clock: this.clock,
+      skewSeconds: config.entra.clockSkewSeconds,
+      state: this.state,
     });
     const rebuild = () => this.state.rebuild();
     this.admin = {
@@ -114,12 +141,14 @@ export class Gateway {
 
   /**
    * Runs one operation with the gateway's request pipeline: correlation id in and out, every
-   * failure turned into problem+json, and one log line per failed request.
+   * failure turned into problem+json (or what `render` makes of it), and one log line per
+   * failed request.
    */
   async handle(
     operation: Operation,
     request: HttpRequest,
     context: InvocationContext,
+    render: ErrorRenderer = problemResponse,
   ): Promise<HttpResponseInit> {
     const correlationId = correlationIdOf(request);
     try {
@@ -138,13 +167,16 @@ export class Gateway {
         code: error.code,
         ...(error.cause === undefined ? {} : { cause: describeError(error.cause) }),
       });
-      return problemResponse(error, correlationId);
+      return render(error, correlationId);
     }
   }
 
-  /** Verifies the request's credential; throws 401 GatewayErrors. */
-  authenticate(request: HttpRequest): Promise<Principal> {
-    return authenticate(request.headers.get('authorization'), { entra: this.entra });
+  /** Verifies the request's credential (Entra; SAS too when asked); throws 401 GatewayErrors. */
+  authenticate(request: HttpRequest, options: AuthenticateOptions = {}): Promise<Principal> {
+    return authenticate(
+      request.headers.get('authorization'),
+      options.acceptSas ? { entra: this.entra, sas: this.sas } : { entra: this.entra },
+    );
   }
 
   /** Authenticates and requires the admin app role in an Entra token: 401, then 403. */
@@ -177,6 +209,12 @@ export class Gateway {
 
   /** `POST /api/authorize`: the decision (and why). */
   readonly authorize: Operation = (scope) => authorizeRequest(this, scope);
+
+  /** `POST /api/token`: RFC 8693 token exchange, Entra token in, SAS token out. */
+  readonly token: Operation = (scope) => exchangeToken(this, scope);
+
+  /** `POST /api/revocations`: revoke SAS tokens by `sid` or by `oid` + `before` (admin). */
+  readonly revocations: Operation = (scope) => revokeRequest(this, scope);
 
   /** `GET|PUT|DELETE /api/policies/{id?}`. */
   readonly policies: Operation = (scope) => adminRequest(this, this.admin.policies, 'id', scope);

@@ -3,6 +3,8 @@
  * from a verified Entra ID access token or a SAS token this gateway issued. Never `email`,
  * `upn` or `preferred_username` (mutable, not authorization-grade).
  */
+import type { SasGrant } from '../verifier/verify-sas-token';
+
 export type CredentialKind = 'entra' | 'sas';
 
 export interface Principal {
@@ -25,4 +27,9 @@ export interface Principal {
   readonly expiresAt: number;
   /** Every claim of the credential, for policy conditions and `{claims.X}` paths. */
   readonly claims: Readonly<Record<string, unknown>>;
+  /**
+   * For `kind: 'sas'`: what the token grants (resource, path prefix, actions, `sid`, `spi`).
+   * A SAS principal has no roles, scopes or groups: the grant was decided at issuance.
+   */
+  readonly sas?: SasGrant;
 }

@@ -6,6 +6,8 @@ import { validationError } from '../http/validation';
 import { readJsonBody } from '../http/request-context';
 import { jsonResponse } from '../http/responses';
 import type { HttpResponseInit } from '@azure/functions';
+import { checkSasScope } from '../verifier/sas-scope';
+import type { SasGrant } from '../verifier/verify-sas-token';
 import { ACTIONS } from './actions';
 import { explainDecision, unknownResourceDecision, type PolicyPrincipal } from './evaluate';
 
@@ -47,6 +49,24 @@ export function principalFromClaims(claims: z.output<typeof WhatIfClaims>): Poli
   };
 }
 
+/** The decision for a SAS caller: inside its scope, allowed by its granting policies (`spi`). */
+export function sasDecision(
+  grant: SasGrant,
+  query: { resource: string; action: string; path: string },
+): Record<string, unknown> {
+  const scope = checkSasScope(grant, query);
+  if (!scope.inside) {
+    return { allowed: false, decision: 'deny', reason: scope.reason, reasonCode: 'SAS_SCOPE', policies: [] };
+  }
+  return {
+    allowed: true,
+    decision: 'allow',
+    reason: `Allowed by the shared access signature (granted by ${grant.policies.join(', ')})`,
+    reasonCode: 'ALLOWED',
+    policies: grant.policies,
+  };
+}
+
 function isAdmin(gateway: Gateway, principal: Principal): boolean {
   return principal.kind === 'entra' && principal.roles.includes(gateway.config.adminRole);
 }
@@ -61,7 +81,7 @@ export async function authorizeRequest(
   gateway: Gateway,
   { request }: RequestScope,
 ): Promise<HttpResponseInit> {
-  const caller = await gateway.authenticate(request);
+  const caller = await gateway.authenticate(request, { acceptSas: true });
   const parsed = AuthorizeBody.safeParse(await readJsonBody(request));
   if (!parsed.success) throw validationError(parsed.error);
   const query = parsed.data;
@@ -75,6 +95,9 @@ export async function authorizeRequest(
     const decision = unknownResourceDecision(query.resource);
     return jsonResponse(200, { ...decision });
   }
+  // A SAS caller's grant was decided at issuance and is kept honest by the `spi` check of its
+  // verification: policies are not evaluated again, only the token's own scope.
+  if (caller.sas !== undefined) return jsonResponse(200, sasDecision(caller.sas, query));
   const { decision, candidates } = explainDecision(snapshot.index, {
     resource: query.resource,
     action: query.action,

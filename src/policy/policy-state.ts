@@ -2,6 +2,7 @@ import type { CosmosClient } from '@azure/cosmos';
 import type { Clock } from '../clock';
 import { GatewayError } from '../errors';
 import type { Logger } from '../logger';
+import { RevocationList } from '../revocation/revocation-list';
 import { CONTAINERS, ensureContainers } from '../store/cosmos';
 import { CosmosDocumentStore, type StoredDocument } from '../store/document-store';
 import { RefreshingCollection, type ParseResult } from '../store/refreshing-collection';
@@ -55,6 +56,8 @@ export class PolicyState {
   readonly resourceStore: CosmosDocumentStore;
   readonly policies: RefreshingCollection<Policy>;
   readonly resources: RefreshingCollection<Resource>;
+  /** SAS revocations: refreshed by the same loop, indexed on their own (never recompile policies). */
+  readonly revocations: RevocationList;
   readonly refresher: StateRefresher;
   private current: PolicySnapshot | undefined;
   private version = 0;
@@ -71,8 +74,12 @@ export class PolicyState {
       parseStoredResource(options.allowedHosts),
       options.logger,
     );
+    this.revocations = new RevocationList(
+      new CosmosDocumentStore(database.container(CONTAINERS.revocations)),
+      options.logger,
+    );
     this.refresher = new StateRefresher({
-      collections: [this.policies, this.resources],
+      collections: [this.policies, this.resources, this.revocations],
       intervalSeconds: options.refreshSeconds,
       clock: options.clock,
       logger: options.logger,
@@ -111,8 +118,14 @@ export class PolicyState {
     });
   }
 
-  private async purgeTombstones(): Promise<void> {
-    const before = Math.floor(this.options.clock.now() / 1000) - TOMBSTONE_RETENTION_SECONDS;
-    await Promise.all([this.policyStore.purgeTombstones(before), this.resourceStore.purgeTombstones(before)]);
+  /** Housekeeping: policy and resource tombstones, and revocations no token can need any more. */
+  async purgeTombstones(): Promise<void> {
+    const now = Math.floor(this.options.clock.now() / 1000);
+    const before = now - TOMBSTONE_RETENTION_SECONDS;
+    await Promise.all([
+      this.policyStore.purgeTombstones(before),
+      this.resourceStore.purgeTombstones(before),
+      this.revocations.purgeExpired(now),
+    ]);
   }
 }

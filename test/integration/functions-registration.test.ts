@@ -6,9 +6,12 @@ import { join } from 'node:path';
  * for the one module the Functions host provides: `@azure/functions` looks it up lazily
  * (tryGetCoreApiLazy) and, when present, hands it each function's metadata.
  */
-jest.mock('@azure/functions-core', () => ({ registerFunction: jest.fn(), setProgrammingModel: jest.fn() }), {
-  virtual: true,
-});
+// `log` marks a host new enough for HTTP streaming (v4.28+), which functions/proxy.ts turns on.
+jest.mock(
+  '@azure/functions-core',
+  () => ({ registerFunction: jest.fn(), setProgrammingModel: jest.fn(), log: jest.fn() }),
+  { virtual: true },
+);
 
 /** The contract's routes implemented so far: adding a function file without a row here fails. */
 const EXPECTED = [
@@ -16,6 +19,8 @@ const EXPECTED = [
   { file: 'health.ts', name: 'health', route: 'health', methods: ['GET'] },
   { file: 'policies.ts', name: 'policies', route: 'policies/{id?}', methods: ['GET', 'PUT', 'DELETE'] },
   { file: 'resources.ts', name: 'resources', route: 'resources/{name?}', methods: ['GET', 'PUT', 'DELETE'] },
+  { file: 'revocations.ts', name: 'revocations', route: 'revocations', methods: ['POST'] },
+  { file: 'token.ts', name: 'token', route: 'token', methods: ['POST'] },
 ];
 
 interface HttpTriggerBinding {

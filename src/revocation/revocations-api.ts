@@ -1,0 +1,65 @@
+/**
+ * `POST /api/revocations` (admin): revoke one SAS token by `sid`, or every token of a user or
+ * app (`oid`) issued before `before` (unix seconds; default now). The record is visible on this
+ * instance at once and on every other within `POLICY_REFRESH_SECONDS`.
+ */
+import type { HttpResponseInit } from '@azure/functions';
+import { nowSeconds } from '../clock';
+import { GatewayError } from '../errors';
+import type { Gateway, RequestScope } from '../gateway';
+import { readJsonBody } from '../http/request-context';
+import { jsonResponse } from '../http/responses';
+import { validationError } from '../http/validation';
+import { buildRevocation, RevocationRequestSchema, type Revocation } from './revocation';
+
+/** The record as the API shows it: everything stored except Cosmos fields. */
+function publicRecord(record: Revocation): Revocation {
+  return record;
+}
+
+/**
+ * Stores a revocation. 201 with the stored record; 200 with the held record when an `oid`
+ * revocation with a `before` at least as late already exists (an earlier `before` never
+ * replaces a later one).
+ *
+ * @throws {GatewayError} 401 / 403 (admin role), 400 `ERR_VALIDATION` (exactly `{sid}` or
+ *   `{oid, before?}`; `before` not more than the clock skew in the future), 415, 413, 503.
+ */
+export async function revokeRequest(
+  gateway: Gateway,
+  { correlationId, request }: RequestScope,
+): Promise<HttpResponseInit> {
+  const admin = await gateway.requireAdmin(request);
+  const parsed = RevocationRequestSchema.safeParse(await readJsonBody(request));
+  if (!parsed.success) throw validationError(parsed.error);
+  const now = nowSeconds(gateway.clock);
+  const skewSeconds = gateway.config.entra.clockSkewSeconds;
+  if ('oid' in parsed.data && parsed.data.before !== undefined && parsed.data.before > now + skewSeconds) {
+    throw new GatewayError('ERR_VALIDATION', 'before: must not be in the future', {
+      extensions: { field: 'before' },
+    });
+  }
+  const record = buildRevocation(parsed.data, now, {
+    maxTtlSeconds: gateway.config.sas.maxTtlSeconds,
+    skewSeconds,
+  });
+  const revocations = gateway.state.revocations;
+  const store = revocations.store;
+  if (record.kind === 'oid') {
+    const held = await store.get(record.id);
+    const heldBefore = held && !held.deleted ? held.body.before : undefined;
+    if (typeof heldBefore === 'number' && heldBefore >= record.before) {
+      revocations.apply(held!);
+      return jsonResponse(200, publicRecord(held!.body as Revocation));
+    }
+  }
+  const { doc } = await store.put(record.id, { ...record });
+  revocations.apply(doc);
+  gateway.logger.log('info', 'sas.revoked', {
+    correlationId,
+    by: admin.oid,
+    id: record.id,
+    ...(record.kind === 'oid' ? { before: record.before } : {}),
+  });
+  return jsonResponse(201, publicRecord(doc.body as Revocation));
+}

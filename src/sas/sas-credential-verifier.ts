@@ -1,0 +1,129 @@
+/**
+ * The gateway's SAS verifier: everything {@link verifySasToken} checks (format, key, signature,
+ * time), plus what only the gateway knows: the token is not revoked, and every policy in `spi`
+ * still exists and is enabled (deleting or disabling a granting policy revokes what it granted,
+ * as an Azure stored access policy does). Credential in, `Principal` of kind `sas` out.
+ *
+ * The scope check is separate ({@link assertInsideSasScope}) so that each caller decides what an
+ * out-of-scope request gets: `/api/authorize` a deny decision, the proxy a 403 `ERR_SAS_SCOPE`.
+ */
+import type { CredentialVerifier } from '../auth/authenticate';
+import type { Principal } from '../auth/principal';
+import { nowSeconds, type Clock } from '../clock';
+import { GatewayError, type ErrorCode } from '../errors';
+import { isPolicyActive } from '../policy/policy-index';
+import type { PolicySnapshot } from '../policy/policy-state';
+import type { RevocationList } from '../revocation/revocation-list';
+import type { HmacKeyRing } from '../verifier/hmac-key-ring';
+import { checkSasScope, type SasScopeRequest } from '../verifier/sas-scope';
+import { checkSasTime, parseSasToken, verifySasSignature } from '../verifier/sas-token';
+import { grantOf } from '../verifier/verify-sas-token';
+import { VerifierError } from '../verifier/verifier-error';
+
+/** What the verifier reads of the gateway's state. */
+export interface SasVerifierState {
+  snapshot(): PolicySnapshot;
+  readonly revocations: Pick<RevocationList, 'loaded' | 'match'>;
+}
+
+export interface SasCredentialVerifierOptions {
+  readonly keys: HmacKeyRing;
+  readonly clock: Clock;
+  /** Tolerance on `st` (`ENTRA_CLOCK_SKEW_SECONDS`); never applied to `se`. */
+  readonly skewSeconds: number;
+  readonly state: SasVerifierState;
+}
+
+const sasError = (code: ErrorCode, message?: string, cause?: unknown): GatewayError =>
+  new GatewayError(code, message, { challenge: ['SharedAccessSignature'], cause });
+
+/** Verifier errors as GatewayErrors with a `SharedAccessSignature` challenge. */
+function toGatewayError(err: unknown): unknown {
+  if (!(err instanceof VerifierError)) return err;
+  return sasError(err.code, err.code === 'ERR_SAS_SCOPE' ? err.message : undefined, err);
+}
+
+/**
+ * Verifies `SharedAccessSignature` credentials for the authenticate stage and the proxy.
+ *
+ * @example
+ * ```ts
+ * const principal = gateway.sas.verifyCredential(token, { resource: 'orders', action: 'read', path: '/customers/42' });
+ * ```
+ */
+export class SasCredentialVerifier implements CredentialVerifier {
+  constructor(private readonly options: SasCredentialVerifierOptions) {}
+
+  /** {@link verifySync} as the authenticate stage's async interface. */
+  verify(token: string): Promise<Principal> {
+    return new Promise((resolve) => resolve(this.verifySync(token)));
+  }
+
+  /**
+   * Verifies a SAS token: format, known key, signature, time, revocation, `spi` still active.
+   * Cheap checks first and no HMAC before the format is known good.
+   *
+   * @throws {GatewayError} 401 `ERR_SAS_INVALID`, `ERR_SAS_EXPIRED`, `ERR_SAS_NOT_YET_VALID`,
+   *   `ERR_SAS_REVOKED` (with a `SharedAccessSignature` challenge); 503
+   *   `ERR_POLICY_STORE_UNAVAILABLE` when policies or revocations never loaded (fail closed).
+   */
+  verifySync(token: string): Principal {
+    const { keys, clock, skewSeconds, state } = this.options;
+    let parsed;
+    try {
+      parsed = parseSasToken(token);
+      verifySasSignature(parsed, keys);
+      checkSasTime(parsed, nowSeconds(clock), skewSeconds);
+    } catch (err) {
+      throw toGatewayError(err);
+    }
+    if (!state.revocations.loaded) {
+      throw new GatewayError('ERR_POLICY_STORE_UNAVAILABLE', 'Revocations are not loaded; failing closed');
+    }
+    if (state.revocations.match(parsed.sid, parsed.oid, parsed.st) !== undefined)
+      throw sasError('ERR_SAS_REVOKED');
+    const { index } = state.snapshot();
+    for (const id of parsed.spi) {
+      if (!isPolicyActive(index, id)) {
+        throw sasError('ERR_SAS_REVOKED', 'A policy that granted this token was deleted or disabled');
+      }
+    }
+    const grant = grantOf(parsed);
+    return Object.freeze({
+      kind: 'sas',
+      oid: grant.oid,
+      tid: grant.tid,
+      azp: grant.azp,
+      roles: [],
+      scopes: [],
+      groups: [],
+      idtyp: 'user',
+      expiresAt: grant.expiresAt,
+      claims: Object.freeze({ oid: grant.oid, tid: grant.tid, azp: grant.azp, sid: grant.sid }),
+      sas: grant,
+    });
+  }
+
+  /**
+   * The proxy's one call: {@link verifySync}, then {@link assertInsideSasScope}.
+   *
+   * @throws {GatewayError} the 401 / 503 of verifySync; 403 `ERR_SAS_SCOPE` outside the scope.
+   */
+  verifyCredential(token: string, request: SasScopeRequest): Principal {
+    const principal = this.verifySync(token);
+    assertInsideSasScope(principal, request);
+    return principal;
+  }
+}
+
+/**
+ * Whether a SAS principal's grant covers the request (resource, action, path); an Entra
+ * principal passes (policy decides for it).
+ *
+ * @throws {GatewayError} 403 `ERR_SAS_SCOPE` with the reason.
+ */
+export function assertInsideSasScope(principal: Principal, request: SasScopeRequest): void {
+  if (principal.sas === undefined) return;
+  const result = checkSasScope(principal.sas, request);
+  if (!result.inside) throw sasError('ERR_SAS_SCOPE', result.reason);
+}

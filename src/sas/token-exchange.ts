@@ -1,0 +1,128 @@
+/**
+ * `POST /api/token`: RFC 8693 token exchange, Entra access token in, a short-lived SAS token out
+ * that grants exactly the asked actions on exactly the asked resource or path scope.
+ *
+ * Stages: read the request (syntax) → verify the subject token → the resource must exist
+ * (`invalid_target`) → every asked action allowed on the whole subtree (`evaluateScope`, else
+ * `invalid_scope`) → lifetime rule → sign. Fails closed (503) while policies are not loaded.
+ */
+import type { HttpResponseInit } from '@azure/functions';
+import type { Principal } from '../auth/principal';
+import { nowSeconds } from '../clock';
+import { GatewayError } from '../errors';
+import type { Gateway, RequestScope } from '../gateway';
+import { evaluateScope } from '../policy/evaluate';
+import { ACCESS_TOKEN_TYPE, readTokenRequest, type TokenRequest } from './token-request';
+import { createSasToken, sasLifetime } from './issue-sas-token';
+import { TOKEN_RESPONSE_HEADERS } from './oauth-error';
+
+/** The success body (RFC 8693 section 2.2.1). */
+export interface TokenExchangeResponse {
+  readonly access_token: string;
+  readonly issued_token_type: typeof ACCESS_TOKEN_TYPE;
+  readonly token_type: 'SharedAccessSignature';
+  readonly expires_in: number;
+  readonly scope: string;
+}
+
+const IDENTIFIER = /^[A-Za-z0-9._:@-]{1,128}$/;
+const isTokenIdentifier = (value: string | undefined): value is string =>
+  value !== undefined && IDENTIFIER.test(value);
+
+/**
+ * The subject token's principal. A refused token is `400 invalid_request` in the form mode
+ * (RFC 8693 section 2.2.2, with the Entra code as `subject_token_error`) and a 401 with a Bearer
+ * challenge in the JSON mode, where it is the request's own credential.
+ */
+async function subjectPrincipal(gateway: Gateway, request: TokenRequest): Promise<Principal> {
+  const subjectError = (code: string) =>
+    new GatewayError('ERR_SUBJECT_TOKEN_INVALID', `The subject token was refused (${code})`, {
+      extensions: { subject_token_error: code },
+    });
+  let principal: Principal;
+  try {
+    principal = await gateway.entra.verify(request.subjectToken);
+  } catch (err) {
+    if (request.mode === 'form' && err instanceof GatewayError && err.status === 401)
+      throw subjectError(err.code);
+    throw err;
+  }
+  // `oid` (revocation by user) and `azp` are signed into the token: a token without them is refused.
+  if (!isTokenIdentifier(principal.oid) || !isTokenIdentifier(principal.azp)) {
+    if (request.mode === 'form') throw subjectError('ERR_TOKEN_CLAIMS');
+    throw new GatewayError('ERR_TOKEN_CLAIMS', 'The token lacks "oid" or "azp"');
+  }
+  return principal;
+}
+
+/** Runs one exchange; errors are thrown as GatewayErrors and rendered by `oauthErrorResponse`. */
+export async function exchangeToken(
+  gateway: Gateway,
+  { correlationId, request }: RequestScope,
+): Promise<HttpResponseInit> {
+  const asked = await readTokenRequest(request);
+  const principal = await subjectPrincipal(gateway, asked);
+  const snapshot = gateway.state.snapshot();
+  if (!snapshot.resources.has(asked.resource)) {
+    throw new GatewayError('ERR_TARGET_INVALID', `No resource named "${asked.resource}"`);
+  }
+  const decision = evaluateScope(snapshot.index, {
+    resource: asked.resource,
+    actions: asked.actions,
+    pathPrefix: asked.pathPrefix,
+    principal,
+  });
+  if (!decision.allowed) throw new GatewayError('ERR_SCOPE_INVALID', decision.reason);
+
+  const now = nowSeconds(gateway.clock);
+  const { sas } = gateway.config;
+  const lifetime = sasLifetime({
+    asked: asked.requestedLifetime,
+    defaultTtlSeconds: sas.defaultTtlSeconds,
+    maxTtlSeconds: sas.maxTtlSeconds,
+    policyCapSeconds: decision.maxTokenLifetimeSeconds,
+    subjectExpiresAt: principal.expiresAt,
+    now,
+  });
+  if (lifetime.seconds < 1) {
+    throw new GatewayError('ERR_SUBJECT_TOKEN_INVALID', 'The subject token has expired', {
+      extensions: { subject_token_error: 'ERR_TOKEN_EXPIRED' },
+    });
+  }
+  const { token, fields } = createSasToken(
+    {
+      resource: asked.resource,
+      pathPrefix: asked.pathPrefix,
+      actions: asked.actions,
+      policies: decision.policies,
+      tid: principal.tid,
+      oid: principal.oid!,
+      azp: principal.azp!,
+      startsAt: now,
+      lifetimeSeconds: lifetime.seconds,
+    },
+    gateway.sasKeys,
+  );
+  // The audit line names the token by its id; the token itself never reaches a log.
+  gateway.logger.log('info', 'sas.issued', {
+    correlationId,
+    sid: fields.sid,
+    oid: fields.oid,
+    tid: fields.tid,
+    azp: fields.azp,
+    sr: fields.sr,
+    sp: fields.sp,
+    spi: fields.spi,
+    expiresIn: lifetime.seconds,
+    lifetimeLimitedBy: lifetime.limitedBy,
+    keyName: fields.skn,
+  });
+  const body: TokenExchangeResponse = {
+    access_token: token,
+    issued_token_type: ACCESS_TOKEN_TYPE,
+    token_type: 'SharedAccessSignature',
+    expires_in: lifetime.seconds,
+    scope: asked.actions.join(' '),
+  };
+  return { status: 200, headers: { ...TOKEN_RESPONSE_HEADERS }, body: JSON.stringify(body) };
+}

@@ -1,0 +1,98 @@
+import { ManualClock } from '../../../src/clock';
+import { isGatewayError, type ErrorCode } from '../../../src/errors';
+import { compilePolicies } from '../../../src/policy/policy-index';
+import { parsePolicy } from '../../../src/policy/model';
+import type { PolicySnapshot } from '../../../src/policy/policy-state';
+import { createSasToken } from '../../../src/sas/issue-sas-token';
+import { assertInsideSasScope, SasCredentialVerifier } from '../../../src/sas/sas-credential-verifier';
+import { HmacKeyRing } from '../../../src/verifier/hmac-key-ring';
+
+const keys = new HmacKeyRing([{ name: 'k1', secret: Buffer.alloc(32, 1) }]);
+const NOW = 1_767_225_600;
+const clock = new ManualClock(NOW * 1000);
+const policy = (id: string, enabled = true) => {
+  const parsed = parsePolicy({ id, effect: 'allow', resource: 'orders', actions: ['read'], enabled });
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
+};
+
+function state(
+  options: { loaded?: boolean; revoked?: boolean; policies?: ReturnType<typeof policy>[] } = {},
+) {
+  const snapshot: PolicySnapshot = {
+    index: compilePolicies(options.policies ?? [policy('p1')]),
+    resources: new Map(),
+    version: 1,
+  };
+  return {
+    snapshot: () => snapshot,
+    revocations: {
+      loaded: options.loaded ?? true,
+      match: () => (options.revoked ? ({ by: 'sid' } as const) : undefined),
+    },
+  };
+}
+
+const { token } = createSasToken(
+  {
+    resource: 'orders',
+    pathPrefix: ['customers', '42'],
+    actions: ['read'],
+    policies: ['p1'],
+    tid: '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01',
+    oid: 'user-1',
+    azp: 'app-1',
+    startsAt: NOW,
+    lifetimeSeconds: 300,
+  },
+  keys,
+);
+
+function codeOf(fn: () => unknown): ErrorCode | 'ok' {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    if (isGatewayError(err)) return err.code;
+    throw err;
+  }
+}
+
+describe('SasCredentialVerifier', () => {
+  it.each<[string, ReturnType<typeof state>, ErrorCode | 'ok']>([
+    ['valid', state(), 'ok'],
+    ['revoked', state({ revoked: true }), 'ERR_SAS_REVOKED'],
+    ['granting policy disabled', state({ policies: [policy('p1', false)] }), 'ERR_SAS_REVOKED'],
+    ['granting policy deleted', state({ policies: [policy('p2')] }), 'ERR_SAS_REVOKED'],
+    ['revocations never loaded: fail closed', state({ loaded: false }), 'ERR_POLICY_STORE_UNAVAILABLE'],
+  ])('%s', (_name, fake, code) => {
+    const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: fake });
+    expect(codeOf(() => verifier.verifySync(token))).toBe(code);
+  });
+
+  it('gives a sas principal with its grant, and a 401 challenge of SharedAccessSignature', async () => {
+    const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: state() });
+    const principal = await verifier.verify(token);
+    expect(principal).toMatchObject({
+      kind: 'sas',
+      oid: 'user-1',
+      roles: [],
+      sas: { resource: 'orders', pathPrefix: ['customers', '42'], actions: ['read'], policies: ['p1'] },
+    });
+    await expect(verifier.verify(`${token}x`)).rejects.toMatchObject({
+      code: 'ERR_SAS_INVALID',
+      challenge: ['SharedAccessSignature'],
+    });
+  });
+
+  it.each<[string, { resource: string; action: string; path: string }, ErrorCode | 'ok']>([
+    ['inside', { resource: 'orders', action: 'read', path: '/customers/42/orders' }, 'ok'],
+    ['sibling', { resource: 'orders', action: 'read', path: '/customers/420' }, 'ERR_SAS_SCOPE'],
+    ['action', { resource: 'orders', action: 'create', path: '/customers/42' }, 'ERR_SAS_SCOPE'],
+  ])('verifyCredential (the proxy call): %s', (_name, request, code) => {
+    const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: state() });
+    expect(codeOf(() => verifier.verifyCredential(token, request))).toBe(code);
+    const principal = verifier.verifySync(token);
+    expect(codeOf(() => assertInsideSasScope(principal, request))).toBe(code);
+  });
+});
