@@ -25,18 +25,25 @@ import type { Principal } from '../auth/principal';
 import {
   areValidSegments,
   coversSubtree,
-  matchValidSegments,
+  matchSpans,
+  newPathSpans,
   reachesInto,
+  scanPath,
+  spansOf,
   splitPath,
   type Claims,
+  type PathSpans,
 } from './path-glob';
 import {
   candidatesFor,
+  keyFilterBit,
   type CandidateLists,
   type CompiledCondition,
   type CompiledPolicy,
+  type CompiledPrincipals,
   type PolicyIndex,
   type PrincipalKeyedPolicies,
+  type PrincipalKeyIds,
 } from './policy-index';
 
 /** What the evaluator reads of a caller. A what-if principal built from claims fits too. */
@@ -70,37 +77,138 @@ export interface DecisionRequest {
   readonly principal: PolicyPrincipal;
 }
 
-// ---- Matching ---------------------------------------------------------------------------------
+// ---- The caller, prepared once ------------------------------------------------------------------
 
 const UPPER_CASE = /[A-Z]/;
+
+/** `value` as GUID lists compare it: lower-cased only when it has upper-case letters (no new string otherwise). */
+function guidForm(value: string): string {
+  return UPPER_CASE.test(value) ? value.toLowerCase() : value;
+}
+
+/**
+ * What the evaluator derives from a principal: its GUID values in compare form, and the numbers
+ * of its values in one index's {@link PrincipalKeyIds}.
+ *
+ * Why cached: a verified Entra principal is reused across requests (the token cache hands out
+ * the same object), so lower-casing and numbering its roles and groups once, instead of on every
+ * decision for every candidate policy, takes that work off the hot path. The cache is a
+ * WeakMap keyed by the principal object, so it lives exactly as long as the principal. Principals
+ * are immutable (`readonly` throughout); a view is still rebuilt when any field it was derived
+ * from is replaced, and the numbers are redone when the index changes.
+ */
+interface PrincipalView {
+  readonly oid: string | undefined;
+  readonly tid: string;
+  readonly azp: string | undefined;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  readonly groups: readonly string[];
+  readonly oidForm: string | undefined;
+  readonly tidForm: string;
+  readonly azpForm: string | undefined;
+  readonly groupForms: readonly string[];
+  /** The index {@link keys} were numbered against. */
+  keysOf: PrincipalKeyIds | undefined;
+  /** Ascending, distinct: the numbers of the caller's values that some policy is filed under. */
+  keys: Int32Array;
+}
+
+const NO_KEYS = new Int32Array(0);
+const views = new WeakMap<PolicyPrincipal, PrincipalView>();
+
+function viewOf(principal: PolicyPrincipal): PrincipalView {
+  const cached = views.get(principal);
+  if (
+    cached !== undefined &&
+    cached.roles === principal.roles &&
+    cached.groups === principal.groups &&
+    cached.scopes === principal.scopes &&
+    cached.oid === principal.oid &&
+    cached.tid === principal.tid &&
+    cached.azp === principal.azp
+  ) {
+    return cached;
+  }
+  const view: PrincipalView = {
+    oid: principal.oid,
+    tid: principal.tid,
+    azp: principal.azp,
+    roles: principal.roles,
+    scopes: principal.scopes,
+    groups: principal.groups,
+    oidForm: principal.oid === undefined ? undefined : guidForm(principal.oid),
+    tidForm: guidForm(principal.tid),
+    azpForm: principal.azp === undefined ? undefined : guidForm(principal.azp),
+    groupForms: principal.groups.map(guidForm),
+    keysOf: undefined,
+    keys: NO_KEYS,
+  };
+  views.set(principal, view);
+  return view;
+}
+
+function numberKeys(ids: PrincipalKeyIds, view: PrincipalView): Int32Array {
+  const found: number[] = [];
+  const add = (table: ReadonlyMap<string, number>, value: string | undefined): void => {
+    const id = value === undefined ? undefined : table.get(value);
+    if (id !== undefined) found.push(id);
+  };
+  for (const role of view.roles) add(ids.roles, role);
+  for (const scope of view.scopes) add(ids.scopes, scope);
+  for (const group of view.groupForms) add(ids.groups, group);
+  add(ids.users, view.oidForm);
+  add(ids.clients, view.azpForm);
+  add(ids.tenants, view.tidForm);
+  if (found.length === 0) return NO_KEYS;
+  // Sorted and distinct: a caller holding a role twice finds its policies once.
+  const sorted = Int32Array.from(found).sort();
+  let n = 1;
+  for (let i = 1; i < sorted.length; i++) if (sorted[i] !== sorted[n - 1]) sorted[n++] = sorted[i]!;
+  return n === sorted.length ? sorted : sorted.slice(0, n);
+}
+
+/** The caller's key numbers in `index`, computed once per principal and index. */
+function keysIn(index: PolicyIndex, view: PrincipalView): Int32Array {
+  if (view.keysOf !== index.principalKeys) {
+    view.keys = numberKeys(index.principalKeys, view);
+    view.keysOf = index.principalKeys;
+  }
+  return view.keys;
+}
+
+// ---- Matching ---------------------------------------------------------------------------------
 
 function anyIn(values: readonly string[], set: ReadonlySet<string>): boolean {
   for (const v of values) if (set.has(v)) return true;
   return false;
 }
 
-/** `set` holds lower-case values; `value` matches ignoring case, with no new string when already lower case. */
-function hasIgnoringCase(value: string | undefined, set: ReadonlySet<string>): boolean {
+/** `set` holds lower-case values; `value` is tried as is and in its {@link guidForm}. */
+function hasGuid(value: string | undefined, form: string | undefined, set: ReadonlySet<string>): boolean {
   if (value === undefined) return false;
-  return set.has(value) || (UPPER_CASE.test(value) && set.has(value.toLowerCase()));
+  return set.has(value) || (form !== value && set.has(form!));
 }
 
-function anyInIgnoringCase(values: readonly string[], set: ReadonlySet<string>): boolean {
-  for (const v of values) if (hasIgnoringCase(v, set)) return true;
-  return false;
+function principalFits(p: CompiledPrincipals, principal: PolicyPrincipal, view: PrincipalView): boolean {
+  if (p.roles !== undefined && !anyIn(principal.roles, p.roles)) return false;
+  if (p.scopes !== undefined && !anyIn(principal.scopes, p.scopes)) return false;
+  if (p.tenants !== undefined && !hasGuid(view.tid, view.tidForm, p.tenants)) return false;
+  if (p.clients !== undefined && !hasGuid(view.azp, view.azpForm, p.clients)) return false;
+  if (p.users !== undefined && !hasGuid(view.oid, view.oidForm, p.users)) return false;
+  if (p.groups !== undefined) {
+    const groups = view.groups;
+    const forms = view.groupForms;
+    for (let i = 0; i < groups.length; i++) if (hasGuid(groups[i], forms[i], p.groups)) return true;
+    return false;
+  }
+  return true;
 }
 
 /** Whether the caller fits the policy's `principals`. */
 export function principalMatches(policy: CompiledPolicy, principal: PolicyPrincipal): boolean {
   const p = policy.principals;
-  if (p === undefined) return true;
-  if (p.roles !== undefined && !anyIn(principal.roles, p.roles)) return false;
-  if (p.scopes !== undefined && !anyIn(principal.scopes, p.scopes)) return false;
-  if (p.tenants !== undefined && !hasIgnoringCase(principal.tid, p.tenants)) return false;
-  if (p.clients !== undefined && !hasIgnoringCase(principal.azp, p.clients)) return false;
-  if (p.users !== undefined && !hasIgnoringCase(principal.oid, p.users)) return false;
-  if (p.groups !== undefined && !anyInIgnoringCase(principal.groups, p.groups)) return false;
-  return true;
+  return p === undefined || principalFits(p, principal, viewOf(principal));
 }
 
 function conditionHolds(condition: CompiledCondition, claims: Claims): boolean {
@@ -124,27 +232,17 @@ function conditionHolds(condition: CompiledCondition, claims: Claims): boolean {
 
 /** Whether every condition of the policy holds for these claims. */
 export function conditionsHold(policy: CompiledPolicy, claims: Claims): boolean {
-  for (const condition of policy.conditions) if (!conditionHolds(condition, claims)) return false;
+  const conditions = policy.conditions;
+  for (let i = 0; i < conditions.length; i++) if (!conditionHolds(conditions[i]!, claims)) return false;
   return true;
 }
 
-/** Whether one of the policy's paths matches; `segments` must already be valid. */
-function pathMatches(policy: CompiledPolicy, segments: readonly string[], claims: Claims): boolean {
+/** Whether one of the policy's paths matches; the path must already be valid. */
+function pathMatches(policy: CompiledPolicy, spans: PathSpans, claims: Claims): boolean {
   if (policy.matchesAnyPath) return true;
-  for (const glob of policy.globs) if (matchValidSegments(glob, segments, claims)) return true;
+  const globs = policy.globs;
+  for (let i = 0; i < globs.length; i++) if (matchSpans(globs[i]!, spans, claims)) return true;
   return false;
-}
-
-function policyMatches(
-  policy: CompiledPolicy,
-  segments: readonly string[],
-  principal: PolicyPrincipal,
-): boolean {
-  return (
-    principalMatches(policy, principal) &&
-    conditionsHold(policy, principal.claims) &&
-    pathMatches(policy, segments, principal.claims)
-  );
 }
 
 // ---- Decisions --------------------------------------------------------------------------------
@@ -154,6 +252,22 @@ function toSegments(path: string | readonly string[]): readonly string[] | undef
   return areValidSegments(path) ? path : undefined;
 }
 
+/**
+ * The request path read into `spans` (a string path is not cut up), or `undefined` when it is
+ * not a normalized path.
+ */
+function toSpans(path: string | readonly string[], spans: PathSpans): PathSpans | undefined {
+  if (typeof path === 'string') return scanPath(path, spans) ? spans : undefined;
+  return areValidSegments(path) ? spansOf(path) : undefined;
+}
+
+/**
+ * One reusable {@link PathSpans} for the decision in progress. Taken and given back around each
+ * decision, so a decision started while another runs (nothing does that; a claim getter could)
+ * gets its own.
+ */
+let spareSpans: PathSpans | undefined = newPathSpans();
+
 function displayPath(path: string | readonly string[]): string {
   return typeof path === 'string' ? path || '/' : `/${path.join('/')}`;
 }
@@ -162,7 +276,9 @@ function named(ids: readonly string[]): string {
   return `${ids.length === 1 ? 'policy' : 'policies'} ${ids.join(', ')}`;
 }
 
-function deny(reasonCode: ReasonCode, reason: string, policies: readonly string[] = []): Decision {
+const NO_POLICIES: readonly string[] = Object.freeze([]);
+
+function deny(reasonCode: ReasonCode, reason: string, policies: readonly string[] = NO_POLICIES): Decision {
   return { allowed: false, decision: 'deny', reason, reasonCode, policies };
 }
 
@@ -171,76 +287,62 @@ export function unknownResourceDecision(resource: string): Decision {
   return deny('UNKNOWN_RESOURCE', `No resource named "${resource}"`);
 }
 
+/** One decision's lookup: what every candidate is checked against. */
+interface Probe {
+  readonly principal: PolicyPrincipal;
+  readonly view: PrincipalView;
+  readonly keys: Int32Array;
+  readonly spans: PathSpans;
+  readonly claims: Claims;
+}
+
+/** Appends the policies of `list` that match; `keyed`: found under a key the caller holds. */
 function visit(
   into: CompiledPolicy[] | undefined,
-  list: readonly CompiledPolicy[] | undefined,
-  segments: readonly string[],
-  principal: PolicyPrincipal,
+  list: readonly CompiledPolicy[],
+  keyed: boolean,
+  probe: Probe,
 ): CompiledPolicy[] | undefined {
-  if (list === undefined) return into;
-  for (const policy of list) {
-    if (!policyMatches(policy, segments, principal)) continue;
+  for (let i = 0; i < list.length; i++) {
+    const policy = list[i]!;
+    // Found by key and filed under its only list: the principals match already.
+    if (keyed && !policy.keyedOnly && !principalFits(policy.principals!, probe.principal, probe.view))
+      continue;
+    if (!conditionsHold(policy, probe.claims) || !pathMatches(policy, probe.spans, probe.claims)) continue;
     // A policy filed under two of the caller's roles is found twice; name it once.
-    if (policy.multiKey && into?.includes(policy)) continue;
-    (into ??= []).push(policy);
+    if (into === undefined) into = [policy];
+    else if (!policy.multiKey || !into.includes(policy)) into.push(policy);
   }
   return into;
 }
 
-function visitEach(
-  into: CompiledPolicy[] | undefined,
-  map: ReadonlyMap<string, readonly CompiledPolicy[]>,
-  keys: readonly string[],
-  lowerCase: boolean,
-  segments: readonly string[],
-  principal: PolicyPrincipal,
-): CompiledPolicy[] | undefined {
-  if (map.size === 0) return into;
-  for (const key of keys) into = visit(into, lookup(map, key, lowerCase), segments, principal);
-  return into;
-}
-
-/**
- * `map.get(key)`, lower-casing the key first when asked. Entra emits object ids in lower case,
- * so the key is tried as is first and lower-cased only when it has upper-case letters: no new
- * string on the hot path.
- */
-function lookup(
-  map: ReadonlyMap<string, readonly CompiledPolicy[]>,
-  key: string,
-  lowerCase: boolean,
-): readonly CompiledPolicy[] | undefined {
-  const found = map.get(key);
-  if (found !== undefined || !lowerCase || !UPPER_CASE.test(key)) return found;
-  return map.get(key.toLowerCase());
-}
-
-function visitOne(
-  into: CompiledPolicy[] | undefined,
-  map: ReadonlyMap<string, readonly CompiledPolicy[]>,
-  key: string | undefined,
-  segments: readonly string[],
-  principal: PolicyPrincipal,
-): CompiledPolicy[] | undefined {
-  if (map.size === 0 || key === undefined) return into;
-  return visit(into, lookup(map, key, true), segments, principal);
-}
-
-/** The matching policies of one keyed list, in id order; touches only what the caller could match. */
+/** The matching policies of one keyed list, in ordinal order; touches only what the caller could match. */
 function collect(
+  into: CompiledPolicy[] | undefined,
   keyed: PrincipalKeyedPolicies,
-  segments: readonly string[],
-  principal: PolicyPrincipal,
+  probe: Probe,
 ): CompiledPolicy[] | undefined {
-  let found = visit(undefined, keyed.open, segments, principal);
-  found = visitEach(found, keyed.byRole, principal.roles, false, segments, principal);
-  found = visitOne(found, keyed.byUser, principal.oid, segments, principal);
-  found = visitEach(found, keyed.byGroup, principal.groups, true, segments, principal);
-  found = visitEach(found, keyed.byScope, principal.scopes, false, segments, principal);
-  found = visitOne(found, keyed.byClient, principal.azp, segments, principal);
-  found = visitOne(found, keyed.byTenant, principal.tid, segments, principal);
-  if (found !== undefined && found.length > 1) found.sort(byOrdinal);
-  return found;
+  if (keyed.open.length > 0) into = visit(into, keyed.open, false, probe);
+  const keys = keyed.keys;
+  const mine = probe.keys;
+  const n = keys.length;
+  if (n === 0) return into;
+  const filter = keyed.filter;
+  const shift = keyed.filterShift;
+  for (let k = 0; k < mine.length; k++) {
+    const id = mine[k]!;
+    const bit = keyFilterBit(id, shift);
+    if ((filter[bit >>> 5]! & (1 << (bit & 31))) === 0) continue; // not filed under this key
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[mid]! < id) lo = mid + 1;
+      else hi = mid;
+    }
+    if (keys[lo] === id) into = visit(into, keyed.lists[lo]!, true, probe);
+  }
+  return into;
 }
 
 function byOrdinal(a: CompiledPolicy, b: CompiledPolicy): number {
@@ -252,24 +354,17 @@ function matchingPolicies(
   index: PolicyIndex,
   resource: string,
   action: Action,
-  segments: readonly string[],
-  principal: PolicyPrincipal,
+  probe: Probe,
 ): CompiledPolicy[] | undefined {
   const exact = index.byResource.get(resource)?.[action];
-  const any = index.anyResource[action];
-  if (exact === undefined) return collect(any.keyed, segments, principal);
-  const first = collect(exact.keyed, segments, principal);
-  if (exact.includesAnyResource) return first;
-  const second = collect(any.keyed, segments, principal);
-  if (first === undefined) return second;
-  if (second !== undefined) for (const p of second) first.push(p);
-  return first;
-}
-
-function ids(policies: readonly CompiledPolicy[]): string[] {
-  const out = new Array<string>(policies.length);
-  for (let i = 0; i < policies.length; i++) out[i] = policies[i]!.id;
-  return out;
+  let found: CompiledPolicy[] | undefined;
+  if (exact !== undefined) found = collect(undefined, exact.keyed, probe);
+  if (exact === undefined || !exact.includesAnyResource) {
+    found = collect(found, index.anyResource[action].keyed, probe);
+  }
+  // Ordinals put exact-resource policies before `*` ones, each in id order.
+  if (found !== undefined && found.length > 1) found.sort(byOrdinal);
+  return found;
 }
 
 function minLifetime(policies: readonly CompiledPolicy[]): number | undefined {
@@ -279,6 +374,25 @@ function minLifetime(policies: readonly CompiledPolicy[]): number | undefined {
     if (cap !== undefined && (min === undefined || cap < min)) min = cap;
   }
   return min;
+}
+
+/**
+ * The `policies` and `reason` of a decision made by the `count` matched policies of `effect`.
+ * One policy (the common case) shares its precomputed, frozen pair: no new array or string.
+ */
+function decidedBy(
+  matched: readonly CompiledPolicy[],
+  effect: 'allow' | 'deny',
+  count: number,
+): { readonly ids: readonly string[]; readonly reason: string } {
+  if (count === 1) {
+    for (const policy of matched) {
+      if (policy.effect === effect) return { ids: policy.soleIds, reason: policy.soleReason };
+    }
+  }
+  const ids: string[] = [];
+  for (const policy of matched) if (policy.effect === effect) ids.push(policy.id);
+  return { ids, reason: `${effect === 'deny' ? 'Denied' : 'Allowed'} by ${named(ids)}` };
 }
 
 /**
@@ -296,33 +410,44 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
   if (!isAction(action)) {
     return deny('UNKNOWN_ACTION', `"${String(action)}" is not an action (read, create, write, delete)`);
   }
-  const segments = toSegments(request.path);
-  if (segments === undefined) {
-    return deny('INVALID_PATH', 'The path is not a normalized path inside the resource');
+  const scratch = spareSpans ?? newPathSpans();
+  spareSpans = undefined;
+  let matched: CompiledPolicy[] | undefined;
+  try {
+    const spans = toSpans(request.path, scratch);
+    if (spans === undefined) {
+      return deny('INVALID_PATH', 'The path is not a normalized path inside the resource');
+    }
+    const view = viewOf(principal);
+    const probe: Probe = { principal, view, keys: keysIn(index, view), spans, claims: principal.claims };
+    // Denies and allows are found in one pass. Every matching deny is named, so the pass does not
+    // stop at the first one.
+    matched = matchingPolicies(index, resource, action, probe);
+  } finally {
+    scratch.path = ''; // hold no request data between decisions
+    spareSpans = scratch;
   }
-  // Denies and allows are found in one pass. Every matching deny is named, so the pass does not
-  // stop at the first one.
-  const matched = matchingPolicies(index, resource, action, segments, principal);
   if (matched === undefined) {
     return deny(
       'NO_MATCHING_POLICY',
       `No policy allows ${action} on ${resource} at ${displayPath(request.path)}`,
     );
   }
-  let denyIds: string[] | undefined;
-  for (const policy of matched) if (policy.effect === 'deny') (denyIds ??= []).push(policy.id);
-  if (denyIds !== undefined) return deny('EXPLICIT_DENY', `Denied by ${named(denyIds)}`, denyIds);
-  const allows = matched;
-  const allowIds = ids(allows);
-  const cap = minLifetime(allows);
+  let denies = 0;
+  for (const policy of matched) if (policy.effect === 'deny') denies++;
+  if (denies > 0) {
+    const by = decidedBy(matched, 'deny', denies);
+    return deny('EXPLICIT_DENY', by.reason, by.ids);
+  }
+  const by = decidedBy(matched, 'allow', matched.length);
   const decision: Decision = {
     allowed: true,
     decision: 'allow',
-    reason: `Allowed by ${named(allowIds)}`,
+    reason: by.reason,
     reasonCode: 'ALLOWED',
-    policies: allowIds,
+    policies: by.ids,
     // Always present (undefined when no allow sets a cap; JSON leaves it out): one object shape.
-    maxTokenLifetimeSeconds: cap,
+    maxTokenLifetimeSeconds: minLifetime(matched),
   };
   return decision;
 }
@@ -348,8 +473,8 @@ export function explainDecision(
   request: DecisionRequest,
 ): { readonly decision: Decision; readonly candidates: readonly PolicyExplanation[] } {
   const decision = evaluatePolicies(index, request);
-  const segments = isAction(request.action) ? toSegments(request.path) : undefined;
-  if (segments === undefined) return { decision, candidates: [] };
+  const spans = isAction(request.action) ? toSpans(request.path, newPathSpans()) : undefined;
+  if (spans === undefined) return { decision, candidates: [] };
   const candidates: PolicyExplanation[] = [];
   const { principal } = request;
   const explain = (lists: CandidateLists): void => {
@@ -358,7 +483,7 @@ export function explainDecision(
       if (!policy.enabled) outcome = 'disabled';
       else if (!principalMatches(policy, principal)) outcome = 'principals';
       else if (!conditionsHold(policy, principal.claims)) outcome = 'conditions';
-      else if (!pathMatches(policy, segments, principal.claims)) outcome = 'path';
+      else if (!pathMatches(policy, spans, principal.claims)) outcome = 'path';
       candidates.push({ id: policy.id, effect: policy.effect, outcome });
     }
   };

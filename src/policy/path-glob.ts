@@ -184,34 +184,89 @@ const BACKSLASH = 0x5c;
 const PERCENT = 0x25;
 
 /**
- * Splits a request path (`/customers/42`) into segments, or `undefined` when it is not a
- * normalized path (no leading `/`, an empty, `.` or `..` segment, `\`, `%`, NUL). One trailing
- * `/` is ignored, so `/a/` and `/a` are the same path to policy: an allow and a deny see them
- * alike. `/` and `` are the root, `[]`.
+ * A request path and where its segments are, without cutting it up: segment `i` is
+ * `path.slice(bounds[2 * i], bounds[2 * i + 1])`. Why: the evaluator matches every candidate's
+ * globs against the path; reading the segments in place spares a decision an array and a string
+ * per segment. Fill one with {@link scanPath}; it may be reused for the next path.
  */
-export function splitPath(path: string): string[] | undefined {
+export interface PathSpans {
+  path: string;
+  /** Start and end offsets of each segment; grown by {@link scanPath} as a path needs. */
+  bounds: Int32Array;
+  count: number;
+}
+
+/** An empty {@link PathSpans}, ready for {@link scanPath}. */
+export function newPathSpans(): PathSpans {
+  return { path: '', bounds: new Int32Array(32), count: 0 };
+}
+
+/**
+ * Reads a request path (`/customers/42`) into `spans`; false when it is not a normalized path
+ * (no leading `/`, an empty, `.` or `..` segment, `\`, `%`, NUL). One trailing `/` is ignored,
+ * so `/a/` and `/a` are the same path to policy: an allow and a deny see them alike. `/` and ``
+ * are the root, no segments.
+ */
+export function scanPath(path: string, spans: PathSpans): boolean {
+  spans.path = path;
+  spans.count = 0;
   const length = path.length;
-  if (length === 0 || path === '/') return [];
-  if (path.charCodeAt(0) !== SLASH) return undefined;
+  if (length === 0 || path === '/') return true;
+  if (path.charCodeAt(0) !== SLASH) return false;
+  if (spans.bounds.length < length + 1) spans.bounds = new Int32Array(length + 1);
+  const bounds = spans.bounds;
   const end = path.charCodeAt(length - 1) === SLASH ? length - 1 : length;
   // One pass, no regex: this runs on every request.
-  const segments: string[] = [];
+  let n = 0;
   let start = 1;
   for (let i = 1; i <= end; i++) {
     const c = i === end ? SLASH : path.charCodeAt(i);
     if (c === SLASH) {
-      const n = i - start;
-      if (n === 0) return undefined; // empty segment
-      if (path.charCodeAt(start) === DOT && (n === 1 || (n === 2 && path.charCodeAt(start + 1) === DOT))) {
-        return undefined; // `.` or `..`
+      const size = i - start;
+      if (size === 0) return false; // empty segment
+      if (
+        path.charCodeAt(start) === DOT &&
+        (size === 1 || (size === 2 && path.charCodeAt(start + 1) === DOT))
+      ) {
+        return false; // `.` or `..`
       }
-      segments.push(path.slice(start, i));
+      bounds[n++] = start;
+      bounds[n++] = i;
       start = i + 1;
     } else if (c === BACKSLASH || c === PERCENT || c === 0) {
-      return undefined;
+      return false;
     }
   }
+  spans.count = n >>> 1;
+  return true;
+}
+
+/**
+ * Splits a request path (`/customers/42`) into segments, or `undefined` when it is not a
+ * normalized path (see {@link scanPath}). `/` and `` are the root, `[]`.
+ */
+export function splitPath(path: string): string[] | undefined {
+  const spans = newPathSpans();
+  if (!scanPath(path, spans)) return undefined;
+  const segments = new Array<string>(spans.count);
+  for (let i = 0; i < spans.count; i++)
+    segments[i] = path.slice(spans.bounds[2 * i], spans.bounds[2 * i + 1]);
   return segments;
+}
+
+/**
+ * `segments` as {@link PathSpans} over `/a/b`, without checking them (they may hold anything
+ * {@link matchValidSegments} is given).
+ */
+export function spansOf(segments: readonly string[]): PathSpans {
+  const bounds = new Int32Array(2 * segments.length);
+  let offset = 0;
+  for (let i = 0; i < segments.length; i++) {
+    bounds[2 * i] = offset + 1;
+    offset += 1 + segments[i]!.length;
+    bounds[2 * i + 1] = offset;
+  }
+  return { path: segments.length === 0 ? '' : `/${segments.join('/')}`, bounds, count: segments.length };
 }
 
 /** True when every segment is valid (see {@link isValidSegment}). */
@@ -220,46 +275,94 @@ export function areValidSegments(segments: readonly string[]): boolean {
   return true;
 }
 
-function equalsLiteral(glob: PathGlob, token: { value: string; lower: string }, segment: string): boolean {
-  if (!glob.caseInsensitive) return segment === token.value;
-  return segment.length === token.lower.length && segment.toLowerCase() === token.lower;
+const UPPER_A = 0x41;
+const UPPER_Z = 0x5a;
+const NON_ASCII = 0x80;
+
+/**
+ * `path[start, end).toLowerCase() === lower`, with no new string while the text is ASCII. Any
+ * other character falls back to `toLowerCase`, so the answer is always the same as that one.
+ */
+function lowerEqualsAt(path: string, start: number, end: number, lower: string): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = start; i < end; i++) {
+    let c = path.charCodeAt(i);
+    if (c >= NON_ASCII) return path.slice(start, end).toLowerCase() === lower;
+    if (c >= UPPER_A && c <= UPPER_Z) c |= 0x20;
+    // Every earlier character was ASCII, so `toLowerCase` keeps this one at the same offset.
+    if (c !== lower.charCodeAt(i - start)) return false;
+  }
+  return true;
 }
 
-function equalsClaim(glob: PathGlob, claim: string, segment: string, claims: Claims): boolean {
-  const value = claimSegmentValue(claims, claim);
-  if (value === undefined) return false; // a missing or unusable claim never matches
-  if (!glob.caseInsensitive) return segment === value;
-  return segment.length === value.length && segment.toLowerCase() === value.toLowerCase();
+/** `path[start, end)` and `value` have the same length and are equal ignoring case (see {@link lowerEqualsAt}). */
+function equalsIgnoringCaseAt(path: string, start: number, end: number, value: string): boolean {
+  if (end - start !== value.length) return false;
+  for (let i = 0; i < value.length; i++) {
+    let a = path.charCodeAt(start + i);
+    let b = value.charCodeAt(i);
+    if (a >= NON_ASCII || b >= NON_ASCII) {
+      return path.slice(start, end).toLowerCase() === value.toLowerCase();
+    }
+    if (a >= UPPER_A && a <= UPPER_Z) a |= 0x20;
+    if (b >= UPPER_A && b <= UPPER_Z) b |= 0x20;
+    if (a !== b) return false;
+  }
+  return true;
+}
+
+/** `path[start, end) === value`. */
+function equalsAt(path: string, start: number, end: number, value: string): boolean {
+  return end - start === value.length && path.startsWith(value, start);
+}
+
+/** Whether one single-segment token matches the segment `path[start, end)`. */
+function tokenMatchesAt(
+  glob: PathGlob,
+  token: GlobToken,
+  path: string,
+  start: number,
+  end: number,
+  claims: Claims,
+): boolean {
+  switch (token.kind) {
+    case 'star':
+    case 'globstar':
+      return true;
+    case 'literal':
+      return glob.caseInsensitive
+        ? lowerEqualsAt(path, start, end, token.lower)
+        : equalsAt(path, start, end, token.value);
+    case 'claim': {
+      const value = claimSegmentValue(claims, token.claim);
+      if (value === undefined) return false; // a missing or unusable claim never matches
+      return glob.caseInsensitive
+        ? equalsIgnoringCaseAt(path, start, end, value)
+        : equalsAt(path, start, end, value);
+    }
+  }
 }
 
 /** Whether one single-segment token matches `segment`. */
 function tokenMatches(glob: PathGlob, token: GlobToken, segment: string, claims: Claims): boolean {
-  switch (token.kind) {
-    case 'star':
-      return true;
-    case 'literal':
-      return equalsLiteral(glob, token, segment);
-    case 'claim':
-      return equalsClaim(glob, token.claim, segment, claims);
-    case 'globstar':
-      return true;
-  }
+  return tokenMatchesAt(glob, token, segment, 0, segment.length, claims);
 }
 
 /**
- * Matching over segments that are known to be valid (the evaluator checks once per request).
- * Classic wildcard matching with backtracking to the last `**`: linear for globs with one `**`,
- * O(segments x tokens) at worst.
+ * Matching over a path whose segments are known to be valid (the evaluator checks once per
+ * request). Classic wildcard matching with backtracking to the last `**`: linear for globs with
+ * one `**`, O(segments x tokens) at worst.
  */
-export function matchValidSegments(glob: PathGlob, segments: readonly string[], claims: Claims): boolean {
+export function matchSpans(glob: PathGlob, spans: PathSpans, claims: Claims): boolean {
   if (glob.matchesEverything) return true;
-  const n = segments.length;
+  const n = spans.count;
   if (n < glob.minSegments) return false;
+  const { path, bounds } = spans;
   const tokens = glob.tokens;
   if (!glob.hasGlobstar) {
     if (n !== tokens.length) return false;
     for (let i = 0; i < n; i++) {
-      if (!tokenMatches(glob, tokens[i]!, segments[i]!, claims)) return false;
+      if (!tokenMatchesAt(glob, tokens[i]!, path, bounds[2 * i]!, bounds[2 * i + 1]!, claims)) return false;
     }
     return true;
   }
@@ -273,7 +376,10 @@ export function matchValidSegments(glob: PathGlob, segments: readonly string[], 
     if (token !== undefined && token.kind === 'globstar') {
       starT = t++;
       starS = s;
-    } else if (token !== undefined && tokenMatches(glob, token, segments[s]!, claims)) {
+    } else if (
+      token !== undefined &&
+      tokenMatchesAt(glob, token, path, bounds[2 * s]!, bounds[2 * s + 1]!, claims)
+    ) {
       t++;
       s++;
     } else if (starT >= 0) {
@@ -285,6 +391,13 @@ export function matchValidSegments(glob: PathGlob, segments: readonly string[], 
   }
   while (t < m && tokens[t]!.kind === 'globstar') t++;
   return t === m;
+}
+
+/** {@link matchSpans} over segments that are known to be valid. */
+export function matchValidSegments(glob: PathGlob, segments: readonly string[], claims: Claims): boolean {
+  if (glob.matchesEverything) return true;
+  if (segments.length < glob.minSegments) return false;
+  return matchSpans(glob, spansOf(segments), claims);
 }
 
 /**

@@ -8,7 +8,7 @@
  * only past that limit, the `(*, action)` bucket; within a bucket it looks policies up by the
  * caller's roles, groups, ... (see {@link PrincipalKeyedPolicies}), never scanning them all. Everything a match
  * needs is prepared here: principal lists as Sets, condition value lists as Sets, path globs
- * compiled.
+ * compiled, principal values numbered ({@link PrincipalKeyIds}) so a lookup compares integers.
  *
  * Disabled policies take part in no decision. They stay in `byId` (so a SAS whose `spi` names
  * one is seen as revoked, not as naming an unknown policy) and in each bucket's `disabled` list
@@ -53,6 +53,15 @@ export interface CompiledPolicy {
   readonly ordinal: number;
   /** Filed under more than one key: a lookup may find it twice. */
   readonly multiKey: boolean;
+  /**
+   * Its principals are exactly the one list it is filed under: a caller who finds it by key
+   * matches its principals, and the evaluator need not check them again.
+   */
+  readonly keyedOnly: boolean;
+  /** `[id]`, frozen: the `policies` of a decision this policy makes alone (shared, never copied). */
+  readonly soleIds: readonly string[];
+  /** The `reason` of a decision this policy makes alone: `Allowed by policy X` or `Denied by policy X`. */
+  readonly soleReason: string;
 }
 
 /**
@@ -63,17 +72,36 @@ export interface CompiledPolicy {
  * them, else `users`, `groups`, `scopes`, `clients`, `tenants`, in that order (most selective
  * first). A decision then looks up the caller's own roles, groups, ... and touches only the
  * policies the caller could match, plus `open` (policies without principals). A policy is still
- * fully checked once found: the key only narrows the search.
+ * fully checked once found, apart from the list it was found under: the key only narrows the
+ * search.
+ *
+ * Keys are numbers from {@link PolicyIndex.principalKeys}, so a lookup is a binary search over a
+ * small sorted `Int32Array` (no string hashing or compares, few cache lines). Most of a caller's
+ * keys are in no bucket it asks about, so a one-cache-line bit filter answers those without the
+ * search (see {@link keyFilterBit}).
  */
 export interface PrincipalKeyedPolicies {
+  /** Policies without principals, in ordinal order. */
   readonly open: readonly CompiledPolicy[];
-  readonly byRole: ReadonlyMap<string, readonly CompiledPolicy[]>;
-  readonly byUser: ReadonlyMap<string, readonly CompiledPolicy[]>;
-  readonly byGroup: ReadonlyMap<string, readonly CompiledPolicy[]>;
-  readonly byScope: ReadonlyMap<string, readonly CompiledPolicy[]>;
-  readonly byClient: ReadonlyMap<string, readonly CompiledPolicy[]>;
-  readonly byTenant: ReadonlyMap<string, readonly CompiledPolicy[]>;
+  /** The key numbers policies are filed under, ascending. */
+  readonly keys: Int32Array;
+  /** Bit {@link keyFilterBit}`(key, filterShift)` is set for every key in `keys` (a one-hash Bloom filter). */
+  readonly filter: Int32Array;
+  readonly filterShift: number;
+  /** `lists[i]`: the policies filed under `keys[i]`, in ordinal order. */
+  readonly lists: ReadonlyArray<readonly CompiledPolicy[]>;
 }
+
+/** The kinds of principal list, in the order a policy is filed by (see {@link PrincipalKeyedPolicies}). */
+export const PRINCIPAL_KINDS = ['roles', 'users', 'groups', 'scopes', 'clients', 'tenants'] as const;
+export type PrincipalKind = (typeof PRINCIPAL_KINDS)[number];
+
+/**
+ * Every principal value some policy is filed under, numbered, one table per kind (GUID kinds
+ * hold lower-case values). Shared by every bucket of one index: a caller's values are numbered
+ * once per index (the evaluator caches that on the principal) and then compared as integers.
+ */
+export type PrincipalKeyIds = Readonly<Record<PrincipalKind, ReadonlyMap<string, number>>>;
 
 /** The candidate policies of one (resource, action) pair. The arrays are in policy id order. */
 export interface CandidateLists {
@@ -105,18 +133,32 @@ export interface PolicyIndex {
   readonly anyResource: ActionBuckets;
   /** Every policy, enabled or not. */
   readonly byId: ReadonlyMap<string, CompiledPolicy>;
+  /** The numbers of the principal values policies are filed under. */
+  readonly principalKeys: PrincipalKeyIds;
 }
 
-const EMPTY_MAP: ReadonlyMap<string, readonly CompiledPolicy[]> = new Map();
 const EMPTY_KEYED: PrincipalKeyedPolicies = {
   open: [],
-  byRole: EMPTY_MAP,
-  byUser: EMPTY_MAP,
-  byGroup: EMPTY_MAP,
-  byScope: EMPTY_MAP,
-  byClient: EMPTY_MAP,
-  byTenant: EMPTY_MAP,
+  keys: new Int32Array(0),
+  filter: new Int32Array(1),
+  filterShift: 27,
+  lists: [],
 };
+
+/**
+ * The filter bit of `key`: a multiplicative (Fibonacci) hash, top `32 - shift` bits. Why hash:
+ * key numbers are handed out in policy order, so their low bits need not be spread.
+ */
+export function keyFilterBit(key: number, shift: number): number {
+  return Math.imul(key, 0x9e3779b1) >>> shift;
+}
+
+/** Filter size in bits: about 8 per key (a few percent false positives), 32 to 4096. */
+function filterBits(keys: number): number {
+  let bits = 32;
+  while (bits < keys * 8 && bits < 4096) bits *= 2;
+  return bits;
+}
 const EMPTY_LISTS: CandidateLists = {
   deny: [],
   allow: [],
@@ -125,56 +167,68 @@ const EMPTY_LISTS: CandidateLists = {
   includesAnyResource: false,
 };
 
-type KeyKind = Exclude<keyof PrincipalKeyedPolicies, 'open'>;
-
 /** The principal list a policy is filed under (see {@link PrincipalKeyedPolicies}). */
-function keyOf(principals: CompiledPrincipals | undefined): [KeyKind, ReadonlySet<string>] | undefined {
+function keyOf(
+  principals: CompiledPrincipals | undefined,
+): readonly [PrincipalKind, ReadonlySet<string>] | undefined {
   if (principals === undefined) return undefined;
-  if (principals.roles) return ['byRole', principals.roles];
-  if (principals.users) return ['byUser', principals.users];
-  if (principals.groups) return ['byGroup', principals.groups];
-  if (principals.scopes) return ['byScope', principals.scopes];
-  if (principals.clients) return ['byClient', principals.clients];
-  if (principals.tenants) return ['byTenant', principals.tenants];
+  for (const kind of PRINCIPAL_KINDS) {
+    const list = principals[kind];
+    if (list !== undefined) return [kind, list];
+  }
   return undefined;
 }
 
-function keyPolicies(policies: readonly CompiledPolicy[]): PrincipalKeyedPolicies {
+/** Numbers principal values as buckets are keyed; one per index. */
+class KeyNumbering {
+  private next = 0;
+  readonly ids: Record<PrincipalKind, Map<string, number>> = {
+    roles: new Map(),
+    users: new Map(),
+    groups: new Map(),
+    scopes: new Map(),
+    clients: new Map(),
+    tenants: new Map(),
+  };
+
+  idOf(kind: PrincipalKind, value: string): number {
+    const table = this.ids[kind];
+    let id = table.get(value);
+    if (id === undefined) {
+      id = this.next++;
+      table.set(value, id);
+    }
+    return id;
+  }
+}
+
+function keyPolicies(policies: readonly CompiledPolicy[], numbering: KeyNumbering): PrincipalKeyedPolicies {
   if (policies.length === 0) return EMPTY_KEYED;
   const open: CompiledPolicy[] = [];
-  const maps: Record<KeyKind, Map<string, CompiledPolicy[]>> = {
-    byRole: new Map(),
-    byUser: new Map(),
-    byGroup: new Map(),
-    byScope: new Map(),
-    byClient: new Map(),
-    byTenant: new Map(),
-  };
+  const byKey = new Map<number, CompiledPolicy[]>();
   for (const policy of policies) {
     const key = keyOf(policy.principals);
     if (key === undefined) {
       open.push(policy);
       continue;
     }
-    const map = maps[key[0]];
     for (const value of key[1]) {
-      const list = map.get(value);
-      if (list === undefined) map.set(value, [policy]);
+      const id = numbering.idOf(key[0], value);
+      const list = byKey.get(id);
+      if (list === undefined) byKey.set(id, [policy]);
       else list.push(policy);
     }
   }
-  // Empty maps are shared: 100,000 policies make tens of thousands of lists, most with few keys.
-  const shrink = (m: Map<string, CompiledPolicy[]>): ReadonlyMap<string, readonly CompiledPolicy[]> =>
-    m.size === 0 ? EMPTY_MAP : m;
-  return {
-    open,
-    byRole: shrink(maps.byRole),
-    byUser: shrink(maps.byUser),
-    byGroup: shrink(maps.byGroup),
-    byScope: shrink(maps.byScope),
-    byClient: shrink(maps.byClient),
-    byTenant: shrink(maps.byTenant),
-  };
+  const keys = Int32Array.from(byKey.keys()).sort();
+  const lists = Array.from(keys, (id) => byKey.get(id)!);
+  const bits = filterBits(keys.length);
+  const filterShift = 32 - Math.log2(bits);
+  const filter = new Int32Array(bits / 32);
+  for (const id of keys) {
+    const bit = keyFilterBit(id, filterShift);
+    filter[bit >>> 5]! |= 1 << (bit & 31);
+  }
+  return { open, keys, filter, filterShift, lists };
 }
 
 function toSet(values: readonly string[] | undefined, lowerCase: boolean): ReadonlySet<string> | undefined {
@@ -210,12 +264,50 @@ function compileCondition(condition: PolicyCondition): CompiledCondition {
   }
 }
 
+const NO_CONDITIONS: readonly CompiledCondition[] = Object.freeze([]);
+
+/**
+ * Compiled path lists and condition lists, shared between the policies of one index that spell
+ * them alike. Why: a large policy set repeats a handful of shapes (`/customers/{claims.oid}/**`,
+ * `ctry in [...]`); one shared, immutable copy of each keeps memory down and keeps the data a
+ * decision reads in cache.
+ */
+export class CompileCache {
+  private readonly globs = new Map<string, readonly PathGlob[]>();
+  private readonly conditions = new Map<string, readonly CompiledCondition[]>();
+
+  globsOf(paths: readonly string[], caseInsensitive: boolean): readonly PathGlob[] {
+    const key = `${caseInsensitive ? 'i' : 's'}\n${paths.join('\n')}`;
+    let globs = this.globs.get(key);
+    if (globs === undefined) {
+      globs = paths.map((p) => compilePathGlob(p, { caseInsensitive }));
+      this.globs.set(key, globs);
+    }
+    return globs;
+  }
+
+  conditionsOf(conditions: readonly PolicyCondition[] | undefined): readonly CompiledCondition[] {
+    if (conditions === undefined || conditions.length === 0) return NO_CONDITIONS;
+    // JSON keeps `1` and `"1"` apart, as the strict comparison does.
+    const key = JSON.stringify(conditions);
+    let compiled = this.conditions.get(key);
+    if (compiled === undefined) {
+      compiled = conditions.map(compileCondition);
+      this.conditions.set(key, compiled);
+    }
+    return compiled;
+  }
+}
+
 /** Compiles one validated policy. Throws `PathGlobError` on a glob that was never validated. */
-export function compilePolicy(policy: Policy, ordinal = 0): CompiledPolicy {
+export function compilePolicy(policy: Policy, ordinal = 0, cache = new CompileCache()): CompiledPolicy {
   // Deny globs ignore case: a deny must not be sidestepped by `/ADMIN` on a case-insensitive host.
   const caseInsensitive = policy.effect === 'deny';
-  const globs = policy.paths.map((p) => compilePathGlob(p, { caseInsensitive }));
+  const globs = cache.globsOf(policy.paths, caseInsensitive);
   const principals = compilePrincipals(policy);
+  const key = keyOf(principals);
+  const listCount =
+    principals === undefined ? 0 : PRINCIPAL_KINDS.filter((kind) => principals[kind] !== undefined).length;
   return {
     id: policy.id,
     effect: policy.effect,
@@ -224,10 +316,13 @@ export function compilePolicy(policy: Policy, ordinal = 0): CompiledPolicy {
     globs,
     matchesAnyPath: globs.some((g) => g.matchesEverything),
     principals,
-    conditions: (policy.conditions ?? []).map(compileCondition),
+    conditions: cache.conditionsOf(policy.conditions),
     maxTokenLifetimeSeconds: policy.maxTokenLifetimeSeconds,
     ordinal,
-    multiKey: (keyOf(principals)?.[1].size ?? 0) > 1,
+    multiKey: (key?.[1].size ?? 0) > 1,
+    keyedOnly: key !== undefined && listCount === 1,
+    soleIds: Object.freeze([policy.id]),
+    soleReason: `${policy.effect === 'deny' ? 'Denied' : 'Allowed'} by policy ${policy.id}`,
   };
 }
 
@@ -255,8 +350,9 @@ export function compilePolicies(policies: Iterable<Policy>): PolicyIndex {
   for (const policy of policies) latest.set(policy.id, policy);
   const sorted = [...latest.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   // Ordinals put exact-resource policies before `*` ones: `*` policies are offset by the count.
+  const cache = new CompileCache();
   const ordered = sorted.map((policy, i) =>
-    compilePolicy(policy, policy.resource === '*' ? sorted.length + i : i),
+    compilePolicy(policy, policy.resource === '*' ? sorted.length + i : i, cache),
   );
   const byId = new Map(ordered.map((p) => [p.id, p]));
 
@@ -278,6 +374,7 @@ export function compilePolicies(policies: Iterable<Policy>): PolicyIndex {
       else lists.allow.push(compiled);
     }
   }
+  const numbering = new KeyNumbering();
   const finish = (buckets: Record<Action, MutableLists>, fold: boolean): ActionBuckets => {
     const done = {} as Record<Action, CandidateLists>;
     for (const action of ACTIONS) {
@@ -288,13 +385,18 @@ export function compilePolicies(policies: Iterable<Policy>): PolicyIndex {
       if (includesAnyResource) enabled.push(...any.deny, ...any.allow);
       // Keyed in ordinal order, so each keyed list is in that order too.
       enabled.sort((a, b) => a.ordinal - b.ordinal);
-      done[action] = { ...lists, keyed: keyPolicies(enabled), includesAnyResource };
+      done[action] = { ...lists, keyed: keyPolicies(enabled, numbering), includesAnyResource };
     }
     return done;
   };
   const finished = new Map<string, ActionBuckets>();
   for (const [name, buckets] of byResource) finished.set(name, finish(buckets, true));
-  return { byResource: finished, anyResource: finish(anyResource, false), byId };
+  return {
+    byResource: finished,
+    anyResource: finish(anyResource, false),
+    byId,
+    principalKeys: numbering.ids,
+  };
 }
 
 /**
