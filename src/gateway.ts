@@ -25,7 +25,13 @@ import {
   type Resource,
 } from './policy/model';
 import { PolicyState } from './policy/policy-state';
-import { CosmosHealthCheck } from './store/cosmos-health';
+import { CosmosHealthCheck, type CheckResult } from './store/cosmos-health';
+import { auditRequest } from './audit/audit-api';
+import { AuditLog, type AuditSink } from './audit/audit-log';
+import type { AuditOperation } from './audit/audit-record';
+import { CosmosAuditStore } from './audit/cosmos-audit-store';
+import { OpenTelemetryMetrics, type Metrics } from './observability/metrics';
+import { CONTAINERS } from './store/cosmos';
 
 /** The I/O the gateway is built on: injected, so tests pass real embedded servers or small fakes. */
 export interface GatewayDeps {
@@ -34,6 +40,26 @@ export interface GatewayDeps {
   readonly logger?: Logger;
   /** Used for OpenID metadata and JWKS; defaults to the global fetch. */
   readonly fetch?: typeof fetch;
+  /** Default: OpenTelemetry (a no-op until an exporter is registered). */
+  readonly metrics?: Metrics;
+  /** Default: the Cosmos DB `audit` container. */
+  readonly auditSink?: AuditSink;
+}
+
+/**
+ * What an operation tells the audit trail about its decision. `handle` completes it (principal,
+ * status, latency, or the error's code) and writes one record per audited request.
+ */
+export interface AuditFacts {
+  principal?: Pick<Principal, 'oid' | 'tid' | 'azp'> & { readonly kind?: Principal['kind'] };
+  resource?: string;
+  action?: string;
+  path?: string;
+  decision?: 'allow' | 'deny';
+  policies?: readonly string[];
+  reasonCode?: string;
+  /** Set by an operation that decided this request is not worth a record (an admin read). */
+  skip?: boolean;
 }
 
 /** What one request is about, for the operation that serves it. */
@@ -41,9 +67,19 @@ export interface RequestScope {
   readonly correlationId: string;
   readonly request: HttpRequest;
   readonly context: InvocationContext;
+  /** Filled by the operation; written to the audit trail by `handle`. */
+  readonly audit: AuditFacts;
 }
 
-export type Operation = (scope: RequestScope) => Promise<HttpResponseInit>;
+/** One route's behaviour. `auditAs` names the decision kind it records (none: not audited). */
+export type Operation = ((scope: RequestScope) => Promise<HttpResponseInit>) & {
+  readonly auditAs?: AuditOperation;
+};
+
+/** Marks an operation as audited under `kind`. */
+function audited(kind: AuditOperation, run: (scope: RequestScope) => Promise<HttpResponseInit>): Operation {
+  return Object.assign(run, { auditAs: kind });
+}
 
 /** Turns a failure into a response: problem+json by default, the OAuth shape on `/api/token`. */
 export type ErrorRenderer = (error: GatewayError, correlationId: string) => HttpResponseInit;
@@ -72,7 +108,13 @@ export class Gateway {
   /** Verifies `SharedAccessSignature` credentials (the proxy calls `sas.verifyCredential`). */
   readonly sas: SasCredentialVerifier;
   readonly admin: { readonly policies: DocumentAdmin<Policy>; readonly resources: DocumentAdmin<Resource> };
+  /** The decision log, written to Cosmos DB off the request path. */
+  readonly auditLog: AuditLog;
+  readonly auditStore: CosmosAuditStore;
+  readonly metrics: Metrics;
   private readonly cosmosHealth: CosmosHealthCheck;
+  /** The audit facts of requests in flight, so `authenticate` can note who is calling. */
+  private readonly facts = new WeakMap<HttpRequest, AuditFacts>();
 
   constructor(
     readonly config: Config,
@@ -87,6 +129,15 @@ export class Gateway {
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
     this.cosmosHealth = new CosmosHealthCheck(deps.cosmos, config.cosmos.database, this.clock, this.logger);
+    this.metrics = deps.metrics ?? new OpenTelemetryMetrics();
+    this.auditStore = new CosmosAuditStore(
+      deps.cosmos.database(config.cosmos.database).container(CONTAINERS.audit),
+    );
+    this.auditLog = new AuditLog({
+      sink: deps.auditSink ?? this.auditStore,
+      clock: this.clock,
+      logger: this.logger,
+    });
     this.state = new PolicyState({
       client: deps.cosmos,
       databaseId: config.cosmos.database,
@@ -130,13 +181,22 @@ export class Gateway {
    * unreachable dependency is reported by `/api/health`, and requests fail closed meanwhile.
    */
   async start(): Promise<void> {
+    this.auditLog.start();
+    this.metrics.observe({
+      policyIndexAgeSeconds: () => {
+        const age = this.state.refresher.ageMs();
+        return age === undefined ? undefined : age / 1000;
+      },
+      auditQueueDepth: () => this.auditLog.stats.queued,
+      auditDropped: () => this.auditLog.stats.dropped,
+    });
     await Promise.all([this.entra.warmUp(), this.state.start()]);
   }
 
-  /** Stops background work (the policy refresh timer). */
-  close(): Promise<void> {
+  /** Stops background work and writes the audit records still queued (graceful shutdown). */
+  async close(): Promise<void> {
     this.state.stop();
-    return Promise.resolve();
+    await this.auditLog.close();
   }
 
   /**
@@ -151,32 +211,81 @@ export class Gateway {
     render: ErrorRenderer = problemResponse,
   ): Promise<HttpResponseInit> {
     const correlationId = correlationIdOf(request);
+    const started = this.clock.now();
+    const audit: AuditFacts = {};
+    this.facts.set(request, audit);
+    let response: HttpResponseInit;
+    let failure: GatewayError | undefined;
     try {
-      const response = await operation({ correlationId, request, context });
-      return {
-        ...response,
-        headers: { ...(response.headers as Record<string, string>), 'x-correlation-id': correlationId },
+      const answer = await operation({ correlationId, request, context, audit });
+      response = {
+        ...answer,
+        headers: { ...(answer.headers as Record<string, string>), 'x-correlation-id': correlationId },
       };
     } catch (err) {
-      const error = toGatewayError(err);
-      this.logger.log(error.status >= 500 ? 'error' : 'info', 'request.failed', {
+      failure = toGatewayError(err);
+      const fields = {
         correlationId,
         method: request.method,
         route: context.functionName,
-        status: error.status,
-        code: error.code,
-        ...(error.cause === undefined ? {} : { cause: describeError(error.cause) }),
-      });
-      return render(error, correlationId);
+        status: failure.status,
+        code: failure.code,
+        ...(failure.cause === undefined ? {} : { cause: describeError(failure.cause) }),
+      };
+      // Through the invocation's logger too, so the Functions host ties the line to the invocation.
+      if (failure.status >= 500) context.error('request.failed', fields);
+      this.logger.log(failure.status >= 500 ? 'error' : 'info', 'request.failed', fields);
+      response = render(failure, correlationId);
     }
+    if (operation.auditAs !== undefined && !audit.skip)
+      this.recordDecision(operation.auditAs, audit, response, failure, correlationId, started);
+    return response;
+  }
+
+  /** One audit record and one metric per audited request. Never throws, never waits. */
+  private recordDecision(
+    kind: AuditOperation,
+    facts: AuditFacts,
+    response: HttpResponseInit,
+    failure: GatewayError | undefined,
+    correlationId: string,
+    started: number,
+  ): void {
+    const status = response.status ?? 200;
+    const decision = failure
+      ? failure.status >= 500
+        ? 'error'
+        : 'deny'
+      : (facts.decision ?? (status < 400 ? 'allow' : 'deny'));
+    this.metrics.decision(kind, decision, status);
+    const principal = facts.principal;
+    this.auditLog.record({
+      correlationId,
+      operation: kind,
+      oid: principal?.oid ?? null,
+      tid: principal?.tid ?? null,
+      azp: principal?.azp ?? null,
+      credential: principal?.kind ?? 'none',
+      resource: facts.resource ?? null,
+      action: facts.action ?? null,
+      path: facts.path ?? null,
+      decision,
+      policies: facts.policies ?? [],
+      reasonCode: failure?.code ?? facts.reasonCode ?? (decision === 'allow' ? 'ALLOWED' : 'DENIED'),
+      status,
+      latencyMs: this.clock.now() - started,
+    });
   }
 
   /** Verifies the request's credential (Entra; SAS too when asked); throws 401 GatewayErrors. */
-  authenticate(request: HttpRequest, options: AuthenticateOptions = {}): Promise<Principal> {
-    return authenticate(
+  async authenticate(request: HttpRequest, options: AuthenticateOptions = {}): Promise<Principal> {
+    const principal = await authenticate(
       request.headers.get('authorization'),
       options.acceptSas ? { entra: this.entra, sas: this.sas } : { entra: this.entra },
     );
+    const facts = this.facts.get(request);
+    if (facts) facts.principal = principal;
+    return principal;
   }
 
   /** Authenticates and requires the admin app role in an Entra token: 401, then 403. */
@@ -198,6 +307,7 @@ export class Gateway {
       cosmos: await this.cosmosHealth.check(),
       policies: this.state.refresher.health(),
       identityProvider: this.entra.health(),
+      audit: this.auditHealth(),
     };
     const failing = Object.entries(checks)
       .filter(([, c]) => c.status === 'down')
@@ -207,20 +317,45 @@ export class Gateway {
     return jsonResponse(failing.length > 0 ? 503 : 200, { status, failing, checks });
   };
 
+  /**
+   * The audit trail's state: `degraded` while records wait on a failing store or some were
+   * dropped (a gap in the trail); requests are never refused for it.
+   */
+  private auditHealth(): CheckResult & { queued: number; dropped: number } {
+    const { queued, dropped, failedWrites } = this.auditLog.stats;
+    const backlog = queued > 1000 || (failedWrites > 0 && queued > 0);
+    if (dropped > 0 || backlog) {
+      return {
+        status: 'degraded',
+        detail: dropped > 0 ? 'Audit records were dropped' : 'Audit writes are failing; records are buffered',
+        queued,
+        dropped,
+      };
+    }
+    return { status: 'ok', queued, dropped };
+  }
+
   /** `POST /api/authorize`: the decision (and why). */
-  readonly authorize: Operation = (scope) => authorizeRequest(this, scope);
+  readonly authorize: Operation = audited('authorize', (scope) => authorizeRequest(this, scope));
 
   /** `POST /api/token`: RFC 8693 token exchange, Entra token in, SAS token out. */
-  readonly token: Operation = (scope) => exchangeToken(this, scope);
+  readonly token: Operation = audited('token', (scope) => exchangeToken(this, scope));
 
   /** `POST /api/revocations`: revoke SAS tokens by `sid` or by `oid` + `before` (admin). */
-  readonly revocations: Operation = (scope) => revokeRequest(this, scope);
+  readonly revocations: Operation = audited('revocation', (scope) => revokeRequest(this, scope));
 
-  /** `GET|PUT|DELETE /api/policies/{id?}`. */
-  readonly policies: Operation = (scope) => adminRequest(this, this.admin.policies, 'id', scope);
+  /** `GET|PUT|DELETE /api/policies/{id?}`: changes are audited, reads are not. */
+  readonly policies: Operation = audited('admin', (scope) =>
+    adminRequest(this, this.admin.policies, 'policies', 'id', scope),
+  );
 
   /** `GET|PUT|DELETE /api/resources/{name?}`. */
-  readonly resources: Operation = (scope) => adminRequest(this, this.admin.resources, 'name', scope);
+  readonly resources: Operation = audited('admin', (scope) =>
+    adminRequest(this, this.admin.resources, 'resources', 'name', scope),
+  );
+
+  /** `GET /api/audit?oid=&from=&to=&limit=&cursor=` (admin): the audit trail, paged. */
+  readonly auditQuery: Operation = (scope) => auditRequest(this, this.auditStore, scope);
 }
 
 /** The composition root: builds a gateway from validated config and its I/O dependencies. */

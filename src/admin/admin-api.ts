@@ -13,11 +13,18 @@ import type { DocumentAdmin } from './document-admin';
 export async function adminRequest(
   gateway: Gateway,
   admin: DocumentAdmin<unknown>,
+  collection: 'policies' | 'resources',
   idParam: string,
-  { request }: RequestScope,
+  { request, audit }: RequestScope,
 ): Promise<HttpResponseInit> {
-  await gateway.requireAdmin(request);
   const id = request.params[idParam];
+  // Changes are audited (refused ones too); reads are not.
+  Object.assign(audit, {
+    skip: request.method === 'GET',
+    resource: `${collection}${id === undefined ? '' : `/${id}`}`,
+    action: request.method === 'DELETE' ? 'delete' : 'write',
+  });
+  await gateway.requireAdmin(request);
   const ifMatch = request.headers.get('if-match');
   switch (request.method) {
     case 'GET':

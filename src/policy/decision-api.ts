@@ -49,11 +49,20 @@ export function principalFromClaims(claims: z.output<typeof WhatIfClaims>): Poli
   };
 }
 
+/** What the decision API answers (and the audit trail keeps of it). */
+export interface DecisionBody {
+  readonly allowed: boolean;
+  readonly decision: 'allow' | 'deny';
+  readonly reason: string;
+  readonly reasonCode: string;
+  readonly policies: readonly string[];
+}
+
 /** The decision for a SAS caller: inside its scope, allowed by its granting policies (`spi`). */
 export function sasDecision(
   grant: SasGrant,
   query: { resource: string; action: string; path: string },
-): Record<string, unknown> {
+): DecisionBody {
   const scope = checkSasScope(grant, query);
   if (!scope.inside) {
     return { allowed: false, decision: 'deny', reason: scope.reason, reasonCode: 'SAS_SCOPE', policies: [] };
@@ -79,12 +88,23 @@ function isAdmin(gateway: Gateway, principal: Principal): boolean {
  */
 export async function authorizeRequest(
   gateway: Gateway,
-  { request }: RequestScope,
+  { request, audit }: RequestScope,
 ): Promise<HttpResponseInit> {
   const caller = await gateway.authenticate(request, { acceptSas: true });
   const parsed = AuthorizeBody.safeParse(await readJsonBody(request));
   if (!parsed.success) throw validationError(parsed.error);
   const query = parsed.data;
+  const answer = (decision: DecisionBody, extra: Record<string, unknown> = {}): HttpResponseInit => {
+    Object.assign(audit, {
+      resource: query.resource,
+      action: query.action,
+      path: query.path,
+      decision: decision.decision,
+      policies: decision.policies,
+      reasonCode: query.principal === undefined ? decision.reasonCode : `WHAT_IF:${decision.reasonCode}`,
+    });
+    return jsonResponse(200, { ...decision, ...extra });
+  };
   const admin = isAdmin(gateway, caller);
   if (query.principal !== undefined && !admin) {
     throw new GatewayError('ERR_ADMIN_ROLE_REQUIRED', 'Only an admin may ask what-if for another principal');
@@ -92,17 +112,16 @@ export async function authorizeRequest(
   const subject = query.principal === undefined ? caller : principalFromClaims(query.principal);
   const snapshot = gateway.state.snapshot();
   if (!snapshot.resources.has(query.resource)) {
-    const decision = unknownResourceDecision(query.resource);
-    return jsonResponse(200, { ...decision });
+    return answer(unknownResourceDecision(query.resource));
   }
   // A SAS caller's grant was decided at issuance and is kept honest by the `spi` check of its
   // verification: policies are not evaluated again, only the token's own scope.
-  if (caller.sas !== undefined) return jsonResponse(200, sasDecision(caller.sas, query));
+  if (caller.sas !== undefined) return answer(sasDecision(caller.sas, query));
   const { decision, candidates } = explainDecision(snapshot.index, {
     resource: query.resource,
     action: query.action,
     path: query.path,
     principal: subject,
   });
-  return jsonResponse(200, admin ? { ...decision, candidates } : decision);
+  return answer(decision, admin ? { candidates } : {});
 }

@@ -27,8 +27,9 @@ function publicRecord(record: Revocation): Revocation {
  */
 export async function revokeRequest(
   gateway: Gateway,
-  { correlationId, request }: RequestScope,
+  { correlationId, request, audit }: RequestScope,
 ): Promise<HttpResponseInit> {
+  Object.assign(audit, { resource: 'revocations', action: 'create' });
   const admin = await gateway.requireAdmin(request);
   const parsed = RevocationRequestSchema.safeParse(await readJsonBody(request));
   if (!parsed.success) throw validationError(parsed.error);
@@ -43,6 +44,7 @@ export async function revokeRequest(
     maxTtlSeconds: gateway.config.sas.maxTtlSeconds,
     skewSeconds,
   });
+  audit.path = `/${record.id}`;
   const revocations = gateway.state.revocations;
   const store = revocations.store;
   if (record.kind === 'oid') {

@@ -58,10 +58,16 @@ async function subjectPrincipal(gateway: Gateway, request: TokenRequest): Promis
 /** Runs one exchange; errors are thrown as GatewayErrors and rendered by `oauthErrorResponse`. */
 export async function exchangeToken(
   gateway: Gateway,
-  { correlationId, request }: RequestScope,
+  { correlationId, request, audit }: RequestScope,
 ): Promise<HttpResponseInit> {
   const asked = await readTokenRequest(request);
+  Object.assign(audit, {
+    resource: asked.resource,
+    action: asked.actions.join(' '),
+    path: asked.pathPrefix.length === 0 ? '/' : `/${asked.pathPrefix.join('/')}`,
+  });
   const principal = await subjectPrincipal(gateway, asked);
+  audit.principal = principal;
   const snapshot = gateway.state.snapshot();
   if (!snapshot.resources.has(asked.resource)) {
     throw new GatewayError('ERR_TARGET_INVALID', `No resource named "${asked.resource}"`);
@@ -72,6 +78,7 @@ export async function exchangeToken(
     pathPrefix: asked.pathPrefix,
     principal,
   });
+  Object.assign(audit, { policies: decision.policies, reasonCode: decision.reasonCode });
   if (!decision.allowed) throw new GatewayError('ERR_SCOPE_INVALID', decision.reason);
 
   const now = nowSeconds(gateway.clock);

@@ -19,23 +19,9 @@ export const KEY_2 = `k2=${Buffer.alloc(32, 2).toString('base64')}`;
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  json: Record<string, unknown>;
-}
+import { call, type Answer } from './http';
 
-export async function call(url: string, init: RequestInit = {}): Promise<Answer> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    json = { text };
-  }
-  return { status: res.status, headers: res.headers, json };
-}
+export { call, type Answer };
 
 /** A running gateway served over HTTP. */
 export interface ServedGateway {

@@ -9,11 +9,13 @@ export interface Answer {
 export async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, init);
   const text = await res.text();
-  return {
-    status: res.status,
-    headers: res.headers,
-    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-  };
+  let json: Record<string, unknown> = {};
+  try {
+    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    json = { text }; // not JSON: keep the text for the assertion message
+  }
+  return { status: res.status, headers: res.headers, json };
 }
 
 /** Request init for a JSON call with a bearer token. */

@@ -15,6 +15,7 @@ jest.mock(
 
 /** The contract's routes implemented so far: adding a function file without a row here fails. */
 const EXPECTED = [
+  { file: 'audit.ts', name: 'audit', route: 'audit', methods: ['GET'] },
   { file: 'authorize.ts', name: 'authorize', route: 'authorize', methods: ['POST'] },
   { file: 'health.ts', name: 'health', route: 'health', methods: ['GET'] },
   { file: 'policies.ts', name: 'policies', route: 'policies/{id?}', methods: ['GET', 'PUT', 'DELETE'] },
