@@ -5,6 +5,7 @@
 import { benchEntraValidation } from './entra-validation';
 import { benchSas } from './sas';
 import { benchPolicyEvaluation } from './policy-evaluation';
+import { benchProxy } from './proxy';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -18,6 +19,7 @@ const BENCHES: readonly Bench[] = [
       ),
   ],
   ['sas', benchSas],
+  ['proxy (direct / passthrough / gateway)', benchProxy],
 ];
 
 async function main(): Promise<void> {

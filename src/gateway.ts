@@ -32,6 +32,10 @@ import type { AuditOperation } from './audit/audit-record';
 import { CosmosAuditStore } from './audit/cosmos-audit-store';
 import { OpenTelemetryMetrics, type Metrics } from './observability/metrics';
 import { CONTAINERS } from './store/cosmos';
+import { clientIp } from './http/client-ip';
+import { GatewayProxy, type GatewayProxyDeps } from './proxy/gateway-proxy';
+import { proxyRequest } from './proxy/proxy-api';
+import { RateLimiter, type RateDecision } from './ratelimit/rate-limiter';
 
 /** The I/O the gateway is built on: injected, so tests pass real embedded servers or small fakes. */
 export interface GatewayDeps {
@@ -44,6 +48,8 @@ export interface GatewayDeps {
   readonly metrics?: Metrics;
   /** Default: the Cosmos DB `audit` container. */
   readonly auditSink?: AuditSink;
+  /** Downstream I/O of the proxy (credentials, env, pools); defaults are the real ones. */
+  readonly proxy?: Partial<GatewayProxyDeps>;
 }
 
 /**
@@ -112,7 +118,12 @@ export class Gateway {
   readonly auditLog: AuditLog;
   readonly auditStore: CosmosAuditStore;
   readonly metrics: Metrics;
+  /** Upstream pools and downstream credentials of the proxy. */
+  readonly proxyState: GatewayProxy;
   private readonly cosmosHealth: CosmosHealthCheck;
+  /** Per-instance limits by caller and by client IP (absent when set to 0). */
+  private readonly principalLimiter: RateLimiter | undefined;
+  private readonly ipLimiter: RateLimiter | undefined;
   /** The audit facts of requests in flight, so `authenticate` can note who is calling. */
   private readonly facts = new WeakMap<HttpRequest, AuditFacts>();
 
@@ -130,6 +141,12 @@ export class Gateway {
     });
     this.cosmosHealth = new CosmosHealthCheck(deps.cosmos, config.cosmos.database, this.clock, this.logger);
     this.metrics = deps.metrics ?? new OpenTelemetryMetrics();
+    const limiter = (perSecond: number) =>
+      perSecond > 0
+        ? new RateLimiter({ ratePerSecond: perSecond, burst: 2 * perSecond }, this.clock)
+        : undefined;
+    this.principalLimiter = limiter(config.rateLimits.principalPerSecond);
+    this.ipLimiter = limiter(config.rateLimits.ipPerSecond);
     this.auditStore = new CosmosAuditStore(
       deps.cosmos.database(config.cosmos.database).container(CONTAINERS.audit),
     );
@@ -147,6 +164,12 @@ export class Gateway {
       logger: this.logger,
     });
     this.sasKeys = new HmacKeyRing(config.sas.signingKeys);
+    this.proxyState = new GatewayProxy(config, {
+      clock: this.clock,
+      logger: this.logger,
+      keyRing: this.sasKeys,
+      ...deps.proxy,
+    });
     this.sas = new SasCredentialVerifier({
       keys: this.sasKeys,
       clock: this.clock,
@@ -196,7 +219,7 @@ export class Gateway {
   /** Stops background work and writes the audit records still queued (graceful shutdown). */
   async close(): Promise<void> {
     this.state.stop();
-    await this.auditLog.close();
+    await Promise.all([this.auditLog.close(), this.proxyState.close()]);
   }
 
   /**
@@ -217,6 +240,9 @@ export class Gateway {
     let response: HttpResponseInit;
     let failure: GatewayError | undefined;
     try {
+      // Health probes come from the platform and must never be throttled.
+      if (this.ipLimiter && operation !== this.health)
+        enforce(this.ipLimiter.take(clientIp(request)), 'this client IP');
       const answer = await operation({ correlationId, request, context, audit });
       response = {
         ...answer,
@@ -285,6 +311,12 @@ export class Gateway {
     );
     const facts = this.facts.get(request);
     if (facts) facts.principal = principal;
+    if (this.principalLimiter) {
+      enforce(
+        this.principalLimiter.take(`${principal.tid}/${principal.oid ?? principal.azp ?? 'anonymous'}`),
+        'this caller',
+      );
+    }
     return principal;
   }
 
@@ -354,8 +386,23 @@ export class Gateway {
     adminRequest(this, this.admin.resources, 'resources', 'name', scope),
   );
 
+  /** `{any method} /api/proxy/{resource}/{*path}`: authorize, then forward with the downstream's credential. */
+  readonly proxy: Operation = audited('proxy', (scope) => proxyRequest(this, scope));
+
   /** `GET /api/audit?oid=&from=&to=&limit=&cursor=` (admin): the audit trail, paged. */
   readonly auditQuery: Operation = (scope) => auditRequest(this, this.auditStore, scope);
+}
+
+/** Throws 429 `ERR_RATE_LIMITED` with `Retry-After` when a limiter refused. */
+function enforce(decision: RateDecision, who: string): void {
+  if (decision.allowed) return;
+  throw new GatewayError(
+    'ERR_RATE_LIMITED',
+    `Too many requests from ${who}; retry after ${decision.retryAfterSeconds} s`,
+    {
+      headers: { 'retry-after': String(decision.retryAfterSeconds) },
+    },
+  );
 }
 
 /** The composition root: builds a gateway from validated config and its I/O dependencies. */

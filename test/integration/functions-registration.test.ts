@@ -19,6 +19,12 @@ const EXPECTED = [
   { file: 'authorize.ts', name: 'authorize', route: 'authorize', methods: ['POST'] },
   { file: 'health.ts', name: 'health', route: 'health', methods: ['GET'] },
   { file: 'policies.ts', name: 'policies', route: 'policies/{id?}', methods: ['GET', 'PUT', 'DELETE'] },
+  {
+    file: 'proxy.ts',
+    name: 'proxy',
+    route: 'proxy/{resource}/{*path}',
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+  },
   { file: 'resources.ts', name: 'resources', route: 'resources/{name?}', methods: ['GET', 'PUT', 'DELETE'] },
   { file: 'revocations.ts', name: 'revocations', route: 'revocations', methods: ['POST'] },
   { file: 'token.ts', name: 'token', route: 'token', methods: ['POST'] },

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../src/config/load-config';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
+import { createPrincipalStatement } from '../../src/verifier';
 
 /** Environment with none of the gateway's settings: every external part runs embedded. */
 const BARE_ENV = {};
@@ -165,9 +166,20 @@ describe('local stack, every part embedded', () => {
     expect(res.status).toBe(404);
   });
 
-  it('serves the sample downstream, echoing what it received', async () => {
+  /** A principal statement signed with the stack gateway's key ring, as the proxy sends it. */
+  const statement = () =>
+    createPrincipalStatement(
+      { oid: 'o', tid: 't', azp: 'a', roles: [], resource: 'orders', correlationId: 'corr-1' },
+      stack.gateway!.sasKeys,
+      Math.floor(Date.now() / 1000),
+    );
+
+  it('serves the sample downstream, which refuses calls without the gateway statement', async () => {
+    const refused = await call(`${stack.orders.url}/api/orders/customers/42/orders`);
+    expect(refused.status).toBe(401);
+    const signed = statement();
     const res = await call(`${stack.orders.url}/api/orders/customers/42/orders?x=1`, {
-      headers: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': 'statement' },
+      headers: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': signed },
     });
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({
@@ -175,14 +187,18 @@ describe('local stack, every part embedded', () => {
       method: 'GET',
       path: '/customers/42/orders',
       query: { x: '1' },
-      received: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': 'statement' },
+      received: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': signed },
     });
     expect(res.json.orders).toHaveLength(2);
     expect(res.headers.get('x-correlation-id')).toBe('corr-1');
   });
 
   it('streams a request body through to the sample downstream', async () => {
-    const res = await call(`${stack.orders.url}/api/orders/anything`, { method: 'POST', body: 'hello' });
+    const res = await call(`${stack.orders.url}/api/orders/anything`, {
+      method: 'POST',
+      body: 'hello',
+      headers: { 'x-gateway-principal': statement() },
+    });
     expect(res.json).toMatchObject({ method: 'POST', path: '/anything' });
   });
 });

@@ -18,6 +18,8 @@ import {
   startEmbeddedCosmos,
   type EmbeddedCosmos,
 } from './embedded-cosmos';
+// The sample's settings module, not its function module: importing that would register its route.
+import { ordersSettingsFromEnv, type OrdersSettings } from '../../../samples/orders/settings';
 import { seedDemoPolicies } from './demo';
 import { serveRoutes, type LocalHttpServer } from './http-adapter';
 import { functionsDirectory, loadRoutes } from './route-loader';
@@ -160,8 +162,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
 
     const ordersApp = functionsDirectory('samples/orders');
-    const ordersRoutes = loadRoutes<undefined>(ordersApp.dir, ordersApp.extensions);
-    const orders = await serveRoutes(ordersRoutes, undefined, {
+    const ordersRoutes = loadRoutes<OrdersSettings | undefined>(ordersApp.dir, ordersApp.extensions);
+    // The sample verifies x-gateway-principal with the gateway's key ring, known once config loads;
+    // with --deps-only, from the settings `func start` will give the gateway.
+    let ordersSettings: OrdersSettings | undefined = options.depsOnly
+      ? ordersSettingsFromEnv(effective)
+      : undefined;
+    const orders = await serveRoutes(ordersRoutes, () => ordersSettings, {
       port: fixed ? SAMPLE_ORDERS_PORT : 0,
       host,
       logger,
@@ -198,6 +205,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     );
     stops.push(() => client.dispose());
     const gateway = createGateway(config, { cosmos: client, logger });
+    ordersSettings = { keys: gateway.sasKeys, requirePrincipal: true };
     stops.push(() => gateway.close());
     await warmUp(gateway, logger);
 

@@ -3,6 +3,7 @@
  * for `func start`). Prints one ready banner; Ctrl-C / SIGTERM stops everything and exits 0; a
  * setting that is present but wrong prints `configuration error: <line>` and exits 1.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError } from '../../config/load-config';
 import { createJsonLogger, type LogLevel } from '../../logger';
 import { DEV_USER_OID } from './dev-identity-provider';
@@ -62,15 +63,35 @@ export function formatBanner(stack: LocalStack): string {
       decide('/customers/42/orders'),
       `# the admin API (the token has the Gateway.Admin role)`,
       `curl -s ${auth} ${gateway}/api/policies`,
+      `# through the proxy: policy checked, then forwarded with a signed x-gateway-principal`,
+      `curl -s ${auth} ${gateway}/api/proxy/orders/customers/${DEV_USER_OID}/orders`,
+      `# exchange the Entra token for a 5-minute SAS token scoped to your own orders, then use it`,
+      `SAS=$(curl -s ${gateway}/api/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token_type=urn:ietf:params:oauth:token-type:access_token --data-urlencode "subject_token=$TOKEN" -d resource=orders/customers/${DEV_USER_OID} -d scope=read | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
+      `curl -s -H "Authorization: SharedAccessSignature $SAS" ${gateway}/api/proxy/orders/customers/${DEV_USER_OID}/orders`,
     );
   }
-  lines.push(`# the sample downstream, directly`);
+  lines.push(`# the sample downstream, directly: refused without the gateway's signed principal statement`);
   lines.push(`curl -s ${orders}/customers/42/orders`);
   if (!gateway) {
     lines.push('', '  then: cp local.settings.sample.json local.settings.json && func start');
   }
   lines.push('', '  Ctrl-C stops everything.', '');
   return lines.join('\n');
+}
+
+/**
+ * For `dev:deps`: the sample downstream must verify statements signed with the key `func start`
+ * will give the gateway, so take `SAS_SIGNING_KEYS` from local.settings.json (or its sample)
+ * when the environment does not set it.
+ */
+function withFunctionsSasKeys(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.SAS_SIGNING_KEYS) return env;
+  for (const file of ['local.settings.json', 'local.settings.sample.json']) {
+    if (!existsSync(file)) continue;
+    const values = (JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, string> }).Values;
+    if (values?.SAS_SIGNING_KEYS) return { ...env, SAS_SIGNING_KEYS: values.SAS_SIGNING_KEYS };
+  }
+  return env;
 }
 
 /** `LOG_LEVEL` (debug, info, warn, error); `warn` by default so the banner is the one thing printed. */
@@ -83,7 +104,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const depsOnly = argv.includes('--deps-only');
   let stack: LocalStack;
   try {
+    const env = depsOnly ? withFunctionsSasKeys(process.env) : process.env;
     stack = await startLocalStack({
+      env,
       depsOnly,
       fixedDependencyPorts: true,
       logger: createJsonLogger({ minLevel: logLevel() }),
