@@ -78,6 +78,14 @@ param policyRefreshSeconds int = 10
 @description('PROXY_MAX_BODY_BYTES: largest request body the proxy forwards.')
 param proxyMaxBodyBytes int = 104857600
 
+@minValue(0)
+@description('RATE_LIMIT_PRINCIPAL_PER_SECOND: requests per second one caller may make to one instance (burst twice that); 0 turns the limit off.')
+param rateLimitPrincipalPerSecond int = 100
+
+@minValue(0)
+@description('RATE_LIMIT_IP_PER_SECOND: requests per second one client IP may make to one instance (burst twice that); 0 turns the limit off.')
+param rateLimitIpPerSecond int = 200
+
 @description('More app settings, e.g. the Key Vault reference a functionKey resource names in keySetting: {"ORDERS_KEY": "@Microsoft.KeyVault(SecretUri=https://<vault>.vault.azure.net/secrets/orders-function-key/)"}. The gateway\'s own settings win on a clash. Settings added outside this template are removed by the next deployment.')
 param additionalAppSettings object = {}
 
@@ -246,6 +254,8 @@ module gateway 'modules/function-app.bicep' = {
       DOWNSTREAM_ALLOWED_HOSTS: downstreamAllowedHosts
       POLICY_REFRESH_SECONDS: string(policyRefreshSeconds)
       PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)
+      RATE_LIMIT_PRINCIPAL_PER_SECOND: string(rateLimitPrincipalPerSecond)
+      RATE_LIMIT_IP_PER_SECOND: string(rateLimitIpPerSecond)
       // Never COSMOS_KEY (the account has local auth disabled) and never PORT (local stack only).
     }
   }

@@ -13,6 +13,12 @@ export const DEFAULTS = {
   policyRefreshSeconds: 10,
   /** The Functions host's own request body limit. */
   proxyMaxBodyBytes: 104_857_600,
+  /**
+   * Per-instance rate limits (requests per second; the burst is twice that). Generous enough
+   * for any real client, low enough that one caller cannot monopolise an instance. 0 disables.
+   */
+  rateLimitPrincipalPerSecond: 100,
+  rateLimitIpPerSecond: 200,
   port: 7071,
 } as const;
 
@@ -22,7 +28,7 @@ export const MIN_SAS_KEY_BYTES = 32;
 /** Tenant ids that mean "any tenant" in Entra's multi-tenant endpoints. */
 export const MULTI_TENANT_IDS = ['organizations', 'common'] as const;
 
-/** Every setting name the gateway reads: the contract's section 2, in order. */
+/** Every setting name the gateway reads: the contract's section 2, in order, then the gateway's own additions. */
 export const SETTING_NAMES = [
   'ENTRA_AUTHORITY',
   'ENTRA_TENANT_ID',
@@ -39,6 +45,8 @@ export const SETTING_NAMES = [
   'DOWNSTREAM_ALLOWED_HOSTS',
   'POLICY_REFRESH_SECONDS',
   'PROXY_MAX_BODY_BYTES',
+  'RATE_LIMIT_PRINCIPAL_PER_SECOND',
+  'RATE_LIMIT_IP_PER_SECOND',
   'PORT',
 ] as const;
 

@@ -41,6 +41,8 @@ export interface Config {
   readonly downstreamAllowedHosts: readonly string[];
   readonly policyRefreshSeconds: number;
   readonly proxyMaxBodyBytes: number;
+  /** Requests per second per caller (oid, else client app) and per client IP, per instance; 0: off. */
+  readonly rateLimits: { readonly principalPerSecond: number; readonly ipPerSecond: number };
   readonly port: number;
 }
 
@@ -187,6 +189,8 @@ const SETTINGS = {
   DOWNSTREAM_ALLOWED_HOSTS: hostList,
   POLICY_REFRESH_SECONDS: integer(1, 3600),
   PROXY_MAX_BODY_BYTES: integer(0, 1_073_741_824),
+  RATE_LIMIT_PRINCIPAL_PER_SECOND: integer(0, 1_000_000),
+  RATE_LIMIT_IP_PER_SECOND: integer(0, 1_000_000),
   PORT: integer(0, 65_535),
 } satisfies Record<SettingName, z.ZodType>;
 
@@ -277,6 +281,13 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
   const policyRefreshSeconds = read(env, 'POLICY_REFRESH_SECONDS') ?? DEFAULTS.policyRefreshSeconds;
   const proxyMaxBodyBytes = read(env, 'PROXY_MAX_BODY_BYTES') ?? DEFAULTS.proxyMaxBodyBytes;
   const port = read(env, 'PORT') ?? DEFAULTS.port;
+  // Off by default in the local stack, where load tests and benchmarks run from one caller and IP.
+  const local = options.mode === 'local';
+  const rateLimits = {
+    principalPerSecond:
+      read(env, 'RATE_LIMIT_PRINCIPAL_PER_SECOND') ?? (local ? 0 : DEFAULTS.rateLimitPrincipalPerSecond),
+    ipPerSecond: read(env, 'RATE_LIMIT_IP_PER_SECOND') ?? (local ? 0 : DEFAULTS.rateLimitIpPerSecond),
+  };
 
   // Generated last, so a wrong setting elsewhere is reported without a misleading warning first.
   const signingKeys = givenKeys ?? [
@@ -308,6 +319,7 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     downstreamAllowedHosts: allowedHosts,
     policyRefreshSeconds,
     proxyMaxBodyBytes,
+    rateLimits,
     port,
   };
   return deepFreeze(config);

@@ -367,6 +367,8 @@ describe('app settings', () => {
     ['sasMaxTtlSeconds', String(DEFAULTS.sasMaxTtlSeconds)],
     ['policyRefreshSeconds', String(DEFAULTS.policyRefreshSeconds)],
     ['proxyMaxBodyBytes', String(DEFAULTS.proxyMaxBodyBytes)],
+    ['rateLimitPrincipalPerSecond', String(DEFAULTS.rateLimitPrincipalPerSecond)],
+    ['rateLimitIpPerSecond', String(DEFAULTS.rateLimitIpPerSecond)],
   ])('parameter %s defaults to %s (src/config/defaults.ts)', (name, value) => {
     const param = params(file('main.bicep')).find((p) => p.name === name);
     expect(literal(param?.defaultValue)).toBe(value);
