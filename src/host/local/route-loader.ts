@@ -7,6 +7,7 @@ import type { HttpRoute } from './http-adapter';
 const TEST_MODE_WARNINGS = [
   'Skipping call to register function',
   'Failed to detect the Azure Functions runtime',
+  'HTTP streaming enabled.',
 ];
 
 /**
@@ -58,21 +59,27 @@ export function loadRoutes<T>(dir: string, extensions: readonly string[]): HttpR
 }
 
 /**
- * Runs `load` with the library's test-mode warnings filtered out of `console.warn`. Why: outside
- * the Functions host `app.http` prints one warning per route that says it registered nothing;
- * the local stack expects exactly that and serves the routes itself, so the lines are noise that
- * would bury the ready banner. Every other warning passes through, and the original is restored.
+ * Runs `load` with the library's test-mode notices filtered out of `console.warn` and
+ * `console.debug`. Why: outside the Functions host `app.http` prints one warning per route that
+ * says it registered nothing, and `app.setup` announces HTTP streaming; the local stack expects
+ * exactly that and serves the routes itself, so the lines are noise that would bury the ready
+ * banner. Every other message passes through, and the originals are restored.
  */
 function withoutTestModeWarnings(load: () => void): void {
-  const original = console.warn;
-  console.warn = (...args: unknown[]) => {
-    const first = args[0];
-    if (typeof first === 'string' && TEST_MODE_WARNINGS.some((w) => first.includes(w))) return;
-    original.apply(console, args);
-  };
+  const { warn, debug } = console;
+  const filtered =
+    (original: (...args: unknown[]) => void) =>
+    (...args: unknown[]) => {
+      const first = args[0];
+      if (typeof first === 'string' && TEST_MODE_WARNINGS.some((w) => first.includes(w))) return;
+      original.apply(console, args);
+    };
+  console.warn = filtered(warn);
+  console.debug = filtered(debug);
   try {
     load();
   } finally {
-    console.warn = original;
+    console.warn = warn;
+    console.debug = debug;
   }
 }
