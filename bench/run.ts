@@ -6,6 +6,7 @@ import { benchEntraValidation } from './entra-validation';
 import { benchSas } from './sas';
 import { benchPolicyEvaluation } from './policy-evaluation';
 import { benchProxy } from './proxy';
+import { benchColdStart } from './cold-start';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -20,6 +21,7 @@ const BENCHES: readonly Bench[] = [
   ],
   ['sas', benchSas],
   ['proxy (direct / passthrough / gateway)', benchProxy],
+  ['cold start (bundle load vs floor; local stack start-up)', benchColdStart],
 ];
 
 async function main(): Promise<void> {

@@ -25,8 +25,8 @@
 #
 # Steps: register the Entra app (scripts/register-app.sh) -> resource group -> Bicep deployment
 # (infra/main.bicep, deployment name gateway-<name>) -> first SAS key in Key Vault if absent ->
-# npm ci && npm run build -> zip (dist, host.json, production node_modules) -> publish ->
-# apply the policy file with the gateway CLI -> print the gateway URL.
+# npm ci, npm run bundle -> zip dist/app (+ its lazily loaded externals) -> publish ->
+# apply the policy file with the bundled gateway CLI -> print the gateway URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -159,17 +159,19 @@ else
 fi
 
 # --- 5. build and package --------------------------------------------------------------------------
-log 'npm ci && npm run build'
+# dist/app is the whole app (docs/cold-start.md): one esbuild bundle for every function, the CLI,
+# host.json, and a package.json whose only dependencies are the clients loaded on demand.
+# `npm run bundle` runs the TypeScript build first: esbuild alone does not type-check.
+log 'npm ci && npm run bundle'
 npm ci --no-audit --no-fund
-npm run build
+npm run bundle
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/app/dist"
-# Only what the Functions host runs: the function registrations and the gateway they import.
-cp -R dist/functions dist/src "$stage/app/dist/"
-cp host.json package.json package-lock.json "$stage/app/"
-log 'installing production dependencies into the package'
-(cd "$stage/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund)
+cp -R dist/app "$stage/app"
+# The repository's lock file keeps the externals' own dependencies at the versions tested here.
+cp package-lock.json "$stage/app/"
+log 'installing the lazily loaded externals into the package'
+(cd "$stage/app" && npm install --omit=dev --ignore-scripts --no-audit --no-fund && rm package-lock.json)
 package="$stage/app.zip"
 if command -v zip >/dev/null 2>&1; then
   (cd "$stage/app" && zip -qr "$package" .)
@@ -199,7 +201,7 @@ if [[ -n "$policies" ]]; then
   log "applying $policies"
   # The token goes through the environment, not the command line (visible to other users).
   token=$(az account get-access-token --resource "$token_resource" --query accessToken --output tsv) || token=''
-  if [[ -z "$token" ]] || ! GATEWAY_TOKEN="$token" node dist/src/cli/main.js apply -f "$policies" --url "$gateway_url"; then
+  if [[ -z "$token" ]] || ! GATEWAY_TOKEN="$token" node dist/app/cli.js apply -f "$policies" --url "$gateway_url"; then
     message="applying $policies failed (needs the Gateway.Admin app role; see docs/deploy.md#troubleshooting)"
     if [[ "$policies_given" == true ]]; then die "$message"; fi
     warn "$message"
