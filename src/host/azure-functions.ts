@@ -5,6 +5,7 @@ import { createGateway, type Gateway } from '../gateway';
 import { problemResponse } from '../http/responses';
 import { correlationIdOf } from '../http/request-context';
 import { createJsonLogger } from '../logger';
+import { startTelemetry } from '../observability/metrics';
 import { createCosmosClient } from '../store/cosmos';
 import type { RouteDefinition } from './route-definition';
 
@@ -19,6 +20,8 @@ export function sharedGateway(): Promise<Gateway> {
   shared ??= (async () => {
     const logger = createJsonLogger();
     const config = loadConfig(process.env, { mode: 'functions', warn: (line) => logger.log('warn', line) });
+    // Before the gateway builds its meters, so they report to Application Insights from the start.
+    await startTelemetry(process.env, logger);
     const gateway = createGateway(config, { cosmos: await createCosmosClient(config.cosmos), logger });
     await gateway.start();
     return gateway;

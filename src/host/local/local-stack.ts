@@ -20,6 +20,7 @@ import {
 } from './embedded-cosmos';
 // The sample's settings module, not its function module: importing that would register its route.
 import { ordersSettingsFromEnv, type OrdersSettings } from '../../../samples/orders/settings';
+import { startTelemetry } from '../../observability/metrics';
 import { seedDemoPolicies } from './demo';
 import { serveRoutes, type LocalHttpServer } from './http-adapter';
 import { functionsDirectory, loadRoutes } from './route-loader';
@@ -204,6 +205,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cosmos ? { agent: cosmos.agent } : {},
     );
     stops.push(() => client.dispose());
+    await startTelemetry(env, logger); // only with APPLICATIONINSIGHTS_CONNECTION_STRING
     const gateway = createGateway(config, { cosmos: client, logger });
     ordersSettings = { keys: gateway.sasKeys, requirePrincipal: true };
     stops.push(() => gateway.close());
