@@ -21,7 +21,7 @@ import type { Resource } from '../policy/model';
 import { checkSasScope } from '../verifier/sas-scope';
 import { createPrincipalStatement } from '../verifier/principal-statement';
 import { forwardRequestHeaders, forwardResponseHeaders } from './forward-headers';
-import { GatewayProxy } from './gateway-proxy';
+import type { GatewayProxy } from './gateway-proxy';
 import { normalizeProxyUrl, type NormalizedPath } from './normalize-path';
 
 /** Lifetime of `x-gateway-principal`: one call, with room for a slow upstream and clock skew. */

@@ -3,28 +3,18 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/clock';
-import { isGatewayError } from '../../src/errors';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../src/host/local/embedded-cosmos';
 import { MemoryLogger } from '../../src/logger';
 import { createCosmosClient, ensureContainers } from '../../src/store/cosmos';
 import { CosmosDocumentStore, etagHeader, type StoredDocument } from '../../src/store/document-store';
 import { RefreshingCollection, type ParseResult } from '../../src/store/refreshing-collection';
 import { StateRefresher } from '../../src/store/state-refresher';
+import { codeOf } from '../helpers/errors';
 
 /** A toy document kind: `{ value: number }`, anything else is invalid. */
 function parse(doc: StoredDocument): ParseResult<number> {
   const value = doc.body.value;
   return typeof value === 'number' ? { ok: true, value } : { ok: false, error: 'value: expected a number' };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isGatewayError(err)) return err.code;
-    throw err;
-  }
-  return 'resolved';
 }
 
 describe('Cosmos document store on the embedded server', () => {

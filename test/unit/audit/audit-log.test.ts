@@ -47,7 +47,7 @@ describe('AuditLog', () => {
     });
   });
 
-  it('drops and counts records past the bound instead of blocking (back-pressure)', async () => {
+  it('drops and counts records past the bound instead of blocking (back-pressure)', () => {
     const { log, logger } = setup(3);
     for (let i = 0; i < 10; i++) log.record(input(i));
     expect(log.stats).toMatchObject({ queued: 3, dropped: 7 });

@@ -1,6 +1,6 @@
 import { HttpRequest } from '@azure/functions';
 import { correlationIdOf, readBodyText, readJsonBody } from '../../../src/http/request-context';
-import { isGatewayError } from '../../../src/errors';
+import { codeOf } from '../../helpers/errors';
 
 function request(body: string | undefined, headers: Record<string, string> = {}): HttpRequest {
   return new HttpRequest({
@@ -9,16 +9,6 @@ function request(body: string | undefined, headers: Record<string, string> = {})
     headers,
     ...(body === undefined ? {} : { body: { string: body } }),
   });
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    if (isGatewayError(err)) return err.code;
-    throw err;
-  }
-  return 'resolved';
 }
 
 describe('correlationIdOf', () => {
