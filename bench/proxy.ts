@@ -5,17 +5,20 @@
  *   the floor any Node proxy pays for the extra hop;
  * - `gateway-sas` / `gateway-bearer`: the local stack's gateway (real adapter, pipeline, SAS or
  *   a repeated Entra token, policy decision, principal statement, undici forward).
- * Load: an undici Pool with CONCURRENCY keep-alive connections, REQUESTS small JSON GETs each
- * (after a warm-up). Reported: requests/s, p50/p99 ms, errors, and each gateway's ratio to the
- * passthrough.
+ * Load: a generator in its own process (bench/load.ts), an undici Pool with CONCURRENCY
+ * keep-alive connections, REQUESTS small JSON GETs per variant after a warm-up, every variant with
+ * the same settings. The variants run in ROUNDS interleaved rounds and each reports its median
+ * round (by requests/s), so a burst of noise on a shared machine does not land on one variant.
+ * Reported: requests/s, p50/p99 ms, errors, the servers' CPU per request, and each gateway's
+ * ratio to the passthrough.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { startLocalStack } from '../src/host/local/local-stack';
 import { silentLogger } from '../src/logger';
 import { closeGatewayProxy } from '../src/proxy/proxy-api';
+import { formatLoad, LoadGenerator, type LoadResult } from './load';
 
 const REQUESTS = 20_000;
 const WARMUP = 2_000;
@@ -37,50 +40,11 @@ function close(server: Server): Promise<void> {
   });
 }
 
-interface Run {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
+const ROUNDS = 3;
 
-/** Fires `count` GETs at `origin + path` with CONCURRENCY in flight; returns throughput and latencies. */
-async function load(
-  origin: string,
-  path: string,
-  headers: Record<string, string>,
-  count: number,
-): Promise<Run> {
-  const pool = new Pool(origin, { connections: CONCURRENCY, pipelining: 1 });
-  const latencies = new Float64Array(count);
-  let next = 0;
-  let errors = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const started = performance.now();
-      try {
-        const res = await pool.request({ path, method: 'GET', headers });
-        await res.body.dump();
-        if (res.statusCode !== 200) errors++;
-      } catch {
-        errors++;
-      }
-      latencies[i] = performance.now() - started;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  await pool.close();
-  const sorted = latencies.sort();
-  const at = (q: number) => Number(sorted[Math.min(count - 1, Math.floor(q * count))]!.toFixed(2));
-  return { rps: Math.round(count / seconds), p50: at(0.5), p99: at(0.99), errors };
-}
-
-async function measure(origin: string, path: string, headers: Record<string, string> = {}): Promise<Run> {
-  await load(origin, path, headers, WARMUP);
-  return load(origin, path, headers, REQUESTS);
+/** The round with the median requests/s. */
+function median(runs: readonly LoadResult[]): LoadResult {
+  return [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
 }
 
 /** Runs the proxy benchmark; returns one row per variant. */
@@ -112,6 +76,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   const passthroughUrl = await listen(passthrough);
 
   const stack = await startLocalStack({ env: {}, port: 0, logger: silentLogger, seedDemo: false });
+  const load = LoadGenerator.start();
   try {
     const gateway = stack.gateway!;
     const api = `${stack.gatewayUrl}/api`;
@@ -154,26 +119,63 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
 
     const path = `/api/orders/customers/${oid}/orders`;
     const gatewayPath = `/api/proxy/bench/customers/${oid}/orders`;
-    const direct = await measure(downstreamUrl, path);
-    const bare = await measure(passthroughUrl, path);
-    const viaSas = await measure(stack.gatewayUrl!, gatewayPath, {
-      authorization: `SharedAccessSignature ${sas}`,
-    });
-    const viaBearer = await measure(stack.gatewayUrl!, gatewayPath, { authorization: `Bearer ${bearer}` });
+    const settings = { requests: REQUESTS, warmup: WARMUP, connections: CONCURRENCY } as const;
+    const variants = {
+      direct: { origin: downstreamUrl, path },
+      passthrough: { origin: passthroughUrl, path },
+      'gateway-sas': {
+        origin: stack.gatewayUrl!,
+        path: gatewayPath,
+        headers: { authorization: `SharedAccessSignature ${sas}` },
+      },
+      'gateway-bearer': {
+        origin: stack.gatewayUrl!,
+        path: gatewayPath,
+        headers: { authorization: `Bearer ${bearer}` },
+      },
+    };
+    const runs: Record<keyof typeof variants, LoadResult[]> = {
+      direct: [],
+      passthrough: [],
+      'gateway-sas': [],
+      'gateway-bearer': [],
+    };
+    /** CPU per audit record written after a gateway variant (Cosmos client and embedded server). */
+    const auditDrain: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of Object.keys(variants) as (keyof typeof variants)[]) {
+        runs[name].push(await load.measure({ ...variants[name], ...settings }));
+        // The gateway's audit records drain to the embedded Cosmos DB in this process; let them
+        // finish so that work does not land on the next variant's measurement.
+        const written = gateway.auditLog.stats.written;
+        const cpu = process.cpuUsage();
+        await gateway.auditLog.flush();
+        const spent = process.cpuUsage(cpu);
+        const drained = gateway.auditLog.stats.written - written;
+        if (drained > 0) auditDrain.push((spent.user + spent.system) / drained);
+      }
+    }
+    const direct = median(runs.direct);
+    const bare = median(runs.passthrough);
+    const viaSas = median(runs['gateway-sas']);
+    const viaBearer = median(runs['gateway-bearer']);
 
-    const row = (_name: string, r: Run) =>
-      `${r.rps} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}`;
     return {
-      direct: row('direct', direct),
-      passthrough: row('passthrough', bare),
-      'gateway-sas': row('gateway-sas', viaSas),
-      'gateway-bearer': row('gateway-bearer', viaBearer),
+      direct: formatLoad(direct),
+      passthrough: formatLoad(bare),
+      'gateway-sas': formatLoad(viaSas),
+      'gateway-bearer': formatLoad(viaBearer),
+      'audit write CPU per record (µs, client + embedded server)': Math.round(
+        auditDrain.reduce((a, b) => a + b, 0) / Math.max(1, auditDrain.length),
+      ),
+      'audit records written / dropped': `${gateway.auditLog.stats.written} / ${gateway.auditLog.stats.dropped}`,
       'sas/passthrough': Number((viaSas.rps / bare.rps).toFixed(2)),
       'bearer/passthrough': Number((viaBearer.rps / bare.rps).toFixed(2)),
       'sas p99 over passthrough (ms)': Number((viaSas.p99 - bare.p99).toFixed(2)),
       'bearer p99 over passthrough (ms)': Number((viaBearer.p99 - bare.p99).toFixed(2)),
     };
   } finally {
+    await load.close();
     if (stack.gateway) await closeGatewayProxy(stack.gateway);
     await stack.close();
     await upstream.close();

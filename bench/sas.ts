@@ -4,8 +4,9 @@
  * - `verifyUs`: the gateway's full SAS check (format, HMAC, time, revocation, `spi`), and
  *   `downstreamVerifyUs`: `verifySasToken` with scope, as a downstream function runs it;
  * - exchanges per second through HTTP (the local stack's HTTP adapter, a few keep-alive
- *   connections from an undici Pool): one subject token repeated (verified-token cache hit), and
- *   a fresh pre-minted token per request (RS256 verify each time);
+ *   connections from the load generator's own process, bench/load.ts): one subject token
+ *   repeated (verified-token cache hit), and a fresh pre-minted token per request (RS256 verify
+ *   each time);
  * - the same server answering a no-op route, and raw `jsonwebtoken` RS256 verify with a
  *   KeyObject, measured in the same run, as the yardsticks of the targets (repeated ≥ 60% of
  *   no-op, fresh ≥ 50% of raw verify).
@@ -20,6 +21,7 @@ import { startLocalStack } from '../src/host/local/local-stack';
 import { functionsDirectory, loadRoutes } from '../src/host/local/route-loader';
 import { silentLogger } from '../src/logger';
 import { verifySasToken } from '../src/verifier/verify-sas-token';
+import { formatLoad, LoadGenerator, type LoadResult } from './load';
 
 const VERIFY_ITERATIONS = 100_000;
 const HTTP_REQUESTS = 3_000;
@@ -35,36 +37,6 @@ const noopRoute: HttpRoute<Gateway> = {
   handle: (gateway, request, context) =>
     gateway.handle(() => Promise.resolve({ status: 200, body: '{}' }), request, context),
 };
-
-/** Requests per second for `count` POSTs with `bodyOf(i)`, CONNECTIONS at a time. */
-async function requestsPerSecond(
-  pool: Pool,
-  path: string,
-  count: number,
-  bodyOf: (i: number) => string,
-  contentType: string,
-): Promise<number> {
-  let next = 0;
-  let failures = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const res = await pool.request({
-        path,
-        method: 'POST',
-        headers: { 'content-type': contentType },
-        body: bodyOf(i),
-      });
-      await res.body.text();
-      if (res.statusCode !== 200) failures++;
-    }
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: CONNECTIONS * 2 }, worker));
-  const seconds = (performance.now() - start) / 1000;
-  if (failures > 0) throw new Error(`bench: ${failures} of ${count} requests to ${path} failed`);
-  return Math.round(count / seconds);
-}
 
 function microsPerCall(count: number, fn: (i: number) => unknown): number {
   for (let i = 0; i < Math.min(1000, count); i++) fn(i);
@@ -83,6 +55,7 @@ export async function benchSas(): Promise<Record<string, number | string>> {
     port: 0,
   });
   const pool = new Pool(server.url, { connections: CONNECTIONS });
+  const load = LoadGenerator.start();
   try {
     const admin = idp.mintToken({ roles: ['Gateway.Admin'] });
     const put = async (path: string, body: unknown) => {
@@ -134,33 +107,40 @@ export async function benchSas(): Promise<Record<string, number | string>> {
       verifySasToken(sas, { keys, resource: 'orders', action: 'read', path: '/customers/user-0/orders' }),
     );
 
-    // HTTP.
+    // HTTP, from the load generator's process.
     const formType = 'application/x-www-form-urlencoded';
-    await requestsPerSecond(pool, '/api/noop', 500, () => '', 'application/json');
-    const noopPerSecond = await requestsPerSecond(
-      pool,
-      '/api/noop',
-      HTTP_REQUESTS,
-      () => '',
-      'application/json',
-    );
+    const post = (
+      path: string,
+      bodies: readonly string[],
+      contentType: string,
+      requests: number,
+      warmup: number,
+    ) =>
+      load.measure({
+        origin: server.url,
+        path,
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        bodies,
+        requests,
+        warmup,
+        connections: CONNECTIONS,
+        inFlight: CONNECTIONS * 2,
+      });
+    const noop = await post('/api/noop', [''], 'application/json', HTTP_REQUESTS, 500);
     const repeatedBody = form(repeated, 'user-0');
-    await requestsPerSecond(pool, '/api/token', 500, () => repeatedBody, formType);
-    const repeatedExchangesPerSecond = await requestsPerSecond(
-      pool,
-      '/api/token',
-      HTTP_REQUESTS,
-      () => repeatedBody,
-      formType,
-    );
+    const repeatedExchanges = await post('/api/token', [repeatedBody], formType, HTTP_REQUESTS, 500);
     const freshBodies = Array.from({ length: FRESH_TOKENS }, (_, i) => form(mint(i + 1), `user-${i + 1}`));
-    const freshExchangesPerSecond = await requestsPerSecond(
-      pool,
-      '/api/token',
-      FRESH_TOKENS,
-      (i) => freshBodies[i]!,
-      formType,
-    );
+    const freshExchanges = await post('/api/token', freshBodies, formType, FRESH_TOKENS, 0);
+    const failed = (r: LoadResult) => r.errors > 0;
+    if ([noop, repeatedExchanges, freshExchanges].some(failed)) {
+      throw new Error(
+        `bench: failed requests (noop ${noop.errors}, repeated ${repeatedExchanges.errors}, fresh ${freshExchanges.errors})`,
+      );
+    }
+    const noopPerSecond = noop.rps;
+    const repeatedExchangesPerSecond = repeatedExchanges.rps;
+    const freshExchangesPerSecond = freshExchanges.rps;
 
     // Raw RS256 verify with a KeyObject, same run.
     const rawTokens = Array.from({ length: FRESH_TOKENS }, (_, i) => mint(100_000 + i));
@@ -174,6 +154,9 @@ export async function benchSas(): Promise<Record<string, number | string>> {
       verifyUs,
       downstreamVerifyUs,
       sasTokenBytes: sas.length,
+      noop: formatLoad(noop),
+      repeatedExchanges: formatLoad(repeatedExchanges),
+      freshExchanges: formatLoad(freshExchanges),
       noopPerSecond,
       repeatedExchangesPerSecond,
       repeatedVsNoop: `${Math.round((repeatedExchangesPerSecond / noopPerSecond) * 100)}% (target ≥ 60%)`,
@@ -184,6 +167,7 @@ export async function benchSas(): Promise<Record<string, number | string>> {
       node: process.version,
     };
   } finally {
+    await load.close();
     await pool.close();
     await server.close();
     await stack.close();

@@ -78,6 +78,7 @@ function authorize(
   resource: string,
   action: Action,
   path: NormalizedPath,
+  pathText: string,
   correlationId: string,
   audit: AuditFacts,
 ): void {
@@ -86,7 +87,7 @@ function authorize(
     const result =
       grant === undefined
         ? ({ inside: false, reason: 'no grant' } as const)
-        : checkSasScope(grant, { resource, action, path: `/${path.segments.join('/')}` });
+        : checkSasScope(grant, { resource, action, path: pathText });
     if (!result.inside) {
       audit.reasonCode = 'SAS_SCOPE';
       proxy.logger.log('info', 'proxy.sas_scope', { correlationId, resource, action, reason: result.reason });
@@ -274,12 +275,13 @@ export async function proxyRequest(gateway: Gateway, scope: RequestScope): Promi
   const proxy = gatewayProxyOf(gateway);
   const action = actionOf(request.method);
   const { resource: name, path } = normalizeProxyUrl(request.url);
-  Object.assign(scope.audit, { resource: name, action, path: `/${path.segments.join('/')}` });
+  const pathText = `/${path.segments.join('/')}`;
+  Object.assign(scope.audit, { resource: name, action, path: pathText });
   const declared = request.headers.get('content-length');
   const principal = await gateway.authenticate(request, { acceptSas: true });
   const resource = gateway.state.snapshot().resources.get(name);
   if (resource === undefined) throw new GatewayError('ERR_RESOURCE_NOT_FOUND', `No resource named "${name}"`);
-  authorize(gateway, proxy, principal, name, action, path, correlationId, scope.audit);
+  authorize(gateway, proxy, principal, name, action, path, pathText, correlationId, scope.audit);
   if (declared !== null && Number(declared) > proxy.maxBodyBytes) {
     throw new GatewayError('ERR_PAYLOAD_TOO_LARGE', `The body is larger than ${proxy.maxBodyBytes} bytes`);
   }

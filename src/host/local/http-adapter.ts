@@ -155,11 +155,24 @@ export interface LocalHttpServer {
 interface CompiledRoute<T> {
   readonly route: HttpRoute<T>;
   readonly template: RouteTemplate;
+  /** `context.log` of the route's invocations, built once per route. */
+  readonly logHandler: (level: LogLevelName, ...args: unknown[]) => void;
 }
+
+type LogLevelName = keyof typeof LOG_LEVELS;
 
 /** Why these limits: a slow client must not hold a socket forever, yet a 100 MB proxy upload fits. */
 const HEADERS_TIMEOUT_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 300_000;
+/**
+ * How long `close()` waits for requests in flight before cutting them. Why 10 s: decisions,
+ * exchanges and admin calls take milliseconds, a proxied call gets this long to finish (a
+ * downstream slower than that is cut), and it stays well inside the grace an orchestrator gives
+ * between SIGTERM and SIGKILL (30 s by default in Kubernetes and Container Apps).
+ */
+const SHUTDOWN_GRACE_MS = 10_000;
+/** While closing, how often keep-alive connections that have gone idle are closed. */
+const IDLE_SWEEP_MS = 25;
 
 /**
  * Serves route definitions over plain HTTP the way the Functions host would: `/api/<template>`,
@@ -174,11 +187,18 @@ export async function serveRoutes<T>(
   target: T | (() => T | Promise<T>),
   options: ServeRoutesOptions,
 ): Promise<LocalHttpServer> {
+  const logger = options.logger;
   const compiled: CompiledRoute<T>[] = routes
-    .map((route) => ({ route, template: compileRouteTemplate(route.route) }))
+    .map((route) => ({
+      route,
+      template: compileRouteTemplate(route.route),
+      logHandler: logger
+        ? (level: LogLevelName, ...args: unknown[]) =>
+            logger.log(LOG_LEVELS[level], 'function.log', { function: route.name, args })
+        : () => undefined,
+    }))
     .sort((a, b) => comparePrecedence(a.template.precedence, b.template.precedence));
   const resolveTarget = typeof target === 'function' ? (target as () => T | Promise<T>) : () => target;
-  const logger = options.logger;
 
   const server = createServer((req, res) => {
     dispatch(compiled, resolveTarget, req, res, logger).catch((err: unknown) => {
@@ -204,9 +224,18 @@ export async function serveRoutes<T>(
     port,
     server,
     close() {
+      // Graceful, as SIGTERM needs: stop accepting at once, let requests in flight finish with
+      // their real answer, close each keep-alive connection as it goes idle, and cut whatever is
+      // still open after SHUTDOWN_GRACE_MS (a stuck upload must not hold the process forever).
       closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+        const deadline = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(deadline);
+          resolve();
+        });
+        server.closeIdleConnections();
       });
       return closed;
     },
@@ -231,7 +260,9 @@ async function dispatch<T>(
 ): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const headers = requestHeaders(req);
-  const correlationId = correlationIdOf({ headers } as unknown as HttpRequest);
+  // Only the adapter's own answers (404, 405, 400) need it here; the gateway's pipeline reads the
+  // same header itself, so a request that reaches a handler never pays for a second UUID.
+  const correlationId = () => correlationIdOf({ headers } as unknown as HttpRequest);
 
   let url: URL;
   let segments: string[] | undefined;
@@ -246,72 +277,141 @@ async function dispatch<T>(
   } catch (err) {
     const error =
       err instanceof GatewayError ? err : new GatewayError('ERR_BAD_REQUEST', 'The request URL is malformed');
-    return writeResponse(res, problemResponse(error, correlationId));
+    return writeResponse(res, problemResponse(error, correlationId()));
   }
 
   let allowed: HttpMethod[] = [];
-  let found: { route: HttpRoute<T>; params: Record<string, string> } | undefined;
+  let found: { route: CompiledRoute<T>; params: Record<string, string> } | undefined;
   if (segments !== undefined) {
-    for (const { route, template } of routes) {
-      const params = template.match(segments);
+    for (const compiled of routes) {
+      const params = compiled.template.match(segments);
       if (params === undefined) continue;
-      if (route.methods.includes(method as HttpMethod)) {
-        found = { route, params };
+      if (compiled.route.methods.includes(method as HttpMethod)) {
+        found = { route: compiled, params };
         break;
       }
-      allowed = [...allowed, ...route.methods.filter((m) => !allowed.includes(m))];
+      allowed = [...allowed, ...compiled.route.methods.filter((m) => !allowed.includes(m))];
     }
   }
   if (!found) {
     if (allowed.length === 0) {
       return writeResponse(
         res,
-        problemResponse(new GatewayError('ERR_NOT_FOUND', 'No such route'), correlationId),
+        problemResponse(new GatewayError('ERR_NOT_FOUND', 'No such route'), correlationId()),
       );
     }
     const error = new GatewayError('ERR_METHOD_NOT_ALLOWED', `Use ${allowed.join(', ')}`, {
       headers: { allow: allowed.join(', ') },
     });
-    return writeResponse(res, problemResponse(error, correlationId));
+    return writeResponse(res, problemResponse(error, correlationId()));
   }
 
   // The host's streaming path (createStreamRequest): the body streams from the socket as it
   // arrives, so a handler that refuses a large body never buffers it.
   const hasBody = method !== 'GET' && method !== 'HEAD';
+  const { route, logHandler } = found.route;
   const request = new HttpRequest({
-    nativeRequest: new Request(url, {
-      method,
-      headers,
-      ...(hasBody ? { body: req, duplex: 'half' } : {}),
-    }),
+    nativeRequest: new LocalNativeRequest(url.href, method, headers, hasBody ? req : undefined),
     params: found.params,
   } as unknown as ConstructorParameters<typeof HttpRequest>[0]);
   const context = new InvocationContext({
-    invocationId: randomUUID(),
-    functionName: found.route.name,
-    logHandler: logger
-      ? (level, ...args) =>
-          logger.log(LOG_LEVELS[level], 'function.log', { function: found.route.name, args })
-      : () => undefined,
+    invocationId: nextInvocationId(),
+    functionName: route.name,
+    logHandler,
   });
 
   let init: HttpResponseInit;
   try {
-    init = await found.route.handle(await resolveTarget(), request, context);
+    init = await route.handle(await resolveTarget(), request, context);
   } catch (err) {
     // The gateway's own pipeline never throws; this catches a broken handler or target. A
     // GatewayError keeps its status; anything else is a 500 that names nothing internal.
     const error = toGatewayError(err);
+    const id = correlationId();
     if (error.status >= 500) {
       logger?.log('error', 'local.handler.failed', {
-        route: found.route.name,
-        correlationId,
+        route: route.name,
+        correlationId: id,
         error: describeError(err),
       });
     }
-    init = problemResponse(error, correlationId);
+    init = problemResponse(error, id);
   }
   return writeResponse(res, init);
+}
+
+/**
+ * What `HttpRequest` reads of its native request (`url`, `method`, `headers`, the body and its
+ * readers, `clone`), with the web `Request` built only when a handler touches the body. Why: a
+ * `Request` costs several microseconds per request (URL and header re-validation, an
+ * `AbortSignal`), and the proxy's GETs and most API reads never look at a body. The `Request`
+ * built on demand is the host's (createStreamRequest): the socket streamed as a `duplex` body.
+ */
+class LocalNativeRequest {
+  #request: Request | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly method: string,
+    readonly headers: Headers,
+    private readonly source: IncomingMessage | undefined,
+  ) {}
+
+  private request(): Request {
+    this.#request ??= new Request(this.url, {
+      method: this.method,
+      headers: this.headers,
+      ...(this.source === undefined ? {} : { body: this.source, duplex: 'half' }),
+    });
+    return this.#request;
+  }
+
+  get body(): Request['body'] {
+    return this.source === undefined ? null : this.request().body;
+  }
+
+  get bodyUsed(): boolean {
+    return this.#request?.bodyUsed ?? false;
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.request().arrayBuffer();
+  }
+
+  blob(): Promise<Blob> {
+    return this.request().blob();
+  }
+
+  formData(): Promise<FormData> {
+    return this.request().formData();
+  }
+
+  json(): Promise<unknown> {
+    return this.request().json();
+  }
+
+  text(): Promise<string> {
+    return this.request().text();
+  }
+
+  clone(): Request {
+    return this.request().clone();
+  }
+}
+
+/**
+ * Invocation ids shaped like the host's (a UUID), from a per-process random prefix and a counter:
+ * unique within the process without a random draw per request.
+ */
+const INVOCATION_PREFIX = (() => {
+  const hex = randomUUID().replace(/-/g, '');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-`;
+})();
+let invocationCounter = 0;
+
+function nextInvocationId(): string {
+  invocationCounter = (invocationCounter + 1) % 0x1000000000000;
+  return INVOCATION_PREFIX + invocationCounter.toString(16).padStart(12, '0');
 }
 
 const LOG_LEVELS = {

@@ -1,0 +1,155 @@
+/**
+ * The load generator the HTTP benchmarks share (bench/proxy.ts, bench/sas.ts). It runs in a child
+ * process: a generator on the servers' own event loop steals the time it measures (every
+ * response it parses is time the server under test did not get), and a separate process also
+ * lets the benchmark charge the servers' CPU per request (`process.cpuUsage()` of this process)
+ * apart from the generator's.
+ *
+ * One child serves every measurement of a run, so each variant sees the same warm generator.
+ * Run compiled only (`node dist/bench/run.js`): the child is this very file.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { Pool } from 'undici';
+
+/** One measurement: `requests` calls at `origin + path`, after `warmup` calls that are not counted. */
+export interface LoadJob {
+  readonly origin: string;
+  readonly path: string;
+  readonly method?: 'GET' | 'POST';
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Request bodies; call `i` sends `bodies[i % bodies.length]`. None: no body. */
+  readonly bodies?: readonly string[];
+  readonly requests: number;
+  readonly warmup: number;
+  /** Keep-alive connections of the generator's pool. */
+  readonly connections: number;
+  /** Requests in flight; default `connections`. */
+  readonly inFlight?: number;
+}
+
+/** What a measurement found. Latencies are per request, from send to last body byte. */
+export interface LoadResult {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  /** Non-2xx answers and failed requests. */
+  readonly errors: number;
+  /** CPU time (user + system) this process (the servers) spent per counted request, in µs. */
+  readonly serverCpuUs: number;
+}
+
+type Measured = Omit<LoadResult, 'serverCpuUs'>;
+
+interface JobMessage {
+  readonly id: number;
+  readonly job: LoadJob;
+  readonly counted: boolean;
+}
+
+type ReplyMessage =
+  { readonly id: number; readonly result: Measured } | { readonly id: number; readonly error: string };
+
+/** Fires `count` requests with `inFlight` outstanding; the generator's side of a measurement. */
+async function fire(pool: Pool, job: LoadJob, count: number): Promise<Measured> {
+  const latencies = new Float64Array(count);
+  const inFlight = job.inFlight ?? job.connections;
+  const bodies = job.bodies;
+  let next = 0;
+  let errors = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const started = performance.now();
+      try {
+        const res = await pool.request({
+          path: job.path,
+          method: job.method ?? 'GET',
+          headers: job.headers,
+          body: bodies && bodies.length > 0 ? bodies[i % bodies.length] : null,
+        });
+        await res.body.dump();
+        if (res.statusCode < 200 || res.statusCode >= 300) errors++;
+      } catch {
+        errors++;
+      }
+      latencies[i] = performance.now() - started;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort();
+  const at = (q: number) => Number(latencies[Math.min(count - 1, Math.floor(q * count))]!.toFixed(2));
+  return { rps: Math.round(count / seconds), p50: at(0.5), p99: at(0.99), errors };
+}
+
+/** The child's loop: one job at a time, one pool per job (closed after it). */
+function serveJobs(): void {
+  process.on('message', (message: JobMessage) => {
+    const { id, job, counted } = message;
+    const pool = new Pool(job.origin, { connections: job.connections, pipelining: 1 });
+    fire(pool, job, counted ? job.requests : job.warmup)
+      .then((result) => process.send!({ id, result } satisfies ReplyMessage))
+      .catch((err: unknown) => process.send!({ id, error: String(err) } satisfies ReplyMessage))
+      .finally(() => void pool.close());
+  });
+}
+
+/** A load generator in a child process. */
+export class LoadGenerator {
+  private readonly child: ChildProcess;
+  private nextId = 0;
+  private readonly pending = new Map<number, (reply: ReplyMessage) => void>();
+
+  private constructor() {
+    if (!__filename.endsWith('.js')) {
+      throw new Error('bench: run the benchmarks compiled (npm run bench): the load generator forks itself');
+    }
+    this.child = fork(__filename, [], { env: { ...process.env, BENCH_LOAD_CHILD: '1' }, execArgv: [] });
+    this.child.on('message', (reply: ReplyMessage) => {
+      this.pending.get(reply.id)?.(reply);
+      this.pending.delete(reply.id);
+    });
+  }
+
+  /** Starts the child process. */
+  static start(): LoadGenerator {
+    return new LoadGenerator();
+  }
+
+  private send(job: LoadJob, counted: boolean): Promise<Measured> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, (reply) =>
+        'error' in reply ? reject(new Error(`bench: load generator: ${reply.error}`)) : resolve(reply.result),
+      );
+      this.child.send({ id, job, counted } satisfies JobMessage);
+    });
+  }
+
+  /** Warms up, then measures `job`; the servers' CPU is what this process spent meanwhile. */
+  async measure(job: LoadJob): Promise<LoadResult> {
+    if (job.warmup > 0) await this.send(job, false);
+    const cpu = process.cpuUsage();
+    const result = await this.send(job, true);
+    const spent = process.cpuUsage(cpu);
+    return { ...result, serverCpuUs: Math.round((spent.user + spent.system) / job.requests) };
+  }
+
+  /** Stops the child. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null) return resolve();
+      this.child.once('exit', () => resolve());
+      this.child.disconnect();
+    });
+  }
+}
+
+/** One result as a table cell. */
+export function formatLoad(r: LoadResult): string {
+  return `${r.rps} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}  server CPU ${r.serverCpuUs} µs/req`;
+}
+
+if (process.env.BENCH_LOAD_CHILD === '1' && process.send !== undefined) serveJobs();
