@@ -20,7 +20,7 @@ param autoscaleMaxThroughput int = 1000
 @description('Days an audit record lives (the audit container\'s defaultTtl, in seconds once converted).')
 param auditRetentionDays int = 90
 
-@description('Partition key path of the audit container: each record carries `pk` = "<day>:<bucket>" (bucket from the caller\'s oid; src/audit/audit-record.ts), so one user\'s day is one logical partition and a busy day is spread over several.')
+@description('Partition key path of the audit container: each page of records carries `pk` = "<day>:<bucket>" (bucket from the caller\'s oid; src/audit/audit-record.ts), so one user\'s day is one logical partition and a busy day is spread over several.')
 param auditPartitionKeyPath string = '/pk'
 
 var serverless = throughputMode == 'serverless'
@@ -102,6 +102,19 @@ resource auditContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/cont
         kind: 'Hash'
       }
       defaultTtl: auditRetentionDays * 86400
+      // Records are stored in pages (src/audit/cosmos-audit-store.ts); queries select pages by
+      // partition and time range only, so indexing the records inside would cost RU on every
+      // write for nothing.
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        includedPaths: [
+          { path: '/minTs/?' }
+          { path: '/maxTs/?' }
+        ]
+        excludedPaths: [
+          { path: '/*' }
+        ]
+      }
     }
   }
 }

@@ -24,7 +24,7 @@ export interface AuditLogOptions {
   readonly logger: Logger;
   /** Most records held in memory; past it new records are dropped and counted. Default 10,000. */
   readonly maxQueue?: number;
-  /** Records per write. Default 100. */
+  /** Records per sink write (the Cosmos store turns them into pages of 200 per partition). Default 2,000. */
   readonly batchSize?: number;
   /** How often queued records are written. Default 1,000 ms. */
   readonly flushIntervalMs?: number;
@@ -51,7 +51,7 @@ export class AuditLog {
 
   constructor(private readonly options: AuditLogOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
-    this.batchSize = options.batchSize ?? 100;
+    this.batchSize = options.batchSize ?? 2000;
   }
 
   /** Starts the periodic flush. */
