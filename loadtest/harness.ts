@@ -360,7 +360,7 @@ async function prepare(
  * Empties the audit container, as the deployed container's default TTL would over time. Why:
  * the embedded Cosmos DB keeps every document in this process's heap and has no TTL, so without
  * this the memory check would measure the database, not the gateway. Returns how many audit
- * documents were stored (they equal the gateway's `written` count: nothing was lost).
+ * records were stored (they equal the gateway's `written` count: nothing was lost).
  */
 async function expireAuditDocuments(stack: LocalStack): Promise<number | null> {
   const config = stack.gateway!.config.cosmos;
@@ -371,7 +371,8 @@ async function expireAuditDocuments(stack: LocalStack): Promise<number | null> {
     try {
       const { resources } = await database
         .container(CONTAINERS.audit)
-        .items.query<number>('SELECT VALUE COUNT(1) FROM c')
+        // Records are stored in pages; each page says how many it holds.
+        .items.query<number>('SELECT VALUE c.count FROM c')
         .fetchAll();
       stored = resources.reduce((sum, n) => sum + n, 0);
     } catch {

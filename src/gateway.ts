@@ -133,14 +133,15 @@ export class Gateway {
   ) {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger ?? createJsonLogger();
+    this.metrics = deps.metrics ?? new OpenTelemetryMetrics();
     this.entra = new EntraTokenValidator({
       config: config.entra,
       clock: this.clock,
       logger: this.logger,
+      onJwksFetched: (outcome) => this.metrics.jwksRefresh(outcome),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
     this.cosmosHealth = new CosmosHealthCheck(deps.cosmos, config.cosmos.database, this.clock, this.logger);
-    this.metrics = deps.metrics ?? new OpenTelemetryMetrics();
     const limiter = (perSecond: number) =>
       perSecond > 0
         ? new RateLimiter({ ratePerSecond: perSecond, burst: 2 * perSecond }, this.clock)
@@ -168,6 +169,7 @@ export class Gateway {
       clock: this.clock,
       logger: this.logger,
       keyRing: this.sasKeys,
+      metrics: this.metrics,
       ...deps.proxy,
     });
     this.sas = new SasCredentialVerifier({

@@ -6,6 +6,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import type { INetworkModule } from '@azure/msal-node';
 import type { Clock } from '../clock';
+import type { Metrics } from '../observability/metrics';
 import { systemClock } from '../clock';
 import type { Config, Environment } from '../config/load-config';
 import { parseTrustedUrl } from '../config/url-rules';
@@ -42,6 +43,8 @@ export interface GatewayProxyDeps {
   readonly pools?: UpstreamPoolOptions;
   /** The SAS key ring that signs `x-gateway-principal` (the gateway's `sasKeys`); default built from config. */
   readonly keyRing?: HmacKeyRing;
+  /** Upstream latency is recorded here. */
+  readonly metrics?: Metrics;
 }
 
 /** A resource's upstream, parsed once: where to connect and the path prefix to keep. */
@@ -67,6 +70,7 @@ export class GatewayProxy {
   readonly allowedHosts: readonly string[];
   readonly keyRing: HmacKeyRing;
   readonly pools: UpstreamPools;
+  readonly metrics: Metrics | undefined;
   readonly credentials: DownstreamCredentials;
   private readonly targets = new Map<string, UpstreamTarget>();
 
@@ -77,6 +81,7 @@ export class GatewayProxy {
     this.allowedHosts = config.downstreamAllowedHosts;
     this.keyRing = deps.keyRing ?? new HmacKeyRing(config.sas.signingKeys);
     this.pools = new UpstreamPools(deps.pools);
+    this.metrics = deps.metrics;
     const env = deps.env ?? process.env;
     const tokenCache = new AccessTokenCache(this.clock);
     let tokenCredential: Promise<TokenCredential> | undefined = deps.tokenCredential

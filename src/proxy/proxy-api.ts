@@ -178,6 +178,15 @@ async function* limitedBody(
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** Maps an undici failure to the caller's answer; the cause goes to the log. */
+/** The resource's `timeoutMs` passed before the upstream's response headers arrived. */
+class UpstreamDeadline extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
+  constructor() {
+    super('The upstream did not answer within the resource timeout');
+    this.name = 'UpstreamDeadline';
+  }
+}
+
 function upstreamFailure(err: unknown, bodyTooLarge: boolean, maxBytes: number): GatewayError {
   if (bodyTooLarge) {
     return new GatewayError('ERR_PAYLOAD_TOO_LARGE', `The body is larger than ${maxBytes} bytes`);
@@ -230,8 +239,14 @@ async function forward(
   const method = request.method;
   const source = request.body as unknown as AsyncIterable<Uint8Array> | null;
   let response: Dispatcher.ResponseData;
+  const started = proxy.clock.now();
+  // undici checks headersTimeout only about twice a second: a timer of our own makes `timeoutMs`
+  // exact (a 300 ms budget answered 504 at 300 ms, not 800).
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new UpstreamDeadline()), resource.timeoutMs);
   try {
     response = await proxy.pools.for(target.origin).request({
+      signal: deadline.signal,
       path: upstreamPath,
       method,
       headers,
@@ -242,8 +257,15 @@ async function forward(
       // Redirects are the caller's business: undici does not follow them, the 3xx goes back as is.
     });
   } catch (err) {
-    throw upstreamFailure(err, state.tooLarge, proxy.maxBodyBytes);
+    throw upstreamFailure(
+      deadline.signal.aborted ? new UpstreamDeadline() : err,
+      state.tooLarge,
+      proxy.maxBodyBytes,
+    );
+  } finally {
+    clearTimeout(timer);
   }
+  proxy.metrics?.upstreamLatency(resource.name, response.statusCode, proxy.clock.now() - started);
   const body = response.body as unknown as Readable;
   body.on('error', (err: unknown) => {
     // After the status line went out, a failure can only cut the stream; the log says why.

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../src/config/load-config';
-import { createGateway, type Gateway } from '../../src/gateway';
+import { createGateway, type Gateway, type GatewayDeps } from '../../src/gateway';
 import { serveRoutes } from '../../src/host/local/http-adapter';
 import type { LocalStack } from '../../src/host/local/local-stack';
 import { functionsDirectory, loadRoutes } from '../../src/host/local/route-loader';
@@ -10,10 +10,11 @@ import { createCosmosClient } from '../../src/store/cosmos';
 export async function startSecondGateway(
   stack: LocalStack,
   overrides: Record<string, string> = {},
+  deps: Partial<Omit<GatewayDeps, 'cosmos'>> = {},
 ): Promise<{ gateway: Gateway; url: string; close(): Promise<void> }> {
   const config = loadConfig({ ...stack.env, ...overrides }, { mode: 'local' });
   const client = await createCosmosClient(config.cosmos, stack.cosmos ? { agent: stack.cosmos.agent } : {});
-  const gateway = createGateway(config, { cosmos: client, logger: new MemoryLogger() });
+  const gateway = createGateway(config, { cosmos: client, logger: new MemoryLogger(), ...deps });
   await gateway.start();
   const { dir, extensions } = functionsDirectory();
   const server = await serveRoutes(loadRoutes<Gateway>(dir, extensions), gateway, {

@@ -420,7 +420,10 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
     const res = await call(`${api}/proxy/slow/hang`, { headers: bearer(user) });
     expect(res.status).toBe(504);
     expect(res.json.code).toBe('ERR_UPSTREAM_TIMEOUT');
-    expect(Date.now() - started).toBeLessThan(3000);
+    // On time: undici's own headers timer alone is checked only every ~500 ms (was 200 -> ~700 ms).
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(190);
+    expect(elapsed).toBeLessThan(600);
   });
 
   it('413 on a declared Content-Length over PROXY_MAX_BODY_BYTES, before anything is sent', async () => {

@@ -39,6 +39,8 @@ export interface EntraTokenValidatorOptions {
   readonly fetch?: typeof fetch;
   /** Overrides of {@link ENTRA_DEFAULTS} (tests, benchmarks). */
   readonly policy?: Partial<EntraCachePolicy>;
+  /** Called after every JWKS fetch (metrics). */
+  readonly onJwksFetched?: (outcome: 'ok' | 'failed') => void;
 }
 
 /** Counters for tests and benchmarks: they prove which path a token took. */
@@ -214,6 +216,7 @@ export class EntraTokenValidator {
         clock: this.options.clock,
         logger: this.options.logger,
         policy: this.policy,
+        ...(this.options.onJwksFetched ? { onFetched: this.options.onJwksFetched } : {}),
         // A withdrawn key may be a compromised one: forget every principal verified so far
         // rather than keep serving tokens it signed until their exp.
         onKeysRemoved: (kids) => {

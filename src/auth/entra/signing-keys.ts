@@ -66,6 +66,8 @@ export interface SigningKeySetOptions {
   >;
   /** Called when a refresh drops kids we held (a key was withdrawn, perhaps compromised). */
   readonly onKeysRemoved?: (kids: readonly string[]) => void;
+  /** Called after every JWKS fetch (metrics). */
+  readonly onFetched?: (outcome: 'ok' | 'failed') => void;
 }
 
 /**
@@ -83,8 +85,18 @@ export class SigningKeySet {
   constructor(private readonly options: SigningKeySetOptions) {
     this.keys = new RefreshingValue<SigningKeyMap>(
       `jwks ${options.jwksUri}`,
-      async () =>
-        await parseJwks(await fetchJson(options.fetch, options.jwksUri, options.policy.fetchTimeoutMs)),
+      async () => {
+        try {
+          const keys = await parseJwks(
+            await fetchJson(options.fetch, options.jwksUri, options.policy.fetchTimeoutMs),
+          );
+          options.onFetched?.('ok');
+          return keys;
+        } catch (err) {
+          options.onFetched?.('failed');
+          throw err;
+        }
+      },
       options.clock,
       options.logger,
       (next, previous) => {
