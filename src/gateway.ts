@@ -260,9 +260,10 @@ export class Gateway {
         code: failure.code,
         ...(failure.cause === undefined ? {} : { cause: describeError(failure.cause) }),
       };
-      // Through the invocation's logger too, so the Functions host ties the line to the invocation.
+      // Through the invocation's logger: the Functions host ties the line to the invocation (and
+      // Application Insights to the request); the local stack's adapter writes it as a JSON line.
       if (failure.status >= 500) context.error('request.failed', fields);
-      this.logger.log(failure.status >= 500 ? 'error' : 'info', 'request.failed', fields);
+      else context.info('request.failed', fields);
       response = render(failure, correlationId);
     }
     if (operation.auditAs !== undefined && !audit.skip)

@@ -161,6 +161,25 @@ interface CompiledRoute<T> {
 
 type LogLevelName = keyof typeof LOG_LEVELS;
 
+/**
+ * `context.log` and friends of one route, written to the stack's logger. A call shaped
+ * `(event, fields)`, as the gateway makes, becomes that structured event; anything else is kept
+ * as `function.log` with its arguments.
+ */
+function invocationLogHandler(logger: Logger, functionName: string) {
+  return (level: LogLevelName, ...args: unknown[]): void => {
+    const [event, fields] = args;
+    if (args.length === 2 && typeof event === 'string' && typeof fields === 'object' && fields !== null) {
+      logger.log(LOG_LEVELS[level], event, {
+        function: functionName,
+        ...(fields as Record<string, unknown>),
+      });
+    } else {
+      logger.log(LOG_LEVELS[level], 'function.log', { function: functionName, args });
+    }
+  };
+}
+
 /** Why these limits: a slow client must not hold a socket forever, yet a 100 MB proxy upload fits. */
 const HEADERS_TIMEOUT_MS = 20_000;
 const REQUEST_TIMEOUT_MS = 300_000;
@@ -192,10 +211,7 @@ export async function serveRoutes<T>(
     .map((route) => ({
       route,
       template: compileRouteTemplate(route.route),
-      logHandler: logger
-        ? (level: LogLevelName, ...args: unknown[]) =>
-            logger.log(LOG_LEVELS[level], 'function.log', { function: route.name, args })
-        : () => undefined,
+      logHandler: logger ? invocationLogHandler(logger, route.name) : () => undefined,
     }))
     .sort((a, b) => comparePrecedence(a.template.precedence, b.template.precedence));
   const resolveTarget = typeof target === 'function' ? (target as () => T | Promise<T>) : () => target;
