@@ -15,6 +15,7 @@ import { ACTIONS, type Action } from '../src/policy/actions';
 import { evaluatePolicies, type PolicyPrincipal } from '../src/policy/evaluate';
 import { parsePolicy, type Policy, type PolicyInput } from '../src/policy/model';
 import { compilePolicies, type PolicyIndex } from '../src/policy/policy-index';
+import { prng } from '../loadtest/random';
 
 export interface PolicyBenchResult {
   policies: number;
@@ -32,18 +33,6 @@ const GROUP_POOL = 200;
 const TENANTS = ['9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01', '11111111-2222-4333-8444-555555555555'];
 const SAMPLE = 4096;
 const MEASURE_MS = 1000;
-
-/** Mulberry32: a small seeded PRNG so every run benchmarks the same data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)]!;

@@ -36,3 +36,9 @@ export class SeededRandom {
     return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
   }
 }
+
+/** `SeededRandom.next` as a plain function: for benches and property tests that want the same data every run. */
+export function prng(seed: number): () => number {
+  const random = new SeededRandom(seed);
+  return () => random.next();
+}

@@ -14,17 +14,7 @@ import {
 import { parsePolicy, type Policy, type PolicyInput } from '../../../src/policy/model';
 import { compilePathGlob, matchPath, splitPath } from '../../../src/policy/path-glob';
 import { compilePolicies, compilePolicy, type PolicyIndex } from '../../../src/policy/policy-index';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../../loadtest/random';
 
 const GUIDS = [
   'aaaaaaaa-0000-4000-8000-00000000000a',
