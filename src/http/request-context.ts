@@ -20,6 +20,11 @@ export async function readBodyText(request: HttpRequest, maxBytes: number): Prom
   if (declared !== null && Number(declared) > maxBytes) {
     throw new GatewayError('ERR_PAYLOAD_TOO_LARGE', `The body is larger than ${maxBytes} bytes`);
   }
+  // A declared length bounds the body (the HTTP layer reads exactly that many bytes), so it can be
+  // read whole; only a chunked body needs counting as it streams in.
+  if (declared !== null && /^\d+$/.test(declared)) {
+    return Buffer.from(await request.arrayBuffer()).toString('utf8');
+  }
   const body = request.body;
   if (body === null) return '';
   const chunks: Uint8Array[] = [];

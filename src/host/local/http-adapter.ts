@@ -387,11 +387,24 @@ class LocalNativeRequest {
   }
 
   get bodyUsed(): boolean {
-    return this.#request?.bodyUsed ?? false;
+    return this.#consumed || (this.#request?.bodyUsed ?? false);
   }
 
-  arrayBuffer(): Promise<ArrayBuffer> {
-    return this.request().arrayBuffer();
+  #consumed = false;
+
+  /**
+   * The whole body, read straight from the socket when nothing asked for the web stream: a
+   * decision or exchange body is a few hundred bytes, and a web `Request` around the socket costs
+   * far more than the bytes (the gateway reads bodies this way when a Content-Length bounds them).
+   */
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.#request !== undefined || this.source === undefined) return this.request().arrayBuffer();
+    if (this.#consumed) throw new TypeError('Body is unusable: Body has already been read');
+    this.#consumed = true;
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.source) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   }
 
   blob(): Promise<Blob> {
@@ -406,8 +419,9 @@ class LocalNativeRequest {
     return this.request().json();
   }
 
-  text(): Promise<string> {
-    return this.request().text();
+  async text(): Promise<string> {
+    if (this.#request !== undefined || this.source === undefined) return this.request().text();
+    return Buffer.from(await this.arrayBuffer()).toString('utf8');
   }
 
   clone(): Request {
