@@ -502,12 +502,17 @@ function isPlainHeaders(headers: HttpResponseInit['headers']): headers is Record
  * Returns false for anything else.
  */
 function writeDirect(res: ServerResponse, init: HttpResponseInit): boolean {
-  if (init.jsonBody !== undefined || init.cookies?.length || !isPlainHeaders(init.headers)) return false;
+  if (init.cookies?.length || !isPlainHeaders(init.headers)) return false;
   const status = init.status ?? 200;
-  const body = init.body;
   const headers: Record<string, string | string[]> = {};
   if (init.headers !== undefined) {
     for (const name in init.headers) headers[name.toLowerCase()] = init.headers[name]!;
+  }
+  // `jsonBody` wins over `body` and defaults the content type, as HttpResponse does.
+  let body = init.body;
+  if (init.jsonBody !== undefined) {
+    body = JSON.stringify(init.jsonBody);
+    headers['content-type'] ??= 'application/json';
   }
   if (body instanceof Readable) {
     if (status === 204 || status === 304) return false;
