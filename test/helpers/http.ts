@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+
 /** What integration tests look at in a response. */
 export interface Answer {
   status: number;
@@ -34,4 +36,26 @@ export function jsonCall(
     },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   };
+}
+
+/**
+ * POSTs `chunks` chunks of `chunkBytes` each with chunked transfer encoding (no Content-Length),
+ * so the server must count the body as it streams in; resolves with the status.
+ */
+export function postChunked(
+  url: string,
+  headers: Record<string, string>,
+  chunks = 6,
+  chunkBytes = 16 * 1024,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    const chunk = Buffer.alloc(chunkBytes, 'a');
+    for (let i = 0; i < chunks; i++) req.write(chunk);
+    req.end();
+  });
 }

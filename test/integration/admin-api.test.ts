@@ -3,6 +3,7 @@ import { startLocalStack, type LocalStack } from '../../src/host/local/local-sta
 import { MemoryLogger } from '../../src/logger';
 import { call, jsonCall } from '../helpers/http';
 import { startSecondGateway } from '../helpers/second-gateway';
+import { startDemoStack } from '../helpers/demo-stack';
 
 const BLOCKED_GROUP = '5b1e7c1a-0000-4000-8000-00000000b10c';
 
@@ -23,10 +24,7 @@ describe('admin and decision APIs on the local stack (embedded Cosmos DB, demo p
   let reader: string;
 
   beforeAll(async () => {
-    stack = await startLocalStack({ env: {}, port: 0, logger: new MemoryLogger() });
-    api = `${stack.gatewayUrl}/api`;
-    admin = stack.idp!.mintToken({ roles: ['Gateway.Admin'] });
-    reader = stack.idp!.mintToken({ roles: ['Orders.Reader'] });
+    ({ stack, api, admin, reader } = await startDemoStack());
   });
 
   afterAll(() => stack?.close());

@@ -246,6 +246,19 @@ const HOSTILE: readonly [string, (h: Harness) => string, ErrorCode][] = [
   ],
 ];
 
+/** A dev identity provider on a test clock and a validator that has loaded its metadata and keys. */
+async function warmValidator(): Promise<{
+  idp: DevIdentityProvider;
+  clock: ManualClock;
+  validator: EntraTokenValidator;
+}> {
+  const clock = startClock();
+  const idp = await startDevIdentityProvider({ clock });
+  const { validator } = newValidator(idp, clock);
+  await validator.warmUp();
+  return { idp, clock, validator };
+}
+
 describe('EntraTokenValidator against the dev identity provider', () => {
   let idp: DevIdentityProvider;
   let clock: ManualClock;
@@ -253,11 +266,8 @@ describe('EntraTokenValidator against the dev identity provider', () => {
   let validator: EntraTokenValidator;
 
   beforeAll(async () => {
-    clock = startClock();
-    idp = await startDevIdentityProvider({ clock });
+    ({ idp, clock, validator } = await warmValidator());
     harness = { idp, clock, foreignKey: generateDevSigningKey(), now: Math.floor(clock.now() / 1000) };
-    ({ validator } = newValidator(idp, clock));
-    await validator.warmUp();
   });
   afterAll(() => idp.close());
 
@@ -486,10 +496,7 @@ describe('unknown-kid flood', () => {
   let clock: ManualClock;
   let validator: EntraTokenValidator;
   beforeAll(async () => {
-    clock = startClock();
-    idp = await startDevIdentityProvider({ clock });
-    ({ validator } = newValidator(idp, clock));
-    await validator.warmUp();
+    ({ idp, clock, validator } = await warmValidator());
   });
   afterAll(() => idp.close());
 
@@ -525,10 +532,7 @@ describe('verified-token cache', () => {
   let clock: ManualClock;
   let validator: EntraTokenValidator;
   beforeAll(async () => {
-    clock = startClock();
-    idp = await startDevIdentityProvider({ clock });
-    ({ validator } = newValidator(idp, clock));
-    await validator.warmUp();
+    ({ idp, clock, validator } = await warmValidator());
   });
   afterAll(() => idp.close());
 

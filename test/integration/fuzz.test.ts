@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { parsePolicy } from '../../src/policy/model';
-import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
-import { MemoryLogger } from '../../src/logger';
+import type { LocalStack } from '../../src/host/local/local-stack';
 import { call, jsonCall } from '../helpers/http';
 import { issue } from '../helpers/gateway-stack';
 import { DEV_USER_OID } from '../../src/host/local/dev-identity-provider';
+import { startDemoStack } from '../helpers/demo-stack';
 
 /**
  * Property-based fuzzing of the gateway's parsers through real HTTP: whatever arrives, the answer
@@ -17,10 +17,7 @@ describe('fuzzing the parsers over HTTP', () => {
   let reader: string;
 
   beforeAll(async () => {
-    stack = await startLocalStack({ env: {}, port: 0, logger: new MemoryLogger() });
-    api = `${stack.gatewayUrl}/api`;
-    admin = stack.idp!.mintToken({ roles: ['Gateway.Admin'] });
-    reader = stack.idp!.mintToken({ roles: ['Orders.Reader'] });
+    ({ stack, api, admin, reader } = await startDemoStack());
   });
 
   afterAll(() => stack?.close());

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../src/config/load-config';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
 import { createPrincipalStatement } from '../../src/verifier';
+import { postChunked } from '../helpers/http';
 
 /** Environment with none of the gateway's settings: every external part runs embedded. */
 const BARE_ENV = {};
@@ -125,25 +126,9 @@ describe('local stack, every part embedded', () => {
   });
 
   it('answers 413 to an oversized chunked body without buffering it', async () => {
-    const status = await new Promise<number>((resolve, reject) => {
-      const url = new URL(`${api}/authorize`);
-      const req = httpRequest(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
-      req.on('error', reject);
-      const chunk = Buffer.alloc(16 * 1024, 'a');
-      for (let i = 0; i < 6; i++) req.write(chunk);
-      req.end();
+    const status = await postChunked(`${api}/authorize`, {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
     });
     expect(status).toBe(413);
   });

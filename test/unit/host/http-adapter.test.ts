@@ -1,4 +1,3 @@
-import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpResponseInit } from '@azure/functions';
 import {
@@ -12,6 +11,7 @@ import { readJsonBody } from '../../../src/http/request-context';
 import { jsonResponse } from '../../../src/http/responses';
 import { GatewayError } from '../../../src/errors';
 import { MemoryLogger } from '../../../src/logger';
+import { postChunked } from '../../helpers/http';
 
 describe('compileRouteTemplate', () => {
   it.each([
@@ -154,20 +154,7 @@ describe('serveRoutes', () => {
   });
 
   it('answers 413 to an oversized chunked body (no Content-Length) and keeps the process healthy', async () => {
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = httpRequest(
-        `${server.url}/api/echo`,
-        { method: 'POST', headers: { 'content-type': 'application/json' } },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
-      req.on('error', reject);
-      const chunk = Buffer.alloc(16 * 1024, 'a');
-      for (let i = 0; i < 6; i++) req.write(chunk);
-      req.end();
-    });
+    const status = await postChunked(`${server.url}/api/echo`, { 'content-type': 'application/json' });
     expect(status).toBe(413);
     expect((await fetch(`${server.url}/api/json`)).status).toBe(201);
   });

@@ -1,11 +1,12 @@
 import { ManualClock } from '../../../src/clock';
-import { isGatewayError, type ErrorCode } from '../../../src/errors';
+import type { ErrorCode } from '../../../src/errors';
 import { compilePolicies } from '../../../src/policy/policy-index';
 import { parsePolicy } from '../../../src/policy/model';
 import type { PolicySnapshot } from '../../../src/policy/policy-state';
 import { createSasToken } from '../../../src/sas/issue-sas-token';
 import { assertInsideSasScope, SasCredentialVerifier } from '../../../src/sas/sas-credential-verifier';
 import { HmacKeyRing } from '../../../src/verifier/hmac-key-ring';
+import { codeOfCall } from '../../helpers/errors';
 
 const keys = new HmacKeyRing([{ name: 'k1', secret: Buffer.alloc(32, 1) }]);
 const NOW = 1_767_225_600;
@@ -48,16 +49,6 @@ const { token } = createSasToken(
   keys,
 );
 
-function codeOf(fn: () => unknown): ErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (isGatewayError(err)) return err.code;
-    throw err;
-  }
-}
-
 describe('SasCredentialVerifier', () => {
   it.each<[string, ReturnType<typeof state>, ErrorCode | 'ok']>([
     ['valid', state(), 'ok'],
@@ -67,7 +58,7 @@ describe('SasCredentialVerifier', () => {
     ['revocations never loaded: fail closed', state({ loaded: false }), 'ERR_POLICY_STORE_UNAVAILABLE'],
   ])('%s', (_name, fake, code) => {
     const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: fake });
-    expect(codeOf(() => verifier.verifySync(token))).toBe(code);
+    expect(codeOfCall(() => verifier.verifySync(token))).toBe(code);
   });
 
   it('gives a sas principal with its grant, and a 401 challenge of SharedAccessSignature', async () => {
@@ -91,8 +82,8 @@ describe('SasCredentialVerifier', () => {
     ['action', { resource: 'orders', action: 'create', path: '/customers/42' }, 'ERR_SAS_SCOPE'],
   ])('verifyCredential (the proxy call): %s', (_name, request, code) => {
     const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: state() });
-    expect(codeOf(() => verifier.verifyCredential(token, request))).toBe(code);
+    expect(codeOfCall(() => verifier.verifyCredential(token, request))).toBe(code);
     const principal = verifier.verifySync(token);
-    expect(codeOf(() => assertInsideSasScope(principal, request))).toBe(code);
+    expect(codeOfCall(() => assertInsideSasScope(principal, request))).toBe(code);
   });
 });

@@ -1,15 +1,6 @@
-import { isGatewayError, type ErrorCode } from '../../../src/errors';
+import type { ErrorCode } from '../../../src/errors';
 import { parseForm, parseResourceParameter, parseScopeParameter } from '../../../src/sas/token-request';
-
-function codeOf(fn: () => unknown): ErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (isGatewayError(err)) return err.code;
-    throw err;
-  }
-}
+import { codeOfCall } from '../../helpers/errors';
 
 describe('parseResourceParameter', () => {
   it.each<[string, ErrorCode | 'ok']>([
@@ -29,7 +20,7 @@ describe('parseResourceParameter', () => {
     [`orders/${'a/'.repeat(40)}a`, 'ERR_TARGET_INVALID'],
     ['https://example.com/orders', 'ERR_TARGET_INVALID'],
   ])('%s: %s', (resource, code) => {
-    expect(codeOf(() => parseResourceParameter(resource))).toBe(code);
+    expect(codeOfCall(() => parseResourceParameter(resource))).toBe(code);
   });
 });
 
@@ -44,7 +35,7 @@ describe('parseScopeParameter', () => {
     ['*', 'ERR_SCOPE_INVALID'],
     ['READ', 'ERR_SCOPE_INVALID'],
   ])('%p', (scope, expected) => {
-    if (typeof expected === 'string') expect(codeOf(() => parseScopeParameter(scope))).toBe(expected);
+    if (typeof expected === 'string') expect(codeOfCall(() => parseScopeParameter(scope))).toBe(expected);
     else expect(parseScopeParameter(scope)).toEqual(expected);
   });
 });
@@ -60,7 +51,7 @@ describe('parseForm', () => {
   it.each(['scope=read&scope=read', 'scope=read&scope=', 'a=1&a=2', 'scope=%zz'])(
     '%s: invalid_request',
     (body) => {
-      expect(codeOf(() => parseForm(body))).toBe('ERR_TOKEN_REQUEST_INVALID');
+      expect(codeOfCall(() => parseForm(body))).toBe('ERR_TOKEN_REQUEST_INVALID');
     },
   );
 });

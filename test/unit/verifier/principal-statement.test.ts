@@ -5,7 +5,8 @@ import {
   verifyPrincipalStatement,
 } from '../../../src/verifier/principal-statement';
 import { sasSignature } from '../../../src/verifier/sas-token';
-import { VerifierError, type VerifierErrorCode } from '../../../src/verifier/verifier-error';
+import type { VerifierErrorCode } from '../../../src/verifier/verifier-error';
+import { codeOfCall } from '../../helpers/errors';
 
 const keys = [
   { name: 'k2', secret: Buffer.alloc(32, 2) },
@@ -23,16 +24,6 @@ const claims = {
   correlationId: 'corr-1',
 };
 const statement = createPrincipalStatement(claims, ring, NOW);
-
-function codeOf(fn: () => unknown): VerifierErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof VerifierError) return err.code;
-    throw err;
-  }
-}
 
 const payloadOf = (s: string) =>
   JSON.parse(Buffer.from(s.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
@@ -108,7 +99,7 @@ describe('x-gateway-principal statements', () => {
   ])('%s', (_name, header, options, code) => {
     const at = new ManualClock((options.at ?? NOW) * 1000);
     expect(
-      codeOf(() =>
+      codeOfCall(() =>
         verifyPrincipalStatement(header, {
           keys: options.keys ?? ring,
           clock: at,

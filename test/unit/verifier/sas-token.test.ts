@@ -14,7 +14,8 @@ import {
   type SasTokenFields,
 } from '../../../src/verifier/sas-token';
 import { verifySasToken } from '../../../src/verifier/verify-sas-token';
-import { VerifierError, type VerifierErrorCode } from '../../../src/verifier/verifier-error';
+import type { VerifierErrorCode } from '../../../src/verifier/verifier-error';
+import { codeOfCall } from '../../helpers/errors';
 
 /** The worked example of docs/sas-token.md. */
 const EXAMPLE = {
@@ -42,17 +43,8 @@ const EXAMPLE = {
 const ring = new HmacKeyRing(EXAMPLE.keys);
 const atStart = new ManualClock(EXAMPLE.fields.st * 1000);
 
-function codeOf(fn: () => unknown): VerifierErrorCode | 'ok' {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof VerifierError) return err.code;
-    throw err;
-  }
-}
-
-const verify = (token: string, clock = atStart) => codeOf(() => verifySasToken(token, { keys: ring, clock }));
+const verify = (token: string, clock = atStart) =>
+  codeOfCall(() => verifySasToken(token, { keys: ring, clock }));
 
 describe('docs/sas-token.md worked example', () => {
   const doc = readFileSync(join(__dirname, '../../../docs/sas-token.md'), 'utf8');
@@ -176,12 +168,12 @@ describe('tampering: every signed field changed alone is refused', () => {
   it('skn naming another known key', () => {
     const two = new HmacKeyRing([...EXAMPLE.keys, { name: 'k2', secret: Buffer.alloc(32, 7) }]);
     const token = withField(EXAMPLE.token, 'skn', 'k2');
-    expect(codeOf(() => verifySasToken(token, { keys: two, clock: atStart }))).toBe('ERR_SAS_INVALID');
+    expect(codeOfCall(() => verifySasToken(token, { keys: two, clock: atStart }))).toBe('ERR_SAS_INVALID');
   });
 
   it('the same token under a key ring where k1 has another secret', () => {
     const other = new HmacKeyRing([{ name: 'k1', secret: Buffer.alloc(32, 1) }]);
-    expect(codeOf(() => verifySasToken(EXAMPLE.token, { keys: other, clock: atStart }))).toBe(
+    expect(codeOfCall(() => verifySasToken(EXAMPLE.token, { keys: other, clock: atStart }))).toBe(
       'ERR_SAS_INVALID',
     );
   });
@@ -203,11 +195,11 @@ describe('time: st - skew <= now < se', () => {
 
   it('honours skewSeconds (never on se)', () => {
     clock.set((EXAMPLE.fields.st - 5) * 1000);
-    expect(codeOf(() => verifySasToken(EXAMPLE.token, { keys: ring, clock, skewSeconds: 0 }))).toBe(
+    expect(codeOfCall(() => verifySasToken(EXAMPLE.token, { keys: ring, clock, skewSeconds: 0 }))).toBe(
       'ERR_SAS_NOT_YET_VALID',
     );
     clock.set(EXAMPLE.fields.se * 1000);
-    expect(codeOf(() => verifySasToken(EXAMPLE.token, { keys: ring, clock, skewSeconds: 600 }))).toBe(
+    expect(codeOfCall(() => verifySasToken(EXAMPLE.token, { keys: ring, clock, skewSeconds: 600 }))).toBe(
       'ERR_SAS_EXPIRED',
     );
   });
@@ -236,7 +228,7 @@ describe('scope: verifySasToken with resource, action, path', () => {
     ['other resource', { resource: 'invoices', action: 'read', path: '/customers/42' }, 'ERR_SAS_SCOPE'],
   ])('%s', (_name, request, code) => {
     expect(
-      codeOf(() => verifySasToken(EXAMPLE.token, { keys: EXAMPLE.keys, clock: atStart, ...request })),
+      codeOfCall(() => verifySasToken(EXAMPLE.token, { keys: EXAMPLE.keys, clock: atStart, ...request })),
     ).toBe(code);
   });
 });
