@@ -1,5 +1,12 @@
 import { AuditLog, MemoryAuditSink } from '../../../src/audit/audit-log';
-import { AUDIT_BUCKETS, auditPartition, type AuditInput } from '../../../src/audit/audit-record';
+import { createHash } from 'node:crypto';
+import {
+  AUDIT_BUCKETS,
+  auditBucket,
+  auditPartition,
+  toAuditRecord,
+  type AuditInput,
+} from '../../../src/audit/audit-record';
 import { ManualClock } from '../../../src/clock';
 import { MemoryLogger } from '../../../src/logger';
 
@@ -92,4 +99,22 @@ describe('audit partitions', () => {
     expect(buckets.size).toBe(AUDIT_BUCKETS);
     expect(auditPartition(day, null)).toBe('2026-11-24:0');
   });
+
+  it('file a record under the UTC day of its time, to the millisecond, with the bucket of its oid', () => {
+    const midnight = Date.UTC(2026, 10, 25);
+    const before = toAuditRecord(input(1), midnight - 1);
+    const after = toAuditRecord(input(2), midnight);
+    expect(before).toMatchObject({ time: '2026-11-24T23:59:59.999Z', ts: midnight - 1 });
+    expect(before.pk).toBe(auditPartition(midnight - 1, before.oid));
+    expect(before.pk.startsWith('2026-11-24:')).toBe(true);
+    expect(after.pk).toBe(auditPartition(midnight, after.oid));
+    expect(after.pk.startsWith('2026-11-25:')).toBe(true);
+    // The bucket is the oid's, whether or not it was seen before (the cache changes nothing).
+    for (let i = 0; i < 50; i++) expect(auditBucket(`fresh-${i}`)).toBe(uncachedBucket(`fresh-${i}`));
+    expect(auditBucket('fresh-1')).toBe(uncachedBucket('fresh-1'));
+  });
 });
+
+function uncachedBucket(oid: string): number {
+  return createHash('sha256').update(oid.toLowerCase()).digest().readUInt16BE(0) % AUDIT_BUCKETS;
+}
