@@ -16,7 +16,7 @@ import type { PolicySnapshot } from '../policy/policy-state';
 import type { RevocationList } from '../revocation/revocation-list';
 import type { HmacKeyRing } from '../verifier/hmac-key-ring';
 import { checkSasScope, type SasScopeRequest } from '../verifier/sas-scope';
-import { checkSasTime, parseSasToken, verifySasSignature } from '../verifier/sas-token';
+import { checkSasTime, parseSasToken, verifySasSignature, type ParsedSasToken } from '../verifier/sas-token';
 import { grantOf } from '../verifier/verify-sas-token';
 import { VerifierError } from '../verifier/verifier-error';
 
@@ -33,6 +33,9 @@ export interface SasCredentialVerifierOptions {
   readonly skewSeconds: number;
   readonly state: SasVerifierState;
 }
+
+/** Most verified tokens kept; a token is ~300 bytes, so the bound is a few MB. */
+const VERIFIED_CACHE_SIZE = 10_000;
 
 const sasError = (code: ErrorCode, message?: string, cause?: unknown): GatewayError =>
   new GatewayError(code, message, { challenge: ['SharedAccessSignature'], cause });
@@ -52,6 +55,15 @@ function toGatewayError(err: unknown): unknown {
  * ```
  */
 export class SasCredentialVerifier implements CredentialVerifier {
+  /**
+   * Tokens whose format and signature were verified, with the principal they carry. Why: a client
+   * presents one token for many calls, and parsing plus HMAC was most of a proxied call's
+   * verification; what can change while a token lives (time, revocations, `spi` policies) is
+   * still checked on every call. Only signed tokens get in, so a caller cannot fill it with junk;
+   * bounded (cleared when full), and the key ring is fixed for the process's life.
+   */
+  private readonly verified = new Map<string, { parsed: ParsedSasToken; principal: Principal }>();
+
   constructor(private readonly options: SasCredentialVerifierOptions) {}
 
   /** {@link verifySync} as the authenticate stage's async interface. */
@@ -68,11 +80,9 @@ export class SasCredentialVerifier implements CredentialVerifier {
    *   `ERR_POLICY_STORE_UNAVAILABLE` when policies or revocations never loaded (fail closed).
    */
   verifySync(token: string): Principal {
-    const { keys, clock, skewSeconds, state } = this.options;
-    let parsed;
+    const { clock, skewSeconds, state } = this.options;
+    const { parsed, principal } = this.verified.get(token) ?? this.verifySignature(token);
     try {
-      parsed = parseSasToken(token);
-      verifySasSignature(parsed, keys);
       checkSasTime(parsed, nowSeconds(clock), skewSeconds);
     } catch (err) {
       throw toGatewayError(err);
@@ -88,8 +98,20 @@ export class SasCredentialVerifier implements CredentialVerifier {
         throw sasError('ERR_SAS_REVOKED', 'A policy that granted this token was deleted or disabled');
       }
     }
+    return principal;
+  }
+
+  /** Parses and checks the signature (no HMAC before the format is known good), then caches. */
+  private verifySignature(token: string): { parsed: ParsedSasToken; principal: Principal } {
+    let parsed;
+    try {
+      parsed = parseSasToken(token);
+      verifySasSignature(parsed, this.options.keys);
+    } catch (err) {
+      throw toGatewayError(err);
+    }
     const grant = grantOf(parsed);
-    return Object.freeze({
+    const principal: Principal = Object.freeze({
       kind: 'sas',
       oid: grant.oid,
       tid: grant.tid,
@@ -102,6 +124,10 @@ export class SasCredentialVerifier implements CredentialVerifier {
       claims: Object.freeze({ oid: grant.oid, tid: grant.tid, azp: grant.azp, sid: grant.sid }),
       sas: grant,
     });
+    if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.clear();
+    const entry = { parsed, principal };
+    this.verified.set(token, entry);
+    return entry;
   }
 
   /**

@@ -86,4 +86,92 @@ describe('SasCredentialVerifier', () => {
     const principal = verifier.verifySync(token);
     expect(codeOfCall(() => assertInsideSasScope(principal, request))).toBe(code);
   });
+
+  describe('a token used again (its signature verified once)', () => {
+    /** A fake state whose revocation and policies a test can change between calls. */
+    function changingState() {
+      const live = { revoked: false, policies: [policy('p1')] };
+      return {
+        live,
+        state: {
+          snapshot: (): PolicySnapshot => ({
+            index: compilePolicies(live.policies),
+            resources: new Map(),
+            version: 1,
+          }),
+          revocations: {
+            loaded: true,
+            match: () => (live.revoked ? ({ by: 'sid' } as const) : undefined),
+          },
+        },
+      };
+    }
+
+    it('checks the signature on first use only, and answers the same principal', () => {
+      const ring = new HmacKeyRing([{ name: 'k1', secret: Buffer.alloc(32, 1) }]);
+      const lookups = jest.spyOn(ring, 'get');
+      const verifier = new SasCredentialVerifier({ keys: ring, clock, skewSeconds: 60, state: state() });
+      const first = verifier.verifySync(token);
+      expect(verifier.verifySync(token)).toBe(first);
+      expect(lookups).toHaveBeenCalledTimes(1);
+    });
+
+    it('still expires it on time', () => {
+      const later = new ManualClock(NOW * 1000);
+      const verifier = new SasCredentialVerifier({ keys, clock: later, skewSeconds: 60, state: state() });
+      expect(codeOfCall(() => verifier.verifySync(token))).toBe('ok');
+      later.advance(299_000);
+      expect(codeOfCall(() => verifier.verifySync(token))).toBe('ok');
+      later.advance(1_000);
+      expect(codeOfCall(() => verifier.verifySync(token))).toBe('ERR_SAS_EXPIRED');
+    });
+
+    it.each<[string, (live: ReturnType<typeof changingState>['live']) => void]>([
+      ['revoked after first use', (live) => (live.revoked = true)],
+      ['granting policy disabled after first use', (live) => (live.policies = [policy('p1', false)])],
+      ['granting policy deleted after first use', (live) => (live.policies = [policy('p2')])],
+    ])('%s: ERR_SAS_REVOKED', (_name, change) => {
+      const { live, state: changing } = changingState();
+      const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: changing });
+      expect(codeOfCall(() => verifier.verifySync(token))).toBe('ok');
+      change(live);
+      expect(codeOfCall(() => verifier.verifySync(token))).toBe('ERR_SAS_REVOKED');
+    });
+
+    it('never lets a tampered copy of a verified token through', () => {
+      const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: state() });
+      verifier.verifySync(token);
+      const tampered = [
+        token.replace('oid=user-1', 'oid=user-2'),
+        token.replace(/sig=(.)/, (_m, c: string) => `sig=${c === 'A' ? 'B' : 'A'}`),
+        `${token}&sv=1`,
+      ];
+      for (const copy of tampered)
+        expect(codeOfCall(() => verifier.verifySync(copy))).toBe('ERR_SAS_INVALID');
+    });
+
+    it('stays bounded under many distinct valid tokens', () => {
+      const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: state() });
+      const cache = (verifier as unknown as { verified: Map<string, unknown> }).verified;
+      for (let i = 0; i < 10_050; i++) {
+        const { token: distinct } = createSasToken(
+          {
+            resource: 'orders',
+            pathPrefix: [],
+            actions: ['read'],
+            policies: ['p1'],
+            tid: '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01',
+            oid: `user-${i}`,
+            azp: 'app-1',
+            startsAt: NOW,
+            lifetimeSeconds: 300,
+          },
+          keys,
+        );
+        verifier.verifySync(distinct);
+      }
+      expect(cache.size).toBeLessThanOrEqual(10_000);
+      expect(cache.size).toBeGreaterThan(0);
+    });
+  });
 });
