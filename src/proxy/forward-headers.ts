@@ -3,7 +3,7 @@
  * cross the gateway; the caller's credential, cookies and any `x-gateway-*` never reach the
  * downstream (only the gateway may speak as the gateway); tracing and forwarding headers are set.
  */
-import { randomFillSync } from 'node:crypto';
+import { randomText } from '../random';
 
 /** Hop-by-hop headers, plus `host` (the upstream's own is set by the HTTP client). */
 const HOP_BY_HOP = new Set([
@@ -63,24 +63,10 @@ export function isValidTraceparent(value: string): boolean {
   return m !== null && m[1] !== 'ff' && m[2] !== ZERO_TRACE && m[3] !== ZERO_PARENT;
 }
 
-/**
- * Random bytes for trace ids, drawn from the CSPRNG in blocks. Why a pool: one `randomBytes(24)`
- * per request is a native call that costs more than the rest of the header work; one 4 KiB draw
- * serves 170 requests. Each id is used once (the offset only moves forward).
- */
-const TRACE_POOL = Buffer.alloc(24 * 170);
-let tracePoolOffset = TRACE_POOL.length;
-
 /** A new `traceparent` with a random trace id and parent id, sampled flag unset. */
 export function newTraceparent(): string {
-  if (tracePoolOffset === TRACE_POOL.length) {
-    randomFillSync(TRACE_POOL);
-    tracePoolOffset = 0;
-  }
-  const start = tracePoolOffset;
-  tracePoolOffset += 24;
-  const traceId = TRACE_POOL.toString('hex', start, start + 16);
-  const parentId = TRACE_POOL.toString('hex', start + 16, start + 24);
+  const traceId = randomText(16, 'hex');
+  const parentId = randomText(8, 'hex');
   // All-zero ids are invalid (W3C Trace Context 3.2.2); at 2^-128 / 2^-64 a redraw is theoretical.
   if (traceId === ZERO_TRACE || parentId === ZERO_PARENT) return newTraceparent();
   return `00-${traceId}-${parentId}-00`;

@@ -1,7 +1,7 @@
 /**
  * Issuing a SAS token: the lifetime rule of contract section 5 and the signing itself.
  */
-import { randomBytes } from 'node:crypto';
+import { randomText } from '../random';
 import type { HmacKeyRing } from '../verifier/hmac-key-ring';
 import {
   permissionsFor,
@@ -72,7 +72,7 @@ export interface SasTokenGrant {
 
 /** A fresh token id: 128 random bits, base64url (22 characters). */
 export function newSasId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomText(16, 'base64url');
 }
 
 /**
