@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
@@ -37,6 +38,8 @@ export interface EmbeddedCosmos {
   readonly ca: string;
   /** Trusts `ca` only, with keep-alive: pass it to `createCosmosClient`. */
   readonly agent: Agent;
+  /** The process the server runs in: this one, or its own child when `isolated`. */
+  readonly pid: number;
   close(): Promise<void>;
 }
 
@@ -46,6 +49,14 @@ export interface StartEmbeddedCosmosOptions {
   host?: string;
   /** Where the certificate authority is kept and reused; default `.local/embedded-cosmos` under the cwd. */
   certDir?: string;
+  /**
+   * Run the server in a child process of its own, as a real database runs apart from the
+   * gateway. Why: the embedded server parses, stores and scans every document on the event loop
+   * of the process it runs in; inline, that work (and the heap of everything stored) lands on the
+   * gateway's own loop and garbage collector. The child exits with its parent. Default false
+   * (tests: no process to start).
+   */
+  isolated?: boolean;
 }
 
 /** Reissue certificates this long before they expire, so a running stack never outlives them. */
@@ -145,37 +156,100 @@ async function readCertificate(dir: string): Promise<LocalCertificate | undefine
 export async function startEmbeddedCosmos(options: StartEmbeddedCosmosOptions = {}): Promise<EmbeddedCosmos> {
   const host = options.host ?? '127.0.0.1';
   const certificate = await ensureLocalCertificate(resolve(options.certDir ?? EMBEDDED_COSMOS_CERT_DIR));
-  const server = createHttpsServer({
-    cert: certificate.cert,
-    key: certificate.key,
-    // The library defaults to TLSv1; nothing here needs less than 1.2.
-    minVersion: 'TLSv1.2',
-    // Read by the library: answer `connection: keep-alive` instead of closing after every response.
-    keepAlive: true,
-  });
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const listening = options.isolated
+    ? await listenInChild(certificate, options.port ?? 0, host)
+    : await listenInline(certificate, options.port ?? 0, host);
   const agent = new Agent({ ca: certificate.ca, keepAlive: true });
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closed: Promise<void> | undefined;
   return {
-    endpoint: `https://${urlHost}:${port}`,
+    endpoint: `https://${urlHost}:${listening.port}`,
     key: EMBEDDED_COSMOS_KEY,
     ca: certificate.ca,
     agent,
+    pid: listening.pid,
     close() {
-      closed ??= new Promise<void>((done) => {
+      closed ??= (async () => {
         agent.destroy();
-        server.close(() => done());
-        server.closeAllConnections();
-      });
+        await listening.close();
+      })();
       return closed;
     },
   };
+}
+
+interface Listening {
+  readonly port: number;
+  readonly pid: number;
+  close(): Promise<void>;
+}
+
+/** The server options: the library defaults to TLSv1, and `keepAlive` makes it answer keep-alive. */
+function serverOptions(certificate: LocalCertificate) {
+  return { cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2', keepAlive: true } as const;
+}
+
+async function listenInline(certificate: LocalCertificate, port: number, host: string): Promise<Listening> {
+  const server = createHttpsServer(serverOptions(certificate));
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    pid: process.pid,
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/**
+ * The child's whole program. Plain CommonJS passed with `-e`, so it runs the same under ts-jest
+ * and from `dist/`: it gets the library's resolved path and the server options over IPC, answers
+ * with the port, and exits when its parent disconnects (including when the parent dies).
+ */
+const CHILD_PROGRAM = `
+process.once('message', ({ library, options, port, host }) => {
+  const server = require(library).createHttpsServer(options);
+  server.once('error', (err) => process.send({ error: String(err) }));
+  server.listen(port, host, () => process.send({ port: server.address().port }));
+});
+process.on('disconnect', () => process.exit(0));
+`;
+
+async function listenInChild(certificate: LocalCertificate, port: number, host: string): Promise<Listening> {
+  const child = spawn(process.execPath, ['-e', CHILD_PROGRAM], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  try {
+    const reply = await new Promise<{ port?: number; error?: string }>((resolveReply, reject) => {
+      child.once('message', resolveReply);
+      child.once('exit', (code) => reject(new Error(`embedded Cosmos DB process exited (${code})`)));
+      child.send({
+        library: require.resolve('@vercel/cosmosdb-server'),
+        options: serverOptions(certificate),
+        port,
+        host,
+      });
+    });
+    if (reply.port === undefined) throw new Error(`embedded Cosmos DB: ${reply.error ?? 'no port'}`);
+    return {
+      port: reply.port,
+      pid: child.pid!,
+      close: async () => {
+        if (child.connected) child.disconnect();
+        await exited;
+      },
+    };
+  } catch (err) {
+    child.kill();
+    throw err;
+  }
 }

@@ -54,6 +54,11 @@ export interface LocalStackOptions {
   fixedDependencyPorts?: boolean;
   /** Apply samples/demo-policies.yaml when the dev identity provider runs. Default true. */
   seedDemo?: boolean;
+  /**
+   * Run the embedded Cosmos DB in a child process (see `StartEmbeddedCosmosOptions.isolated`):
+   * `npm start` and the benchmarks do, so the database's work is not the gateway's. Default false.
+   */
+  isolateCosmos?: boolean;
 }
 
 /** Which parts run embedded in this process because their setting was absent. */
@@ -142,7 +147,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   try {
     let cosmos: EmbeddedCosmos | undefined;
     if (!isSet(env, 'COSMOS_ENDPOINT')) {
-      cosmos = await startEmbeddedCosmos({ port: fixed ? EMBEDDED_COSMOS_PORT : 0, host });
+      cosmos = await startEmbeddedCosmos({
+        port: fixed ? EMBEDDED_COSMOS_PORT : 0,
+        host,
+        isolated: options.isolateCosmos ?? false,
+      });
       stops.push(() => cosmos?.close());
       effective.COSMOS_ENDPOINT = cosmos.endpoint;
       effective.COSMOS_KEY ??= cosmos.key;

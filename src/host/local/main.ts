@@ -109,6 +109,7 @@ async function main(argv: readonly string[]): Promise<void> {
       env,
       depsOnly,
       fixedDependencyPorts: true,
+      isolateCosmos: true,
       logger: createJsonLogger({ minLevel: logLevel() }),
     });
   } catch (err) {

@@ -17,6 +17,7 @@ describe('embedded Cosmos DB', () => {
   beforeAll(async () => {
     certDir = await mkdtemp(join(tmpdir(), 'embedded-cosmos-'));
     cosmos = await startEmbeddedCosmos({ certDir });
+    expect(cosmos.pid).toBe(process.pid);
     client = await createCosmosClient(
       { endpoint: cosmos.endpoint, key: cosmos.key, database: 'gateway' },
       { agent: cosmos.agent },
@@ -65,5 +66,64 @@ describe('embedded Cosmos DB', () => {
       (err: Error) => String((err.cause as { code?: string } | undefined)?.code),
     );
     expect(res).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/);
+  });
+});
+
+describe('embedded Cosmos DB in a child process (isolated)', () => {
+  let certDir: string;
+
+  beforeAll(async () => {
+    certDir = await mkdtemp(join(tmpdir(), 'embedded-cosmos-isolated-'));
+  });
+
+  afterAll(async () => {
+    await rm(certDir, { recursive: true, force: true });
+  });
+
+  it('serves the SDK from another process, and is gone once closed', async () => {
+    const cosmos = await startEmbeddedCosmos({ certDir, isolated: true });
+    const client = await createCosmosClient(
+      { endpoint: cosmos.endpoint, key: cosmos.key, database: 'gateway' },
+      { agent: cosmos.agent },
+    );
+    try {
+      const { database } = await client.databases.createIfNotExists({ id: 'gateway' });
+      const { container } = await database.containers.createIfNotExists({
+        id: 'things',
+        partitionKey: { paths: ['/id'] },
+      });
+      await container.items.create({ id: 'a', n: 1 });
+      const { resource } = await container.item('a', 'a').read<{ n: number }>();
+      expect(resource?.n).toBe(1);
+      expect(cosmos.pid).not.toBe(process.pid);
+      expect(() => process.kill(cosmos.pid, 0)).not.toThrow();
+    } finally {
+      client.dispose();
+      await cosmos.close();
+    }
+    const after = await fetch(`${cosmos.endpoint}/`).then(
+      () => 'connected',
+      (err: Error) => String((err.cause as { code?: string } | undefined)?.code),
+    );
+    expect(after).toBe('ECONNREFUSED');
+    const gone = (() => {
+      try {
+        process.kill(cosmos.pid, 0);
+        return 'running';
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code;
+      }
+    })();
+    expect(gone).toBe('ESRCH');
+  });
+
+  it('fails to start with the child’s reason when the port is taken', async () => {
+    const first = await startEmbeddedCosmos({ certDir, isolated: true });
+    try {
+      const port = Number(new URL(first.endpoint).port);
+      await expect(startEmbeddedCosmos({ certDir, isolated: true, port })).rejects.toThrow(/EADDRINUSE/);
+    } finally {
+      await first.close();
+    }
   });
 });
