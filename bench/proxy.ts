@@ -75,7 +75,14 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   });
   const passthroughUrl = await listen(passthrough);
 
-  const stack = await startLocalStack({ env: {}, port: 0, logger: silentLogger, seedDemo: false });
+  // The embedded Cosmos DB (the audit trail's store) in its own process, as a real database is.
+  const stack = await startLocalStack({
+    env: {},
+    port: 0,
+    logger: silentLogger,
+    seedDemo: false,
+    isolateCosmos: true,
+  });
   const load = LoadGenerator.start();
   try {
     const gateway = stack.gateway!;

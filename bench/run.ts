@@ -24,8 +24,11 @@ const BENCHES: readonly Bench[] = [
   ['cold start (bundle load vs floor; local stack start-up)', benchColdStart],
 ];
 
+/** `npm run bench -- sas proxy` runs only the benchmarks whose names start with an argument. */
 async function main(): Promise<void> {
+  const only = process.argv.slice(2);
   for (const [name, run] of BENCHES) {
+    if (only.length > 0 && !only.some((prefix) => name.startsWith(prefix))) continue;
     const started = Date.now();
     const results = await run();
     process.stdout.write(`\n${name} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
