@@ -401,8 +401,10 @@ class LocalNativeRequest {
     if (this.#request !== undefined || this.source === undefined) return this.request().arrayBuffer();
     if (this.#consumed) throw new TypeError('Body is unusable: Body has already been read');
     this.#consumed = true;
-    const bytes = await readAll(this.source);
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.source) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   }
 
   blob(): Promise<Blob> {
@@ -425,40 +427,6 @@ class LocalNativeRequest {
   clone(): Request {
     return this.request().clone();
   }
-}
-
-/**
- * The rest of a request body, by `data` / `end` events. Why not `for await`: an async iterator
- * over a socket stream costs tens of microseconds per request in promises and stream plumbing,
- * more than the few hundred bytes of a decision or exchange body are worth.
- */
-function readAll(source: IncomingMessage): Promise<Buffer> {
-  if (source.readableEnded) return Promise.resolve(Buffer.alloc(0));
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    const onData = (chunk: Buffer) => chunks.push(chunk);
-    const onEnd = () => {
-      cleanup();
-      resolveBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
-    };
-    const onFailure = (err?: Error) => {
-      cleanup();
-      reject(err ?? new Error('The client went away before the body was complete'));
-    };
-    const onClose = () => {
-      if (!source.complete) onFailure();
-    };
-    const cleanup = () => {
-      source.off('data', onData);
-      source.off('end', onEnd);
-      source.off('error', onFailure);
-      source.off('close', onClose);
-    };
-    source.on('data', onData);
-    source.on('end', onEnd);
-    source.on('error', onFailure);
-    source.on('close', onClose);
-  });
 }
 
 /**
