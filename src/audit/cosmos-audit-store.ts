@@ -6,6 +6,8 @@ import { AUDIT_BUCKETS, auditBucket, auditDay, type AuditRecord } from './audit-
 const DAY_MS = 86_400_000;
 /** Records per stored document: ~0.3 KB each keeps a page far below Cosmos DB's 2 MB item limit. */
 export const RECORDS_PER_PAGE = 200;
+/** Page writes in flight per flush. */
+const WRITES_IN_FLIGHT = 2;
 /** Pages one query round trip reads. */
 const PAGES_PER_READ = 20;
 
@@ -60,6 +62,25 @@ interface AuditPage {
 /** A record as a row of {@link AUDIT_COLUMNS}. */
 export function toAuditRow(record: AuditRecord): unknown[] {
   return AUDIT_COLUMNS.map((column) => record[column]);
+}
+
+/** The page of records of one partition (at most {@link RECORDS_PER_PAGE}). */
+function toAuditPage(chunk: readonly AuditRecord[]): AuditPage {
+  let minTs = Infinity;
+  let maxTs = -Infinity;
+  for (const record of chunk) {
+    if (record.ts < minTs) minTs = record.ts;
+    if (record.ts > maxTs) maxTs = record.ts;
+  }
+  return {
+    id: chunk[0]!.id,
+    pk: chunk[0]!.pk,
+    minTs,
+    maxTs,
+    count: chunk.length,
+    columns: AUDIT_COLUMNS,
+    rows: chunk.map(toAuditRow),
+  };
 }
 
 /** The records of a stored page. */
@@ -151,30 +172,26 @@ export class CosmosAuditStore implements AuditSink {
       if (list) list.push(record);
       else byPartition.set(record.pk, [record]);
     }
-    const pages: AuditPage[] = [];
-    for (const [pk, list] of byPartition) {
-      for (let i = 0; i < list.length; i += RECORDS_PER_PAGE) {
-        const chunk = list.slice(i, i + RECORDS_PER_PAGE);
-        pages.push({
-          id: chunk[0]!.id,
-          pk,
-          minTs: Math.min(...chunk.map((r) => r.ts)),
-          maxTs: Math.max(...chunk.map((r) => r.ts)),
-          count: chunk.length,
-          columns: AUDIT_COLUMNS,
-          rows: chunk.map(toAuditRow),
-        });
-      }
+    const chunks: (readonly AuditRecord[])[] = [];
+    for (const list of byPartition.values()) {
+      for (let i = 0; i < list.length; i += RECORDS_PER_PAGE)
+        chunks.push(list.slice(i, i + RECORDS_PER_PAGE));
     }
-    await Promise.all(
-      pages.map(async (page) => {
+    // Two pages in flight, each built just before it is sent: a flush of many partitions uses
+    // two connections and spreads its request units over the flush instead of asking for all
+    // of them at once (a burst that provisioned or serverless throughput answers with 429s).
+    let next = 0;
+    const writer = async (): Promise<void> => {
+      while (next < chunks.length) {
+        const chunk = chunks[next++]!;
         try {
-          await this.container.items.create(page);
+          await this.container.items.create(toAuditPage(chunk));
         } catch (err) {
           if ((err as { code?: unknown }).code !== 409) throw err;
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, chunks.length) }, writer));
   }
 
   /** The partitions a query reads, in time order. */
