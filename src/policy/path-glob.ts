@@ -467,6 +467,10 @@ export function coversSubtree(glob: PathGlob, prefixSegments: readonly string[],
   if (glob.matchesEverything) return areValidSegments(prefixSegments);
   const start = statesAfter(glob, prefixSegments, claims);
   if (start === undefined || start.size === 0) return false;
+  // The common shape (`/customers/{claims.oid}/**` for `customers/42`): the prefix leaves the glob
+  // at its trailing `**`, which matches every continuation; no subset construction needed.
+  const last = glob.tokens.length - 1;
+  if (glob.tokens[last]?.kind === 'globstar' && start.has(last)) return true;
   const end = glob.tokens.length;
   const alphabet: Array<string | undefined> = [undefined];
   for (const token of glob.tokens) {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import {
   claimSegmentValue,
   compilePathGlob,
@@ -191,6 +192,31 @@ describe('coversSubtree / reachesInto', () => {
     const compiled = compilePathGlob(glob);
     expect(coversSubtree(compiled, seg(prefix), claims)).toBe(covers);
     expect(reachesInto(compiled, seg(prefix), claims)).toBe(reaches);
+  });
+
+  it('never says covered when some continuation of the prefix does not match (random globs)', () => {
+    const segment = fc.constantFrom('a', 'b', '*', '**', '{claims.oid}');
+    const alphabet = ['a', 'b', '42', 'z'];
+    const continuations: string[][] = [[]];
+    for (let depth = 0; depth < 3; depth++) {
+      for (const c of continuations.filter((x) => x.length === depth)) {
+        for (const s of alphabet) continuations.push([...c, s]);
+      }
+    }
+    fc.assert(
+      fc.property(
+        fc.array(segment, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.constantFrom('a', 'b', '42'), { maxLength: 3 }),
+        (parts, prefix) => {
+          const source = `/${parts.join('/')}`;
+          if (globProblem(source) !== undefined) return;
+          const glob = compilePathGlob(source);
+          if (!coversSubtree(glob, prefix, claims)) return;
+          for (const c of continuations) expect(matchPath(glob, [...prefix, ...c], claims)).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('answers false for an invalid prefix', () => {
