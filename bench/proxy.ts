@@ -147,7 +147,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       'gateway-sas': [],
       'gateway-bearer': [],
     };
-    /** CPU per audit record written after a gateway variant (Cosmos client and embedded server). */
+    /** CPU per audit record of the flush after a gateway variant (the Cosmos DB client's side). */
     const auditDrain: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       for (const name of Object.keys(variants) as (keyof typeof variants)[]) {
@@ -172,7 +172,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       passthrough: formatLoad(bare),
       'gateway-sas': formatLoad(viaSas),
       'gateway-bearer': formatLoad(viaBearer),
-      'audit write CPU per record (µs, client + embedded server)': Math.round(
+      'audit write CPU per record (µs, gateway process, final flush)': Math.round(
         auditDrain.reduce((a, b) => a + b, 0) / Math.max(1, auditDrain.length),
       ),
       'audit records written / dropped': `${gateway.auditLog.stats.written} / ${gateway.auditLog.stats.dropped}`,
