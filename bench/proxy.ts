@@ -3,6 +3,10 @@
  * - `direct`: the load generator straight to the downstream;
  * - `passthrough`: a bare keep-alive proxy, node:http + undici Pool + `body.pipe(res)`, no auth:
  *   the floor any Node proxy pays for the extra hop;
+ * - `functions-floor`: the local adapter (real `HttpRequest`, `InvocationContext`, response
+ *   written from an `HttpResponseInit` with a stream body) serving a handler that only forwards
+ *   on an undici Pool: no authentication, policy, statement, header hygiene or audit. The floor
+ *   of the Azure Functions programming model this gateway is written in;
  * - `gateway-sas` / `gateway-bearer`: the local stack's gateway (real adapter, pipeline, SAS or
  *   a repeated Entra token, policy decision, principal statement, undici forward).
  * Load: a generator in its own process (bench/load.ts), an undici Pool with CONCURRENCY
@@ -15,6 +19,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
+import type { Readable } from 'node:stream';
+import { serveRoutes, type HttpRoute } from '../src/host/local/http-adapter';
 import { startLocalStack } from '../src/host/local/local-stack';
 import { silentLogger } from '../src/logger';
 import { closeGatewayProxy } from '../src/proxy/proxy-api';
@@ -76,6 +82,27 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   const passthroughUrl = await listen(passthrough);
 
   // The embedded Cosmos DB (the audit trail's store) in its own process, as a real database is.
+  // The Functions programming model with nothing else: forward, stream the answer back.
+  const floorPool = new Pool(downstreamUrl, { connections: 128, pipelining: 1 });
+  const floorRoute: HttpRoute<undefined> = {
+    name: 'floor',
+    route: 'floor/{*rest}',
+    methods: ['GET'],
+    handle: async (_target, request) => {
+      const answer = await floorPool.request({
+        path: `/api/orders/${request.params.rest ?? ''}`,
+        method: 'GET',
+        headers: { 'x-forwarded-for': request.headers.get('x-forwarded-for') ?? '' },
+      });
+      return {
+        status: answer.statusCode,
+        headers: answer.headers as Record<string, string>,
+        body: answer.body as unknown as Readable,
+      };
+    },
+  };
+  const floor = await serveRoutes([floorRoute], undefined, { port: 0 });
+
   const stack = await startLocalStack({
     env: {},
     port: 0,
@@ -130,6 +157,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     const variants = {
       direct: { origin: downstreamUrl, path },
       passthrough: { origin: passthroughUrl, path },
+      'functions-floor': { origin: floor.url, path: `/api/floor/customers/${oid}/orders` },
       'gateway-sas': {
         origin: stack.gatewayUrl!,
         path: gatewayPath,
@@ -144,6 +172,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     const runs: Record<keyof typeof variants, LoadResult[]> = {
       direct: [],
       passthrough: [],
+      'functions-floor': [],
       'gateway-sas': [],
       'gateway-bearer': [],
     };
@@ -152,8 +181,8 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const name of Object.keys(variants) as (keyof typeof variants)[]) {
         runs[name].push(await load.measure({ ...variants[name], ...settings }));
-        // The gateway's audit records drain to the embedded Cosmos DB in this process; let them
-        // finish so that work does not land on the next variant's measurement.
+        // Let the gateway's audit records drain to the embedded Cosmos DB, so that work does not
+        // land on the next variant's measurement.
         const written = gateway.auditLog.stats.written;
         const cpu = process.cpuUsage();
         await gateway.auditLog.flush();
@@ -164,18 +193,21 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     }
     const direct = median(runs.direct);
     const bare = median(runs.passthrough);
+    const functionsFloor = median(runs['functions-floor']);
     const viaSas = median(runs['gateway-sas']);
     const viaBearer = median(runs['gateway-bearer']);
 
     return {
       direct: formatLoad(direct),
       passthrough: formatLoad(bare),
+      'functions-floor': formatLoad(functionsFloor),
       'gateway-sas': formatLoad(viaSas),
       'gateway-bearer': formatLoad(viaBearer),
       'audit write CPU per record (µs, gateway process, final flush)': Math.round(
         auditDrain.reduce((a, b) => a + b, 0) / Math.max(1, auditDrain.length),
       ),
       'audit records written / dropped': `${gateway.auditLog.stats.written} / ${gateway.auditLog.stats.dropped}`,
+      'functions-floor/passthrough': Number((functionsFloor.rps / bare.rps).toFixed(2)),
       'sas/passthrough': Number((viaSas.rps / bare.rps).toFixed(2)),
       'bearer/passthrough': Number((viaBearer.rps / bare.rps).toFixed(2)),
       'sas p99 over passthrough (ms)': Number((viaSas.p99 - bare.p99).toFixed(2)),
@@ -185,7 +217,8 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     await load.close();
     if (stack.gateway) await closeGatewayProxy(stack.gateway);
     await stack.close();
-    await upstream.close();
+    await floor.close();
+    await Promise.all([upstream.close(), floorPool.close()]);
     await Promise.all([close(downstream), close(passthrough)]);
   }
 }
