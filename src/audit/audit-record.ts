@@ -72,7 +72,11 @@ export function auditBucket(oid: string | null): number {
  * synthetic key gives both without the hierarchical partition keys the embedded server lacks.
  */
 export function auditPartition(ms: number, oid: string | null): string {
-  return `${auditDay(ms)}:${auditBucket(oid)}`;
+  return partitionOf(auditDay(ms), oid);
+}
+
+function partitionOf(day: string, oid: string | null): string {
+  return `${day}:${auditBucket(oid)}`;
 }
 
 /**
@@ -84,7 +88,7 @@ export function toAuditRecord(input: AuditInput, ms: number): AuditRecord {
   return {
     id: randomUUID(),
     // The day is the ISO time's date part: one conversion serves both.
-    pk: `${time.slice(0, 10)}:${auditBucket(input.oid)}`,
+    pk: partitionOf(time.slice(0, 10), input.oid),
     time,
     ts: ms,
     correlationId: input.correlationId,

@@ -212,7 +212,9 @@ async function listenInline(certificate: LocalCertificate, port: number, host: s
 /**
  * The child's whole program. Plain CommonJS passed with `-e`, so it runs the same under ts-jest
  * and from `dist/`: it gets the library's resolved path and the server options over IPC, answers
- * with the port, and exits when its parent disconnects (including when the parent dies).
+ * with the port, and exits when its parent disconnects (including when the parent dies). Ctrl-C
+ * reaches the whole process group: the child ignores it and lets the parent shut down first, so
+ * the parent's last audit flush still has a database to write to.
  */
 const CHILD_PROGRAM = `
 process.once('message', ({ library, options, port, host }) => {
@@ -221,6 +223,8 @@ process.once('message', ({ library, options, port, host }) => {
   server.listen(port, host, () => process.send({ port: server.address().port }));
 });
 process.on('disconnect', () => process.exit(0));
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
 `;
 
 async function listenInChild(certificate: LocalCertificate, port: number, host: string): Promise<Listening> {
@@ -249,7 +253,7 @@ async function listenInChild(certificate: LocalCertificate, port: number, host: 
       },
     };
   } catch (err) {
-    child.kill();
+    child.kill('SIGKILL'); // it ignores SIGTERM (see CHILD_PROGRAM)
     throw err;
   }
 }
