@@ -4,7 +4,11 @@ import { compilePolicies } from '../../../src/policy/policy-index';
 import { parsePolicy } from '../../../src/policy/model';
 import type { PolicySnapshot } from '../../../src/policy/policy-state';
 import { createSasToken } from '../../../src/sas/issue-sas-token';
-import { assertInsideSasScope, SasCredentialVerifier } from '../../../src/sas/sas-credential-verifier';
+import {
+  assertInsideSasScope,
+  SasCredentialVerifier,
+  VERIFIED_CACHE_SIZE,
+} from '../../../src/sas/sas-credential-verifier';
 import { HmacKeyRing } from '../../../src/verifier/hmac-key-ring';
 import { codeOfCall } from '../../helpers/errors';
 
@@ -114,6 +118,16 @@ describe('SasCredentialVerifier', () => {
       const first = verifier.verifySync(token);
       expect(verifier.verifySync(token)).toBe(first);
       expect(lookups).toHaveBeenCalledTimes(1);
+      // Shared by every call with the token: nothing in it can be changed.
+      for (const part of [
+        first,
+        first.claims,
+        first.sas,
+        first.sas?.policies,
+        first.sas?.pathPrefix,
+        first.roles,
+      ])
+        expect(Object.isFrozen(part)).toBe(true);
     });
 
     it('still expires it on time', () => {
@@ -153,7 +167,7 @@ describe('SasCredentialVerifier', () => {
     it('stays bounded under many distinct valid tokens', () => {
       const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: state() });
       const cache = (verifier as unknown as { verified: Map<string, unknown> }).verified;
-      for (let i = 0; i < 10_050; i++) {
+      for (let i = 0; i < VERIFIED_CACHE_SIZE + 50; i++) {
         const { token: distinct } = createSasToken(
           {
             resource: 'orders',
@@ -170,7 +184,7 @@ describe('SasCredentialVerifier', () => {
         );
         verifier.verifySync(distinct);
       }
-      expect(cache.size).toBeLessThanOrEqual(10_000);
+      expect(cache.size).toBeLessThanOrEqual(VERIFIED_CACHE_SIZE);
       expect(cache.size).toBeGreaterThan(0);
     });
   });
