@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: runs every benchmark and prints a small table. Single thread, warm caches;
- * the whole run stays under ~20 s.
+ * `npm run bench`: runs every benchmark and prints a small table (about 2 minutes on 2 cores;
+ * docs/performance.md explains each figure).
  */
 import { benchEntraValidation } from './entra-validation';
 import { benchSas } from './sas';
