@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { VerifiedTokenCache } from '../../../../src/auth/entra/verified-token-cache';
 import type { Principal } from '../../../../src/auth/principal';
 
@@ -48,5 +49,12 @@ describe('VerifiedTokenCache', () => {
 
   it('keys by the whole token: one changed character is another key', () => {
     expect(VerifiedTokenCache.keyOf('a.b.c')).not.toBe(VerifiedTokenCache.keyOf('a.b.d'));
+  });
+
+  it('keys by the SHA-256 of the token text, never the token itself', () => {
+    const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
+    const key = VerifiedTokenCache.keyOf(token);
+    expect(key).toBe(createHash('sha256').update(token, 'utf8').digest('base64'));
+    expect(key).not.toContain(token.slice(0, 10));
   });
 });
