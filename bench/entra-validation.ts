@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
 import { EntraTokenValidator } from '../src/auth/entra/entra-token-validator';
 import { ManualClock, nowSeconds } from '../src/clock';
-import { startDevIdentityProvider } from '../src/host/local/dev-identity-provider';
+import { entraConfigFor, startDevIdentityProvider } from '../src/host/local/dev-identity-provider';
 import { silentLogger } from '../src/logger';
 
 const FRESH_TOKENS = 2_000;
@@ -36,14 +36,7 @@ export async function benchEntraValidation(): Promise<Record<string, number | st
   const idp = await startDevIdentityProvider({ clock });
   try {
     const validator = new EntraTokenValidator({
-      config: {
-        authority: idp.authority,
-        tenantId: idp.tenantId,
-        multiTenant: false,
-        allowedTenants: [idp.tenantId],
-        audiences: [idp.clientId, idp.audience],
-        clockSkewSeconds: 60,
-      },
+      config: entraConfigFor(idp),
       clock,
       logger: silentLogger,
     });

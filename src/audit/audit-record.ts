@@ -72,11 +72,12 @@ export function auditBucket(oid: string | null): number {
  * synthetic key gives both without the hierarchical partition keys the embedded server lacks.
  */
 export function auditPartition(ms: number, oid: string | null): string {
-  return partitionOf(auditDay(ms), oid);
+  return auditPartitionKey(auditDay(ms), auditBucket(oid));
 }
 
-function partitionOf(day: string, oid: string | null): string {
-  return `${day}:${auditBucket(oid)}`;
+/** The one spelling of a partition key, from its day (`2026-11-24`) and bucket. */
+export function auditPartitionKey(day: string, bucket: number): string {
+  return `${day}:${bucket}`;
 }
 
 /**
@@ -88,7 +89,7 @@ export function toAuditRecord(input: AuditInput, ms: number): AuditRecord {
   return {
     id: randomUUID(),
     // The day is the ISO time's date part: one conversion serves both.
-    pk: partitionOf(time.slice(0, 10), input.oid),
+    pk: auditPartitionKey(time.slice(0, 10), auditBucket(input.oid)),
     time,
     ts: ms,
     correlationId: input.correlationId,

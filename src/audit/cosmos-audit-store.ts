@@ -1,7 +1,7 @@
 import type { Container } from '@azure/cosmos';
 import { GatewayError } from '../errors';
 import type { AuditSink } from './audit-log';
-import { AUDIT_BUCKETS, auditBucket, auditDay, type AuditRecord } from './audit-record';
+import { AUDIT_BUCKETS, auditBucket, auditDay, auditPartitionKey, type AuditRecord } from './audit-record';
 
 const DAY_MS = 86_400_000;
 /** Records per stored document: ~0.3 KB each keeps a page far below Cosmos DB's 2 MB item limit. */
@@ -200,8 +200,8 @@ export class CosmosAuditStore implements AuditSink {
     const first = Date.parse(auditDay(query.fromMs));
     for (let day = first; day <= query.toMs; day += DAY_MS) {
       const d = auditDay(day);
-      if (query.oid !== undefined) keys.push(`${d}:${auditBucket(query.oid)}`);
-      else for (let b = 0; b < AUDIT_BUCKETS; b++) keys.push(`${d}:${b}`);
+      if (query.oid !== undefined) keys.push(auditPartitionKey(d, auditBucket(query.oid)));
+      else for (let b = 0; b < AUDIT_BUCKETS; b++) keys.push(auditPartitionKey(d, b));
     }
     return keys;
   }

@@ -97,13 +97,7 @@ function guidForm(value: string): string {
  * are immutable (`readonly` throughout); a view is still rebuilt when any field it was derived
  * from is replaced, and the numbers are redone when the index changes.
  */
-interface PrincipalView {
-  readonly oid: string | undefined;
-  readonly tid: string;
-  readonly azp: string | undefined;
-  readonly roles: readonly string[];
-  readonly scopes: readonly string[];
-  readonly groups: readonly string[];
+interface PrincipalView extends Omit<PolicyPrincipal, 'claims'> {
   readonly oidForm: string | undefined;
   readonly tidForm: string;
   readonly azpForm: string | undefined;

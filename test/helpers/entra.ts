@@ -1,27 +1,9 @@
 /**
- * Shared helpers for Entra validation tests: config for a dev IdP, raw JWT encoding for hostile
- * tokens, and an assertion on a GatewayError's code and status.
+ * Shared helpers for Entra validation tests: raw JWT encoding for hostile tokens, and an
+ * assertion on a GatewayError's code and status.
  */
 import { createHmac } from 'node:crypto';
-import type { Config } from '../../src/config/load-config';
 import { ERROR_CODES, GatewayError, type ErrorCode } from '../../src/errors';
-import type { DevIdentityProvider } from '../../src/host/local/dev-identity-provider';
-
-/** `Config['entra']` pointing at a running dev IdP (single-tenant unless overridden). */
-export function entraConfigFor(
-  idp: DevIdentityProvider,
-  overrides: Partial<Config['entra']> = {},
-): Config['entra'] {
-  return {
-    authority: idp.authority,
-    tenantId: idp.tenantId,
-    multiTenant: false,
-    allowedTenants: [idp.tenantId],
-    audiences: [idp.clientId, idp.audience],
-    clockSkewSeconds: 60,
-    ...overrides,
-  };
-}
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 

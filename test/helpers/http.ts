@@ -38,6 +38,11 @@ export function jsonCall(
   };
 }
 
+/** `POST /api/authorize` with a Bearer token (none: no Authorization header) and a JSON body. */
+export function authorize(api: string, token: string | undefined, body: unknown): Promise<Answer> {
+  return call(`${api}/authorize`, jsonCall('POST', token, body));
+}
+
 /**
  * POSTs `chunks` chunks of `chunkBytes` each with chunked transfer encoding (no Content-Length),
  * so the server must count the body as it streams in; resolves with the status.

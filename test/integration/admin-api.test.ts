@@ -1,7 +1,7 @@
 import { DEV_USER_OID } from '../../src/host/local/dev-identity-provider';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
-import { call, jsonCall } from '../helpers/http';
+import { authorize, call, jsonCall } from '../helpers/http';
 import { startSecondGateway } from '../helpers/second-gateway';
 import { startDemoStack } from '../helpers/demo-stack';
 
@@ -226,7 +226,7 @@ describe('admin and decision APIs on the local stack (embedded Cosmos DB, demo p
   });
 
   describe('decision API', () => {
-    const ask = (token: string, body: unknown) => call(`${api}/authorize`, jsonCall('POST', token, body));
+    const ask = (token: string, body: unknown) => authorize(api, token, body);
 
     it.each([
       [
@@ -364,7 +364,7 @@ describe('admin and decision APIs on the local stack (embedded Cosmos DB, demo p
       try {
         const writer = stack.idp!.mintToken({ roles: ['Audit.Reader'] });
         const query = { resource: 'orders', action: 'read', path: '/audit/2026' };
-        const askSecond = () => call(`${second.url}/api/authorize`, jsonCall('POST', writer, query));
+        const askSecond = () => authorize(`${second.url}/api`, writer, query);
         expect((await askSecond()).json.allowed).toBe(false);
 
         const put = await call(
@@ -377,7 +377,7 @@ describe('admin and decision APIs on the local stack (embedded Cosmos DB, demo p
         );
         expect(put.status).toBe(201);
         // The writing instance sees its change at once; the other one after its next refresh tick.
-        expect((await call(`${api}/authorize`, jsonCall('POST', writer, query))).json.allowed).toBe(true);
+        expect((await authorize(api, writer, query)).json.allowed).toBe(true);
         await second.gateway.state.refresher.refresh();
         expect((await askSecond()).json).toMatchObject({ allowed: true, policies: ['audit-read'] });
 
@@ -403,7 +403,7 @@ describe('Cosmos DB failures', () => {
       await stack.cosmos!.close();
       await stack.gateway!.state.refresher.refresh();
 
-      const decision = await call(`${api}/authorize`, jsonCall('POST', reader, own));
+      const decision = await authorize(api, reader, own);
       expect(decision.json).toMatchObject({ allowed: true, policies: ['orders-read-own'] });
       const health = await call(`${api}/health`);
       expect(health.json.checks).toMatchObject({ policies: { status: 'degraded' } });
@@ -426,14 +426,11 @@ describe('Cosmos DB failures', () => {
       const health = await call(`${api}/health`);
       expect(health.status).toBe(503);
       expect(health.json.failing).toEqual(expect.arrayContaining(['cosmos', 'policies']));
-      const decision = await call(
-        `${api}/authorize`,
-        jsonCall('POST', reader, {
-          resource: 'orders',
-          action: 'read',
-          path: `/customers/${DEV_USER_OID}/orders`,
-        }),
-      );
+      const decision = await authorize(api, reader, {
+        resource: 'orders',
+        action: 'read',
+        path: `/customers/${DEV_USER_OID}/orders`,
+      });
       expect([decision.status, decision.json.code]).toEqual([503, 'ERR_POLICY_STORE_UNAVAILABLE']);
     } finally {
       await stack.close();

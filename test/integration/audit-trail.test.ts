@@ -3,7 +3,7 @@ import { DEV_USER_OID } from '../../src/host/local/dev-identity-provider';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
 import { ACCESS_TOKEN, KEY_1, TOKEN_EXCHANGE, tokenForm } from '../helpers/gateway-stack';
-import { call, jsonCall } from '../helpers/http';
+import { authorize, call, jsonCall } from '../helpers/http';
 
 describe('audit trail', () => {
   let stack: LocalStack;
@@ -35,18 +35,9 @@ describe('audit trail', () => {
     const t0 = Date.now(); // after the stack seeded its demo policies (admin writes of its own)
 
     // A decision, a deny, a bad credential, an exchange, an admin change, an admin read, a revocation.
-    const allowed = await call(
-      `${api}/authorize`,
-      jsonCall('POST', reader, { resource: 'orders', action: 'read', path: own }),
-    );
-    await call(
-      `${api}/authorize`,
-      jsonCall('POST', reader, { resource: 'orders', action: 'delete', path: own }),
-    );
-    await call(
-      `${api}/authorize`,
-      jsonCall('POST', `${reader.slice(0, -4)}AAAA`, { resource: 'orders', action: 'read', path: own }),
-    );
+    const allowed = await authorize(api, reader, { resource: 'orders', action: 'read', path: own });
+    await authorize(api, reader, { resource: 'orders', action: 'delete', path: own });
+    await authorize(api, `${reader.slice(0, -4)}AAAA`, { resource: 'orders', action: 'read', path: own });
     secrets.push(`${reader.slice(0, -4)}AAAA`);
     const exchanged = await call(`${api}/token`, {
       method: 'POST',
@@ -143,14 +134,11 @@ describe('audit trail', () => {
       await own.gateway!.auditLog.flush(); // the demo seeding's records
       const written = own.gateway!.auditLog.stats.written;
       await own.cosmos!.close();
-      const res = await call(
-        `${own.gatewayUrl}/api/authorize`,
-        jsonCall('POST', reader, {
-          resource: 'orders',
-          action: 'read',
-          path: `/customers/${DEV_USER_OID}/orders`,
-        }),
-      );
+      const res = await authorize(`${own.gatewayUrl}/api`, reader, {
+        resource: 'orders',
+        action: 'read',
+        path: `/customers/${DEV_USER_OID}/orders`,
+      });
       expect(res.json).toMatchObject({ allowed: true });
       await own.gateway!.auditLog.flush();
       expect(own.gateway!.auditLog.stats).toMatchObject({ queued: 1, written, failedWrites: 1 });

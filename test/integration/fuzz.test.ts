@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { parsePolicy } from '../../src/policy/model';
 import type { LocalStack } from '../../src/host/local/local-stack';
-import { call, jsonCall } from '../helpers/http';
+import { authorize, call, jsonCall } from '../helpers/http';
 import { issue } from '../helpers/gateway-stack';
 import { DEV_USER_OID } from '../../src/host/local/dev-identity-provider';
 import { startDemoStack } from '../helpers/demo-stack';
@@ -83,7 +83,7 @@ describe('fuzzing the parsers over HTTP', () => {
     );
     await fc.assert(
       fc.asyncProperty(body, async (b) => {
-        const res = await call(`${api}/authorize`, jsonCall('POST', nobody, JSON.stringify(b)));
+        const res = await authorize(api, nobody, JSON.stringify(b));
         expect([200, 400, 403]).toContain(res.status);
         if (res.status === 200) expect(res.json.allowed).toBe(false);
       }),

@@ -3,7 +3,7 @@ import { startLocalStack, type LocalStack } from '../../src/host/local/local-sta
 import { MemoryLogger } from '../../src/logger';
 import { MemoryMetrics } from '../../src/observability/metrics';
 import { KEY_1 } from '../helpers/gateway-stack';
-import { call, jsonCall } from '../helpers/http';
+import { authorize, call } from '../helpers/http';
 import { startSecondGateway } from '../helpers/second-gateway';
 
 describe('metrics', () => {
@@ -21,18 +21,9 @@ describe('metrics', () => {
       const reader = stack.idp!.mintToken({ roles: ['Orders.Reader'] });
       const own = `/customers/${DEV_USER_OID}/orders`;
       const api = `${second.url}/api`;
-      await call(
-        `${api}/authorize`,
-        jsonCall('POST', reader, { resource: 'orders', action: 'read', path: own }),
-      );
-      await call(
-        `${api}/authorize`,
-        jsonCall('POST', reader, { resource: 'orders', action: 'delete', path: own }),
-      );
-      await call(
-        `${api}/authorize`,
-        jsonCall('POST', 'not.a.token', { resource: 'orders', action: 'read', path: own }),
-      );
+      await authorize(api, reader, { resource: 'orders', action: 'read', path: own });
+      await authorize(api, reader, { resource: 'orders', action: 'delete', path: own });
+      await authorize(api, 'not.a.token', { resource: 'orders', action: 'read', path: own });
       expect(
         (await call(`${api}/proxy/orders${own}`, { headers: { authorization: `Bearer ${reader}` } })).status,
       ).toBe(200);

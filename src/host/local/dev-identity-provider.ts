@@ -30,6 +30,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { systemClock, nowSeconds, type Clock } from '../../clock';
+import type { Config } from '../../config/load-config';
 
 export const DEV_TENANT_ID = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
 /** The gateway API's app registration. */
@@ -104,6 +105,25 @@ export interface DevIdentityProvider {
   /** `false`: metadata and JWKS answer 503, as in an outage. */
   setAvailable(available: boolean): void;
   close(): Promise<void>;
+}
+
+/**
+ * The gateway's Entra settings for this provider's tokens: its authority and tenant, single
+ * tenant, both audiences (v2 client id, v1 App ID URI), 60 s of clock skew, unless overridden.
+ */
+export function entraConfigFor(
+  idp: Pick<DevIdentityProvider, 'authority' | 'tenantId' | 'clientId' | 'audience'>,
+  overrides: Partial<Config['entra']> = {},
+): Config['entra'] {
+  return {
+    authority: idp.authority,
+    tenantId: idp.tenantId,
+    multiTenant: false,
+    allowedTenants: [idp.tenantId],
+    audiences: [idp.clientId, idp.audience],
+    clockSkewSeconds: 60,
+    ...overrides,
+  };
 }
 
 /** Options of {@link startDevIdentityProvider}. */
