@@ -121,6 +121,7 @@ export async function benchSas(): Promise<Record<string, number | string>> {
               pathPrefix: ['customers', `user-${from + i}`],
               actions: ['read'],
               policies: ['orders-read-own'],
+              policyVersions: [gateway.state.snapshot().index.byId.get('orders-read-own')!.version],
               tid: idp.tenantId,
               oid: `user-${from + i}`,
               azp: 'bench',

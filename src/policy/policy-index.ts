@@ -42,6 +42,11 @@ export interface CompiledPolicy {
   readonly enabled: boolean;
   /** The validated document, as loaded. */
   readonly policy: Policy;
+  /**
+   * The stored version's tag (see policy-version.ts): what a SAS token's `spv` names. `''` when
+   * the policy was compiled without a stored version (tests, what-if tools).
+   */
+  readonly version: string;
   readonly globs: readonly PathGlob[];
   /** One of the globs is `/**`: the path test always passes. */
   readonly matchesAnyPath: boolean;
@@ -300,7 +305,12 @@ export class CompileCache {
 }
 
 /** Compiles one validated policy. Throws `PathGlobError` on a glob that was never validated. */
-export function compilePolicy(policy: Policy, ordinal = 0, cache = new CompileCache()): CompiledPolicy {
+export function compilePolicy(
+  policy: Policy,
+  ordinal = 0,
+  cache = new CompileCache(),
+  version = '',
+): CompiledPolicy {
   // Deny globs ignore case: a deny must not be sidestepped by `/ADMIN` on a case-insensitive host.
   const caseInsensitive = policy.effect === 'deny';
   const globs = cache.globsOf(policy.paths, caseInsensitive);
@@ -313,6 +323,7 @@ export function compilePolicy(policy: Policy, ordinal = 0, cache = new CompileCa
     effect: policy.effect,
     enabled: policy.enabled,
     policy,
+    version,
     globs,
     matchesAnyPath: globs.some((g) => g.matchesEverything),
     principals,
@@ -344,15 +355,25 @@ function newBuckets(): Record<Action, MutableLists> {
 /**
  * Builds the index from validated policies. Ids are unique in the store; if one is given twice,
  * the later document wins. Lists are ordered by id so decisions name policies deterministically.
+ *
+ * @param versions each stored policy's version tag, by id (see {@link CompiledPolicy.version})
  */
-export function compilePolicies(policies: Iterable<Policy>): PolicyIndex {
+export function compilePolicies(
+  policies: Iterable<Policy>,
+  versions: ReadonlyMap<string, string> = new Map(),
+): PolicyIndex {
   const latest = new Map<string, Policy>();
   for (const policy of policies) latest.set(policy.id, policy);
   const sorted = [...latest.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   // Ordinals put exact-resource policies before `*` ones: `*` policies are offset by the count.
   const cache = new CompileCache();
   const ordered = sorted.map((policy, i) =>
-    compilePolicy(policy, policy.resource === '*' ? sorted.length + i : i, cache),
+    compilePolicy(
+      policy,
+      policy.resource === '*' ? sorted.length + i : i,
+      cache,
+      versions.get(policy.id) ?? '',
+    ),
   );
   const byId = new Map(ordered.map((p) => [p.id, p]));
 
@@ -413,9 +434,12 @@ export function candidatesFor(
 }
 
 /**
- * True when a policy with this id exists and is enabled. The SAS verifier asks it for every id
- * in `spi`: deleting or disabling a policy revokes what it granted.
+ * True when a policy with this id exists, is enabled and is still at `version`. The SAS
+ * verifier asks it for every id in `spi` with its tag in `spv`: any write to a granting policy
+ * (narrowing it, disabling it, deleting and re-creating it) revokes what it granted, as editing
+ * an Azure stored access policy does.
  */
-export function isPolicyActive(index: PolicyIndex, id: string): boolean {
-  return index.byId.get(id)?.enabled === true;
+export function isPolicyActive(index: PolicyIndex, id: string, version: string): boolean {
+  const policy = index.byId.get(id);
+  return policy !== undefined && policy.enabled && policy.version === version;
 }

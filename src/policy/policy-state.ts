@@ -9,6 +9,7 @@ import { RefreshingCollection, type ParseResult } from '../store/refreshing-coll
 import { StateRefresher } from '../store/state-refresher';
 import { parsePolicy, parseResource, type Policy, type Resource } from './model';
 import { compilePolicies, type PolicyIndex } from './policy-index';
+import { policyVersionTag } from './policy-version';
 
 /** What a decision reads: one consistent pair of compiled policies and resources. */
 export interface PolicySnapshot {
@@ -108,7 +109,13 @@ export class PolicyState {
 
   /** Compiles a new snapshot from the collections and swaps it in (one reference assignment). */
   rebuild(): void {
-    const index = compilePolicies(this.policies.values());
+    const versions = new Map<string, string>();
+    const policies: Policy[] = [];
+    for (const { value, etag } of this.policies.versioned()) {
+      policies.push(value);
+      versions.set(value.id, policyVersionTag(etag));
+    }
+    const index = compilePolicies(policies, versions);
     const resources = new Map(this.resources.values().map((r) => [r.name, r]));
     this.current = { index, resources, version: ++this.version };
     this.options.logger.log('info', 'policy.index_rebuilt', {

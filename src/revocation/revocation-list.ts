@@ -9,6 +9,9 @@ import { RefreshingCollection } from '../store/refreshing-collection';
 import type { Refreshable } from '../store/state-refresher';
 import { parseStoredRevocation, type Revocation } from './revocation';
 
+/** No upper-case letter: the oid is already in the form the index keeps. */
+const LOWER = /^[^A-Z]*$/;
+
 /** Why a token is revoked, or undefined. */
 export type RevocationMatch = { readonly by: 'sid' } | { readonly by: 'oid'; readonly before: number };
 
@@ -53,11 +56,16 @@ export class RevocationList implements Refreshable {
     return this.collection.get(id);
   }
 
-  /** Whether a token with this `sid`, `oid` and `st` is revoked. */
+  /**
+   * Whether a token with this `sid`, `oid` and `st` is revoked. `st <= before`, not `<`: both are
+   * whole seconds, so a token issued earlier in the second of `before` must be caught (one issued
+   * later in that second is caught too: failing closed, it only has to be exchanged again).
+   */
   match(sid: string, oid: string, st: number): RevocationMatch | undefined {
     if (this.sids.has(sid)) return { by: 'sid' };
-    const before = this.oids.get(oid);
-    if (before !== undefined && st < before) return { by: 'oid', before };
+    if (this.oids.size === 0) return undefined;
+    const before = this.oids.get(LOWER.test(oid) ? oid : oid.toLowerCase());
+    if (before !== undefined && st <= before) return { by: 'oid', before };
     return undefined;
   }
 

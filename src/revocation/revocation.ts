@@ -4,7 +4,9 @@
  *
  * - `{"id": "sid:<sid>", "kind": "sid", "sid", "revokedAt", "purgeAfter", "ttl"}` revokes one token;
  * - `{"id": "oid:<oid>", "kind": "oid", "oid", "before", "revokedAt", "purgeAfter", "ttl"}`
- *   revokes every token of that user or app whose `st` is before `before`.
+ *   revokes every token of that user or app whose `st` is at or before `before` (`st` has
+ *   one-second resolution: a token issued earlier in the same second as `before` is revoked too,
+ *   and so is one issued later in that second; the oid compares without case).
  *
  * A record must outlive every token it can affect: `purgeAfter` = max(`revokedAt`, `before`) +
  * `SAS_MAX_TTL_SECONDS` + clock skew. `ttl` (seconds) lets real Cosmos DB expire it on its own
@@ -52,9 +54,12 @@ const StoredSchema = z.discriminatedUnion('kind', [
 
 export type Revocation = z.output<typeof StoredSchema>;
 
-/** The document id of a revocation: `sid:<sid>` or `oid:<oid>`. */
+/**
+ * The document id of a revocation: `sid:<sid>` or `oid:<oid>`. Object ids are GUIDs and compare
+ * without case, so the oid is kept in lower case: `ABC…` and `abc…` are one user, one record.
+ */
 export function revocationId(request: { sid: string } | { oid: string }): string {
-  return 'sid' in request ? `sid:${request.sid}` : `oid:${request.oid}`;
+  return 'sid' in request ? `sid:${request.sid}` : `oid:${request.oid.toLowerCase()}`;
 }
 
 /** Validates a stored record; its id must agree with its body. */
@@ -62,10 +67,12 @@ export function parseStoredRevocation(doc: StoredDocument): ParseResult<Revocati
   const parsed = StoredSchema.safeParse(doc.body);
   if (!parsed.success) return { ok: false, error: parsed.error.issues[0]?.message ?? 'invalid revocation' };
   const value = parsed.data;
-  if (value.id !== revocationId(value.kind === 'sid' ? { sid: value.sid } : { oid: value.oid })) {
+  const id = revocationId(value.kind === 'sid' ? { sid: value.sid } : { oid: value.oid });
+  // Records stored before oids were lower-cased keep their id; the body's oid is what counts.
+  if (value.id !== id && !(value.kind === 'oid' && value.id === `oid:${value.oid}`)) {
     return { ok: false, error: 'id: must be sid:<sid> or oid:<oid> of the body' };
   }
-  return { ok: true, value };
+  return { ok: true, value: value.kind === 'oid' ? { ...value, oid: value.oid.toLowerCase() } : value };
 }
 
 /** The record to store for a request at `now`. */
@@ -91,7 +98,7 @@ export function buildRevocation(
   return {
     id: revocationId(request),
     kind: 'oid',
-    oid: request.oid,
+    oid: request.oid.toLowerCase(),
     before,
     revokedAt: now,
     purgeAfter,

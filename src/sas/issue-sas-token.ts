@@ -62,6 +62,8 @@ export interface SasTokenGrant {
   readonly actions: readonly SasAction[];
   /** The granting allow policies (`spi`), in id order. */
   readonly policies: readonly string[];
+  /** Each granting policy's version tag (`spv`), in the order of `policies`. */
+  readonly policyVersions: readonly string[];
   readonly tid: string;
   readonly oid: string;
   readonly azp: string;
@@ -97,6 +99,7 @@ export function createSasToken(
     oid: grant.oid,
     azp: grant.azp,
     spi: grant.policies,
+    spv: grant.policyVersions,
   };
   const sig = sasSignature(sasStringToSign(fields), keys.signing.key);
   return { token: serializeSasToken(fields, sig), fields };

@@ -100,9 +100,13 @@ export class SasCredentialVerifier implements CredentialVerifier {
     if (state.revocations.match(grant.sid, grant.oid, grant.issuedAt) !== undefined)
       throw sasError('ERR_SAS_REVOKED');
     const { index } = state.snapshot();
-    for (const id of grant.policies) {
-      if (!isPolicyActive(index, id)) {
-        throw sasError('ERR_SAS_REVOKED', 'A policy that granted this token was deleted or disabled');
+    const versions = grant.policyVersions;
+    for (let i = 0; i < grant.policies.length; i++) {
+      if (!isPolicyActive(index, grant.policies[i]!, versions[i]!)) {
+        throw sasError(
+          'ERR_SAS_REVOKED',
+          'A policy that granted this token was changed, disabled or deleted',
+        );
       }
     }
     return principal;
@@ -126,6 +130,7 @@ export class SasCredentialVerifier implements CredentialVerifier {
       pathPrefix: Object.freeze([...grant.pathPrefix]),
       actions: Object.freeze([...grant.actions]),
       policies: Object.freeze([...grant.policies]),
+      policyVersions: Object.freeze([...grant.policyVersions]),
     });
     const principal: SasPrincipal = Object.freeze({
       kind: 'sas',

@@ -102,6 +102,7 @@ export async function exchangeToken(
       pathPrefix: asked.pathPrefix,
       actions: asked.actions,
       policies: decision.policies,
+      policyVersions: decision.policies.map((id) => snapshot.index.byId.get(id)!.version),
       tid: principal.tid,
       oid: principal.oid!,
       azp: principal.azp!,

@@ -1,5 +1,6 @@
 import type { Container, ItemDefinition } from '@azure/cosmos';
 import { GatewayError } from '../errors';
+import { normalizeEtag } from '../http/etag';
 
 /** A document as it comes out of Cosmos DB: the body plus the system fields the gateway uses. */
 export interface StoredDocument {
@@ -19,11 +20,6 @@ export interface WriteConditions {
 }
 
 const SYSTEM_FIELDS = new Set(['_rid', '_self', '_etag', '_ts', '_attachments', '_lsn']);
-
-/** ETags compare without quotes or a weak prefix: Cosmos returns quoted ones, the embedded server bare ones. */
-export function normalizeEtag(etag: string): string {
-  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
-}
 
 /** The HTTP `ETag` header value of a stored document. */
 export function etagHeader(doc: StoredDocument): string {
@@ -60,9 +56,16 @@ async function guarded<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** `If-Match` semantics: `*` matches any live document; otherwise the ETags must be equal. */
-function etagMatches(ifMatch: string, doc: StoredDocument): boolean {
-  return ifMatch.trim() === '*' || normalizeEtag(ifMatch.trim()) === normalizeEtag(doc.etag);
+/**
+ * The ETag a write is conditioned on, checked by Cosmos DB itself (never by comparing here, which
+ * two instances racing with one ETag would both pass): the client's `If-Match` in the spelling
+ * the store uses (quoted like `current`, or bare), or, without one or for `*`, the ETag just read,
+ * so that a concurrent writer makes this a 412 rather than a lost update.
+ */
+function writeCondition(ifMatch: string | undefined, current: StoredDocument): string {
+  if (ifMatch === undefined || ifMatch.trim() === '*') return current.etag;
+  const bare = normalizeEtag(ifMatch.trim());
+  return current.etag.startsWith('"') ? `"${bare}"` : bare;
 }
 
 const stale = () => new GatewayError('ERR_PRECONDITION_FAILED', 'The document changed since it was read');
@@ -121,7 +124,8 @@ export class CosmosDocumentStore {
 
   /**
    * Creates or replaces the document `id` (PUT semantics). With `ifMatch`, the current live
-   * document must carry that ETag (or exist, for `*`), checked by Cosmos atomically: 412 otherwise.
+   * document must carry that ETag (or exist, for `*`), checked by Cosmos DB atomically: 412
+   * otherwise. Of two writers racing with one ETag, exactly one wins.
    */
   put(
     id: string,
@@ -132,15 +136,13 @@ export class CosmosDocumentStore {
       const current = await this.get(id);
       const live = current && !current.deleted ? current : undefined;
       const item = { ...body, id };
-      if (conditions.ifMatch !== undefined) {
-        if (!live || !etagMatches(conditions.ifMatch, live)) throw stale();
-      }
+      if (conditions.ifMatch !== undefined && !live) throw stale();
       try {
         if (current) {
-          // Replace conditioned on what was just read: a concurrent writer makes this a 412, not a lost update.
+          const condition = writeCondition(conditions.ifMatch, current);
           const { resource } = await this.container
             .item(id, id)
-            .replace<ItemDefinition>(item, { accessCondition: { type: 'IfMatch', condition: current.etag } });
+            .replace<ItemDefinition>(item, { accessCondition: { type: 'IfMatch', condition } });
           return { doc: toStored(resource as ItemDefinition), created: !live };
         }
         const { resource } = await this.container.items.create<ItemDefinition>(item);
@@ -165,13 +167,12 @@ export class CosmosDocumentStore {
         if (conditions.ifMatch !== undefined) throw stale();
         return undefined;
       }
-      if (conditions.ifMatch !== undefined && !etagMatches(conditions.ifMatch, current)) throw stale();
       try {
         const { resource } = await this.container
           .item(id, id)
           .replace<ItemDefinition>(
             { id, deleted: true, deletedAt: nowSeconds },
-            { accessCondition: { type: 'IfMatch', condition: current.etag } },
+            { accessCondition: { type: 'IfMatch', condition: writeCondition(conditions.ifMatch, current) } },
           );
         return toStored(resource as ItemDefinition);
       } catch (err) {

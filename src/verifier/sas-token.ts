@@ -28,6 +28,7 @@ export const SAS_SIGNED_FIELDS = [
   'oid',
   'azp',
   'spi',
+  'spv',
 ] as const;
 
 export type SasSignedField = (typeof SAS_SIGNED_FIELDS)[number];
@@ -60,6 +61,12 @@ export interface SasTokenFields {
   readonly azp: string;
   /** Ids of the allow policies that granted it, as issued. */
   readonly spi: readonly string[];
+  /**
+   * The version tag of each `spi` policy when the token was issued, in the same order: any write
+   * to a granting policy (narrowing, disabling, deleting and re-creating) changes its tag, and
+   * with it revokes the token (see `policyVersionTag` in src/policy/policy-version.ts).
+   */
+  readonly spv: readonly string[];
 }
 
 /** A token that parsed (not yet verified). */
@@ -84,6 +91,8 @@ const TID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const IDENTIFIER = /^[A-Za-z0-9._:@-]{1,128}$/;
 const POLICY_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_SPI = 64;
+/** A policy version tag: 66 bits of its ETag's SHA-256, base64url. */
+const VERSION_TAG = /^[A-Za-z0-9_-]{11}$/;
 /** base64url of 32 bytes, no padding. */
 const SIG = /^[A-Za-z0-9_-]{43}$/;
 
@@ -195,9 +204,11 @@ export function parseSasToken(token: string): ParsedSasToken {
   const spi = spiText.split(',');
   check(spi.length <= MAX_SPI && spi.every((id) => POLICY_ID.test(id)), 'spi');
   if (new Set(spi).size !== spi.length) throw invalid('"spi" repeats a policy id');
+  const spv = get('spv').split(',');
+  check(spv.length === spi.length && spv.every((tag) => VERSION_TAG.test(tag)), 'spv');
   const sig = get('sig');
   check(SIG.test(sig), 'sig');
-  return { sv, sr, sp, st, se, skn, sid, tid, oid, azp, spi, sig, ...scope, actions };
+  return { sv, sr, sp, st, se, skn, sid, tid, oid, azp, spi, spv, sig, ...scope, actions };
 }
 
 /**
@@ -205,8 +216,8 @@ export function parseSasToken(token: string): ParsedSasToken {
  *
  * @example
  * ```ts
- * sasStringToSign({ sv: '1', sr: 'orders', sp: 'r', st: 1, se: 2, skn: 'k1', sid, tid, oid, azp, spi: ['p'] });
- * // '1\norders\nr\n1\n2\nk1\n<sid>\n<tid>\n<oid>\n<azp>\np'
+ * sasStringToSign({ sv: '1', sr: 'orders', sp: 'r', st: 1, se: 2, skn: 'k1', sid, tid, oid, azp, spi: ['p'], spv: ['AbCdEfGhIjK'] });
+ * // '1\norders\nr\n1\n2\nk1\n<sid>\n<tid>\n<oid>\n<azp>\np\nAbCdEfGhIjK'
  * ```
  */
 export function sasStringToSign(fields: SasTokenFields): string {
@@ -222,6 +233,7 @@ export function sasStringToSign(fields: SasTokenFields): string {
     fields.oid,
     fields.azp,
     fields.spi.join(','),
+    fields.spv.join(','),
   ].join('\n');
 }
 
@@ -244,6 +256,7 @@ export function serializeSasToken(fields: SasTokenFields, sig: string): string {
     oid: fields.oid,
     azp: fields.azp,
     spi: fields.spi.join(','),
+    spv: fields.spv.join(','),
   };
   return `${SAS_SIGNED_FIELDS.map((f) => `${f}=${encodeURIComponent(values[f])}`).join('&')}&sig=${sig}`;
 }

@@ -20,6 +20,8 @@ export interface SasGrant {
   readonly sid: string;
   /** Ids of the allow policies that granted it (`spi`). */
   readonly policies: readonly string[];
+  /** Their version tags when it was issued (`spv`), in the same order. */
+  readonly policyVersions: readonly string[];
   readonly tid: string;
   readonly oid: string;
   readonly azp: string;
@@ -118,6 +120,7 @@ export function grantOf(parsed: ReturnType<typeof parseSasToken>): SasGrant {
     permissions: parsed.sp,
     sid: parsed.sid,
     policies: parsed.spi,
+    policyVersions: parsed.spv,
     tid: parsed.tid,
     oid: parsed.oid,
     azp: parsed.azp,

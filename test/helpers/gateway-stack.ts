@@ -83,8 +83,20 @@ export class SasTestStack {
     readonly api: string,
   ) {}
 
-  static async start(env: Record<string, string> = { SAS_SIGNING_KEYS: KEY_1 }): Promise<SasTestStack> {
-    const stack = await startLocalStack({ env, port: 0, logger: new MemoryLogger() });
+  /**
+   * @param options.isolateCosmos run the embedded Cosmos DB in its own process, with a clock of its
+   *   own (`stack.cosmos.setClockOffset`): tests that need writes at chosen `_ts` values use it.
+   */
+  static async start(
+    env: Record<string, string> = { SAS_SIGNING_KEYS: KEY_1 },
+    options: { isolateCosmos?: boolean } = {},
+  ): Promise<SasTestStack> {
+    const stack = await startLocalStack({
+      env,
+      port: 0,
+      logger: new MemoryLogger(),
+      isolateCosmos: options.isolateCosmos ?? false,
+    });
     const sas = new SasTestStack(stack, `${stack.gatewayUrl}/api`);
     await sas.seed();
     return sas;

@@ -40,6 +40,13 @@ export interface EmbeddedCosmos {
   readonly agent: Agent;
   /** The process the server runs in: this one, or its own child when `isolated`. */
   readonly pid: number;
+  /**
+   * Moves the database's clock (the one that stamps `_ts`) by `seconds` from real time, as a real
+   * account's clock is its own and not the gateway's. Tests use it to write at chosen `_ts`
+   * values (the same second, later, even earlier than a write already seen) without waiting.
+   * Only an `isolated` server has a clock of its own; inline, this rejects.
+   */
+  setClockOffset(seconds: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -168,6 +175,7 @@ export async function startEmbeddedCosmos(options: StartEmbeddedCosmosOptions = 
     ca: certificate.ca,
     agent,
     pid: listening.pid,
+    setClockOffset: (seconds) => listening.setClockOffset(seconds),
     close() {
       closed ??= (async () => {
         agent.destroy();
@@ -181,6 +189,7 @@ export async function startEmbeddedCosmos(options: StartEmbeddedCosmosOptions = 
 interface Listening {
   readonly port: number;
   readonly pid: number;
+  setClockOffset(seconds: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -201,6 +210,8 @@ async function listenInline(certificate: LocalCertificate, port: number, host: s
   return {
     port: (server.address() as AddressInfo).port,
     pid: process.pid,
+    setClockOffset: () =>
+      Promise.reject(new Error('the inline embedded Cosmos DB shares this process clock; start it isolated')),
     close: () =>
       new Promise<void>((done) => {
         server.close(() => done());
@@ -214,13 +225,22 @@ async function listenInline(certificate: LocalCertificate, port: number, host: s
  * and from `dist/`: it gets the library's resolved path and the server options over IPC, answers
  * with the port, and exits when its parent disconnects (including when the parent dies). Ctrl-C
  * reaches the whole process group: the child ignores it and lets the parent shut down first, so
- * the parent's last audit flush still has a database to write to.
+ * the parent's last audit flush still has a database to write to. Its `Date.now` (which stamps
+ * `_ts`) runs at an offset from real time that the parent sets over IPC ({@link EmbeddedCosmos.setClockOffset}).
  */
 const CHILD_PROGRAM = `
+const realNow = Date.now;
+let offsetMs = 0;
+Date.now = () => realNow() + offsetMs;
 process.once('message', ({ library, options, port, host }) => {
   const server = require(library).createHttpsServer(options);
   server.once('error', (err) => process.send({ error: String(err) }));
   server.listen(port, host, () => process.send({ port: server.address().port }));
+  process.on('message', (message) => {
+    if (typeof message.offsetMs !== 'number') return;
+    offsetMs = message.offsetMs;
+    process.send({ clock: offsetMs });
+  });
 });
 process.on('disconnect', () => process.exit(0));
 process.on('SIGINT', () => {});
@@ -247,6 +267,21 @@ async function listenInChild(certificate: LocalCertificate, port: number, host: 
     return {
       port: reply.port,
       pid: child.pid!,
+      setClockOffset: (seconds) =>
+        new Promise<void>((done, fail) => {
+          const onMessage = (message: { clock?: number }) => {
+            if (message.clock !== seconds * 1000) return;
+            child.off('message', onMessage);
+            done();
+          };
+          child.on('message', onMessage);
+          child.send({ offsetMs: seconds * 1000 }, (err) => {
+            if (err) {
+              child.off('message', onMessage);
+              fail(err);
+            }
+          });
+        }),
       close: async () => {
         if (child.connected) child.disconnect();
         await exited;

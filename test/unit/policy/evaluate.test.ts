@@ -731,9 +731,10 @@ describe('evaluatePolicies', () => {
     expect(index.byResource.get('orders')?.read.disabled.map((p) => p.id)).toEqual(['off']);
     expect(index.anyResource.write.allow.map((p) => p.id)).toEqual(['any-write']);
     expect(index.anyResource.read.allow).toEqual([]);
-    expect(isPolicyActive(index, 'o-read')).toBe(true);
-    expect(isPolicyActive(index, 'off')).toBe(false);
-    expect(isPolicyActive(index, 'gone')).toBe(false);
+    expect(isPolicyActive(index, 'o-read', '')).toBe(true);
+    expect(isPolicyActive(index, 'o-read', 'another-tag')).toBe(false);
+    expect(isPolicyActive(index, 'off', '')).toBe(false);
+    expect(isPolicyActive(index, 'gone', '')).toBe(false);
   });
 
   it.each([3, 70])(

@@ -21,11 +21,22 @@ const policy = (id: string, enabled = true) => {
   return parsed.value;
 };
 
+/** The version tag the tokens below were issued under (`spv`). */
+const V1 = 'v1v1v1v1v1v';
+
 function state(
-  options: { loaded?: boolean; revoked?: boolean; policies?: ReturnType<typeof policy>[] } = {},
+  options: {
+    loaded?: boolean;
+    revoked?: boolean;
+    policies?: ReturnType<typeof policy>[];
+    versions?: Record<string, string>;
+  } = {},
 ) {
   const snapshot: PolicySnapshot = {
-    index: compilePolicies(options.policies ?? [policy('p1')]),
+    index: compilePolicies(
+      options.policies ?? [policy('p1')],
+      new Map(Object.entries(options.versions ?? { p1: V1, p2: V1 })),
+    ),
     resources: new Map(),
     version: 1,
   };
@@ -44,6 +55,7 @@ const { token } = createSasToken(
     pathPrefix: ['customers', '42'],
     actions: ['read'],
     policies: ['p1'],
+    policyVersions: [V1],
     tid: '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01',
     oid: 'user-1',
     azp: 'app-1',
@@ -59,6 +71,12 @@ describe('SasCredentialVerifier', () => {
     ['revoked', state({ revoked: true }), 'ERR_SAS_REVOKED'],
     ['granting policy disabled', state({ policies: [policy('p1', false)] }), 'ERR_SAS_REVOKED'],
     ['granting policy deleted', state({ policies: [policy('p2')] }), 'ERR_SAS_REVOKED'],
+    [
+      'granting policy written since (another version)',
+      state({ versions: { p1: 'v2v2v2v2v2v' } }),
+      'ERR_SAS_REVOKED',
+    ],
+    ['granting policy compiled without a version', state({ versions: {} }), 'ERR_SAS_REVOKED'],
     ['revocations never loaded: fail closed', state({ loaded: false }), 'ERR_POLICY_STORE_UNAVAILABLE'],
   ])('%s', (_name, fake, code) => {
     const verifier = new SasCredentialVerifier({ keys, clock, skewSeconds: 60, state: fake });
@@ -99,7 +117,7 @@ describe('SasCredentialVerifier', () => {
         live,
         state: {
           snapshot: (): PolicySnapshot => ({
-            index: compilePolicies(live.policies),
+            index: compilePolicies(live.policies, new Map([['p1', V1]])),
             resources: new Map(),
             version: 1,
           }),
@@ -174,6 +192,7 @@ describe('SasCredentialVerifier', () => {
             pathPrefix: [],
             actions: ['read'],
             policies: ['p1'],
+            policyVersions: [V1],
             tid: '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01',
             oid: `user-${i}`,
             azp: 'app-1',

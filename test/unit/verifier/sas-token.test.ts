@@ -32,12 +32,13 @@ const EXAMPLE = {
     oid: '0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6',
     azp: 'c0ffee00-1234-4abc-8def-000000000001',
     spi: ['orders-create', 'orders-read'],
+    spv: ['q3Yx0Pz1AbC', 'Hk7_Lm2NoPq'],
   } satisfies SasTokenFields,
   stringToSign:
-    '1\norders/customers/42\nrc\n1767225600\n1767225900\nk1\nAAECAwQFBgcICQoLDA0ODw\n9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01\n0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6\nc0ffee00-1234-4abc-8def-000000000001\norders-create,orders-read',
-  sig: 'vGILneBtFaJ6-KHaUdSDigkvSLvES-0WnrMB9CXRjfs',
+    '1\norders/customers/42\nrc\n1767225600\n1767225900\nk1\nAAECAwQFBgcICQoLDA0ODw\n9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01\n0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6\nc0ffee00-1234-4abc-8def-000000000001\norders-create,orders-read\nq3Yx0Pz1AbC,Hk7_Lm2NoPq',
+  sig: 'THyd_WryM524ncFQWPK-ZFasqls7CvWbEnRE6SrqpHw',
   token:
-    'sv=1&sr=orders%2Fcustomers%2F42&sp=rc&st=1767225600&se=1767225900&skn=k1&sid=AAECAwQFBgcICQoLDA0ODw&tid=9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01&oid=0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6&azp=c0ffee00-1234-4abc-8def-000000000001&spi=orders-create%2Corders-read&sig=vGILneBtFaJ6-KHaUdSDigkvSLvES-0WnrMB9CXRjfs',
+    'sv=1&sr=orders%2Fcustomers%2F42&sp=rc&st=1767225600&se=1767225900&skn=k1&sid=AAECAwQFBgcICQoLDA0ODw&tid=9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01&oid=0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6&azp=c0ffee00-1234-4abc-8def-000000000001&spi=orders-create%2Corders-read&spv=q3Yx0Pz1AbC%2CHk7_Lm2NoPq&sig=THyd_WryM524ncFQWPK-ZFasqls7CvWbEnRE6SrqpHw',
 };
 
 const ring = new HmacKeyRing(EXAMPLE.keys);
@@ -60,6 +61,7 @@ describe('docs/sas-token.md worked example', () => {
           pathPrefix: ['customers', '42'],
           actions: ['create', 'read'],
           policies: EXAMPLE.fields.spi,
+          policyVersions: EXAMPLE.fields.spv,
           tid: EXAMPLE.fields.tid,
           oid: EXAMPLE.fields.oid,
           azp: EXAMPLE.fields.azp,

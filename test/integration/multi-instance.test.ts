@@ -1,0 +1,148 @@
+/**
+ * Two gateway instances on one embedded Cosmos DB, as Flex Consumption runs them: a change made
+ * on instance A (a revocation, a new deny, the deletion of a granting policy) reaches instance B
+ * on its next refresh, whatever B wrote itself in between and whatever `_ts` each write got.
+ *
+ * The database runs in its own process with a clock of its own (`setClockOffset`), so each write
+ * lands at a chosen `_ts` second without waiting: the same second, later ones, and a write
+ * stamped earlier than one B has already pulled (another partition's clock, a lagging replica).
+ */
+import { randomUUID } from 'node:crypto';
+import { authorize } from '../helpers/http';
+import { authorizeWithSas, issue, SasTestStack, type ServedGateway } from '../helpers/gateway-stack';
+
+type Change = 'revoke sid' | 'revoke oid' | 'new deny' | 'delete grant' | 'disable grant' | 'narrow grant';
+
+interface Timing {
+  readonly name: string;
+  /** Database clock offset (s) of A's change and of B's own write. */
+  readonly a: number;
+  readonly b: number;
+  /** Before A's change, B pulls a document stamped at this offset (later than A's change). */
+  readonly seenFirst?: number;
+}
+
+const TIMINGS: readonly Timing[] = [
+  { name: 'B writes in the same second', a: 0, b: 0 },
+  { name: 'B writes 1 s later', a: 0, b: 1 },
+  { name: 'B writes 2 s later', a: 0, b: 2 },
+  { name: 'B writes 9 s later (one refresh interval)', a: 0, b: 9 },
+  { name: 'B writes 40 s later', a: 0, b: 40 },
+  { name: "A's change is stamped 5 s before a write B already pulled", a: 0, b: 6, seenFirst: 5 },
+];
+
+const CHANGES: readonly Change[] = [
+  'revoke sid',
+  'revoke oid',
+  'new deny',
+  'delete grant',
+  'disable grant',
+  'narrow grant',
+];
+
+describe('two instances on one Cosmos DB: what A changes, B learns on its next refresh', () => {
+  let env: SasTestStack;
+  let b: ServedGateway;
+
+  beforeAll(async () => {
+    env = await SasTestStack.start(undefined, { isolateCosmos: true });
+    b = await env.startGateway();
+  }, 60_000);
+
+  afterAll(() => env?.close());
+
+  const dbClock = (seconds: number) => env.stack.cosmos!.setClockOffset(seconds);
+  afterEach(() => dbClock(0));
+
+  const onA = (method: string, path: string, body?: unknown) => env.admin(method, path, body);
+  const onB = (method: string, path: string, body?: unknown) =>
+    fetch(`${b.api}/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${env.adminToken()}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    }).then(async (res) => ({ status: res.status, json: (await res.json()) as Record<string, unknown> }));
+
+  /** What B answers for the user's Bearer token and SAS token on their own orders. */
+  async function askB(bearer: string, sas: string, oid: string): Promise<{ bearer: string; sas: string }> {
+    const body = { resource: 'orders', action: 'read', path: `/customers/${oid}/orders` };
+    const viaBearer = await authorize(b.api, bearer, body);
+    const viaSas = await authorizeWithSas(b.api, sas, body);
+    const outcome = (res: { status: number; json: Record<string, unknown> }) =>
+      res.status === 200 ? (res.json.allowed === true ? 'allow' : 'deny') : String(res.json.code);
+    return { bearer: outcome(viaBearer), sas: outcome(viaSas) };
+  }
+
+  const expected: Record<Change, { bearer: string; sas: string }> = {
+    'revoke sid': { bearer: 'allow', sas: 'ERR_SAS_REVOKED' },
+    'revoke oid': { bearer: 'allow', sas: 'ERR_SAS_REVOKED' },
+    // A new deny stops Bearer callers at once; a SAS token is held to the policies that granted it.
+    'new deny': { bearer: 'deny', sas: 'allow' },
+    'delete grant': { bearer: 'deny', sas: 'ERR_SAS_REVOKED' },
+    'disable grant': { bearer: 'deny', sas: 'ERR_SAS_REVOKED' },
+    'narrow grant': { bearer: 'deny', sas: 'ERR_SAS_REVOKED' },
+  };
+
+  const cases = CHANGES.flatMap((change) => TIMINGS.map((timing) => [change, timing] as const));
+
+  it.each(cases)('%s on A, %o: B refuses after one refresh', async (change, timing) => {
+    const oid = randomUUID();
+    const grantId = `grant-${oid}`;
+    const grant = {
+      id: grantId,
+      effect: 'allow',
+      resource: 'orders',
+      paths: ['/customers/{claims.oid}/**'],
+      actions: ['read'],
+      principals: { users: [oid] },
+    };
+    expect((await onA('PUT', `policies/${grantId}`, grant)).status).toBe(201);
+    await b.gateway.state.refresher.refresh();
+    const bearer = env.mint({ oid });
+    const sas = await issue(env.api, {
+      subject_token: bearer,
+      resource: `orders/customers/${oid}`,
+      scope: 'read',
+    });
+    expect(await askB(bearer, sas, oid)).toEqual({ bearer: 'allow', sas: 'allow' });
+
+    if (timing.seenFirst !== undefined) {
+      await dbClock(timing.seenFirst);
+      expect(
+        (await onA('PUT', `policies/seen-${oid}`, { ...grant, id: `seen-${oid}`, resource: 'x' })).status,
+      ).toBe(201);
+      await b.gateway.state.refresher.refresh();
+    }
+
+    await dbClock(timing.a);
+    const { sid } = Object.fromEntries(new URLSearchParams(sas)) as { sid: string };
+    const made = await {
+      'revoke sid': () => onA('POST', 'revocations', { sid }),
+      'revoke oid': () => onA('POST', 'revocations', { oid }),
+      'new deny': () =>
+        onA('PUT', `policies/deny-${oid}`, {
+          id: `deny-${oid}`,
+          effect: 'deny',
+          resource: 'orders',
+          actions: ['read'],
+          principals: { users: [oid] },
+        }),
+      'delete grant': () => onA('DELETE', `policies/${grantId}`),
+      'disable grant': () => onA('PUT', `policies/${grantId}`, { ...grant, enabled: false }),
+      'narrow grant': () => onA('PUT', `policies/${grantId}`, { ...grant, paths: ['/public/**'] }),
+    }[change]();
+    expect(made.status).toBeLessThan(300);
+
+    // B's own write goes to the same container as A's change: that is what moved B's mark.
+    await dbClock(timing.b);
+    const own = change.startsWith('revoke')
+      ? await onB('POST', 'revocations', { oid: randomUUID() })
+      : await onB('PUT', `policies/noise-${oid}`, { ...grant, id: `noise-${oid}`, resource: 'y' });
+    expect(own.status).toBe(201);
+
+    await b.gateway.state.refresher.refresh();
+    expect(await askB(bearer, sas, oid)).toEqual(expected[change]);
+    // And it stays learned: later refreshes never bring the old state back.
+    await b.gateway.state.refresher.refresh();
+    expect(await askB(bearer, sas, oid)).toEqual(expected[change]);
+  });
+});
