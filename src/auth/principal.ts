@@ -19,8 +19,15 @@ export interface Principal {
   readonly roles: readonly string[];
   /** Delegated scopes (`scp`, space-separated in the token). */
   readonly scopes: readonly string[];
-  /** Group object ids (`groups`). */
+  /** Group object ids (`groups`); empty when {@link groupsOverage}. */
   readonly groups: readonly string[];
+  /**
+   * The token carries Entra's groups-overage marker instead of its groups (the user is in more
+   * groups than a token holds: `_claim_names.groups`, or `hasgroups: true`). Its group membership
+   * is unknown, so a policy that tests groups never lets it pass: an allow that needs a group
+   * does not match, a deny that names groups applies (fail closed).
+   */
+  readonly groupsOverage: boolean;
   /** `app` for app-only tokens (client credentials), `user` for delegated ones. */
   readonly idtyp: 'app' | 'user';
   /** Unix seconds after which the credential is no longer valid. */

@@ -9,6 +9,7 @@ import type { HttpResponseInit } from '@azure/functions';
 import { checkSasScope } from '../verifier/sas-scope';
 import type { SasGrant } from '../verifier/verify-sas-token';
 import { ACTIONS } from './actions';
+import { hasGroupsOverage } from '../auth/entra/claims';
 import { explainDecision, unknownResourceDecision, type PolicyPrincipal } from './evaluate';
 
 const stringList = z.array(z.string().max(256)).max(1024);
@@ -38,14 +39,17 @@ const AuthorizeBody = z.strictObject({
 
 /** Builds the principal of an admin's what-if question from its claims alone. */
 export function principalFromClaims(claims: z.output<typeof WhatIfClaims>): PolicyPrincipal {
+  const groupsOverage = hasGroupsOverage(claims);
+  const { groups: _groups, ...withoutGroups } = claims;
   return {
     oid: claims.oid,
     tid: (claims.tid ?? '').toLowerCase(),
     azp: claims.azp ?? claims.appid,
     roles: claims.roles ?? [],
     scopes: (claims.scp ?? '').split(' ').filter((s) => s.length > 0),
-    groups: claims.groups ?? [],
-    claims,
+    groups: groupsOverage ? [] : (claims.groups ?? []),
+    groupsOverage,
+    claims: groupsOverage ? withoutGroups : claims,
   };
 }
 

@@ -50,11 +50,20 @@ import {
 export type PolicyPrincipal = Pick<
   Principal,
   'oid' | 'tid' | 'azp' | 'roles' | 'scopes' | 'groups' | 'claims'
->;
+> & {
+  /** See `Principal.groupsOverage`; absent means false. */
+  readonly groupsOverage?: boolean;
+};
 
 /** Why a decision came out as it did: stable, for clients, audit and tests. */
 export type ReasonCode =
-  'ALLOWED' | 'EXPLICIT_DENY' | 'NO_MATCHING_POLICY' | 'INVALID_PATH' | 'UNKNOWN_ACTION' | 'UNKNOWN_RESOURCE';
+  | 'ALLOWED'
+  | 'EXPLICIT_DENY'
+  | 'GROUPS_OVERAGE'
+  | 'NO_MATCHING_POLICY'
+  | 'INVALID_PATH'
+  | 'UNKNOWN_ACTION'
+  | 'UNKNOWN_RESOURCE';
 
 export interface Decision {
   readonly allowed: boolean;
@@ -184,13 +193,23 @@ function hasGuid(value: string | undefined, form: string | undefined, set: Reado
   return set.has(value) || (form !== value && set.has(form!));
 }
 
-function principalFits(p: CompiledPrincipals, principal: PolicyPrincipal, view: PrincipalView): boolean {
+/**
+ * @param unknownGroupsMatch the caller's groups are unknown (overage) and a deny is being
+ *   checked: its `groups` list counts as matched
+ */
+function principalFits(
+  p: CompiledPrincipals,
+  principal: PolicyPrincipal,
+  view: PrincipalView,
+  unknownGroupsMatch = false,
+): boolean {
   if (p.roles !== undefined && !anyIn(principal.roles, p.roles)) return false;
   if (p.scopes !== undefined && !anyIn(principal.scopes, p.scopes)) return false;
   if (p.tenants !== undefined && !hasGuid(view.tid, view.tidForm, p.tenants)) return false;
   if (p.clients !== undefined && !hasGuid(view.azp, view.azpForm, p.clients)) return false;
   if (p.users !== undefined && !hasGuid(view.oid, view.oidForm, p.users)) return false;
   if (p.groups !== undefined) {
+    if (unknownGroupsMatch) return true;
     const groups = view.groups;
     const forms = view.groupForms;
     for (let i = 0; i < groups.length; i++) if (hasGuid(groups[i], forms[i], p.groups)) return true;
@@ -224,11 +243,38 @@ function conditionHolds(condition: CompiledCondition, claims: Claims): boolean {
   }
 }
 
-/** Whether every condition of the policy holds for these claims. */
-export function conditionsHold(policy: CompiledPolicy, claims: Claims): boolean {
+/**
+ * Whether every condition of the policy holds for these claims.
+ *
+ * @param unknownGroupsHold the caller's groups are unknown (overage) and a deny is being
+ *   checked: a condition on the `groups` claim counts as holding
+ */
+export function conditionsHold(policy: CompiledPolicy, claims: Claims, unknownGroupsHold = false): boolean {
   const conditions = policy.conditions;
-  for (let i = 0; i < conditions.length; i++) if (!conditionHolds(conditions[i]!, claims)) return false;
+  for (let i = 0; i < conditions.length; i++) {
+    const condition = conditions[i]!;
+    if (unknownGroupsHold && condition.claim === 'groups') continue;
+    if (!conditionHolds(condition, claims)) return false;
+  }
   return true;
+}
+
+/**
+ * Whether a deny that tests groups applies to a caller whose groups are unknown (overage): every
+ * other test must pass, the group tests count as passed. Fail closed: the caller may well be in
+ * the denied group.
+ */
+function overageDenyApplies(policy: CompiledPolicy, probe: Probe): boolean {
+  const p = policy.principals;
+  if (p !== undefined && !principalFits(p, probe.principal, probe.view, true)) return false;
+  return conditionsHold(policy, probe.claims, true) && pathMatches(policy, probe.spans, probe.claims);
+}
+
+/** {@link overageDenyApplies} for the denies of a scope decision (no concrete path). */
+function overageDenyFits(policy: CompiledPolicy, principal: PolicyPrincipal): boolean {
+  const p = policy.principals;
+  if (p !== undefined && !principalFits(p, principal, viewOf(principal), true)) return false;
+  return conditionsHold(policy, principal.claims, true);
 }
 
 /** Whether one of the policy's paths matches; the path must already be valid. */
@@ -361,6 +407,27 @@ function matchingPolicies(
   return found;
 }
 
+/**
+ * For a groups-overage caller: the enabled denies that test groups and would apply if the caller
+ * were in their groups, beyond those `matched` already holds; `undefined` when none.
+ */
+function overageDenies(
+  index: PolicyIndex,
+  resource: string,
+  action: Action,
+  probe: Probe,
+  matched: readonly CompiledPolicy[] | undefined,
+): CompiledPolicy[] | undefined {
+  let found: CompiledPolicy[] | undefined;
+  for (const lists of candidatesFor(index, resource, action)) {
+    for (const policy of lists.groupDenies) {
+      if (matched?.includes(policy) || !overageDenyApplies(policy, probe)) continue;
+      (found ??= []).push(policy);
+    }
+  }
+  return found;
+}
+
 function minLifetime(policies: readonly CompiledPolicy[]): number | undefined {
   let min: number | undefined;
   for (const policy of policies) {
@@ -407,6 +474,7 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
   const scratch = spareSpans ?? newPathSpans();
   spareSpans = undefined;
   let matched: CompiledPolicy[] | undefined;
+  let overage: CompiledPolicy[] | undefined;
   try {
     const spans = toSpans(request.path, scratch);
     if (spans === undefined) {
@@ -417,9 +485,22 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
     // Denies and allows are found in one pass. Every matching deny is named, so the pass does not
     // stop at the first one.
     matched = matchingPolicies(index, resource, action, probe);
+    if (principal.groupsOverage === true) overage = overageDenies(index, resource, action, probe, matched);
   } finally {
     scratch.path = ''; // hold no request data between decisions
     spareSpans = scratch;
+  }
+  if (overage !== undefined) {
+    // Denies found only because the caller's groups are unknown: named with any other deny.
+    const regular = matched?.filter((p) => p.effect === 'deny') ?? [];
+    const ids = [...regular, ...overage].sort(byOrdinal).map((p) => p.id);
+    return deny(
+      regular.length > 0 ? 'EXPLICIT_DENY' : 'GROUPS_OVERAGE',
+      regular.length > 0
+        ? `Denied by ${named(ids)}`
+        : `Denied by ${named(ids)}: the token has Entra's groups-overage marker instead of its groups, so a policy on groups is never passed`,
+      ids,
+    );
   }
   if (matched === undefined) {
     return deny(
@@ -448,8 +529,12 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
 
 // ---- Explanation (admin what-if) ----------------------------------------------------------------
 
-/** Why one candidate policy did or did not take part in a decision; checked in this order. */
-export type PolicyOutcome = 'matched' | 'disabled' | 'principals' | 'conditions' | 'path';
+/**
+ * Why one candidate policy did or did not take part in a decision; checked in this order.
+ * `groupsOverage`: the policy tests groups and the caller's are unknown (overage), so an allow
+ * of this kind cannot grant and a deny of this kind applies.
+ */
+export type PolicyOutcome = 'matched' | 'disabled' | 'groupsOverage' | 'principals' | 'conditions' | 'path';
 
 export interface PolicyExplanation {
   readonly id: string;
@@ -471,10 +556,15 @@ export function explainDecision(
   if (spans === undefined) return { decision, candidates: [] };
   const candidates: PolicyExplanation[] = [];
   const { principal } = request;
+  const overage = principal.groupsOverage === true;
+  const overageApplies = (policy: CompiledPolicy): boolean =>
+    overageDenyFits(policy, principal) && pathMatches(policy, spans, principal.claims);
   const explain = (lists: CandidateLists): void => {
     for (const policy of [...lists.deny, ...lists.allow, ...lists.disabled]) {
       let outcome: PolicyOutcome = 'matched';
       if (!policy.enabled) outcome = 'disabled';
+      else if (overage && policy.testsGroups && (policy.effect === 'allow' || overageApplies(policy)))
+        outcome = 'groupsOverage';
       else if (!principalMatches(policy, principal)) outcome = 'principals';
       else if (!conditionsHold(policy, principal.claims)) outcome = 'conditions';
       else if (!pathMatches(policy, spans, principal.claims)) outcome = 'path';
@@ -528,17 +618,21 @@ function scopeForAction(
   const claims = principal.claims;
   const lists = candidatesFor(index, resource, action);
   const fits = (p: CompiledPolicy): boolean => principalMatches(p, principal) && conditionsHold(p, claims);
+  // A caller whose groups are unknown (overage) meets every deny that tests groups.
+  const overage = principal.groupsOverage === true;
+  const denyFits = (p: CompiledPolicy): boolean =>
+    fits(p) || (overage && p.testsGroups && overageDenyFits(p, principal));
 
   // A deny that reaches any path of the subtree refuses the whole scope: the token could not be
   // held to that part of it once issued.
   const denies = lists.flatMap((l) =>
-    l.deny.filter((p) => fits(p) && p.globs.some((g) => reachesInto(g, prefix, claims))),
+    l.deny.filter((p) => denyFits(p) && p.globs.some((g) => reachesInto(g, prefix, claims))),
   );
   if (denies.length > 0) {
     return {
       action,
       allowed: false,
-      reasonCode: 'EXPLICIT_DENY',
+      reasonCode: denies.some((p) => fits(p)) ? 'EXPLICIT_DENY' : 'GROUPS_OVERAGE',
       reason: `Denied by ${named(denies.map((p) => p.id))}`,
       policies: denies.map((p) => p.id),
     };

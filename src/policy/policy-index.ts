@@ -56,6 +56,12 @@ export interface CompiledPolicy {
   readonly maxTokenLifetimeSeconds: number | undefined;
   /** Exact-resource policies first, then `*` ones, each in id order: decisions name policies in this order. */
   readonly ordinal: number;
+  /**
+   * It names groups (`principals.groups`, or a condition on the `groups` claim). A caller whose
+   * token carries the groups-overage marker never passes such a policy: see `groupsOverage` in
+   * src/auth/principal.ts.
+   */
+  readonly testsGroups: boolean;
   /** Filed under more than one key: a lookup may find it twice. */
   readonly multiKey: boolean;
   /**
@@ -113,6 +119,8 @@ export interface CandidateLists {
   readonly deny: readonly CompiledPolicy[];
   readonly allow: readonly CompiledPolicy[];
   readonly disabled: readonly CompiledPolicy[];
+  /** The enabled denies of `deny` that test groups: what a groups-overage caller must also meet. */
+  readonly groupDenies: readonly CompiledPolicy[];
   /** `deny` and `allow` together, keyed by principal: one lookup per caller attribute finds both. */
   readonly keyed: PrincipalKeyedPolicies;
   /**
@@ -168,6 +176,7 @@ const EMPTY_LISTS: CandidateLists = {
   deny: [],
   allow: [],
   disabled: [],
+  groupDenies: [],
   keyed: EMPTY_KEYED,
   includesAnyResource: false,
 };
@@ -330,6 +339,8 @@ export function compilePolicy(
     conditions: cache.conditionsOf(policy.conditions),
     maxTokenLifetimeSeconds: policy.maxTokenLifetimeSeconds,
     ordinal,
+    testsGroups:
+      principals?.groups !== undefined || (policy.conditions ?? []).some((c) => c.claim === 'groups'),
     multiKey: (key?.[1].size ?? 0) > 1,
     keyedOnly: key !== undefined && listCount === 1,
     soleIds: Object.freeze([policy.id]),
@@ -406,7 +417,12 @@ export function compilePolicies(
       if (includesAnyResource) enabled.push(...any.deny, ...any.allow);
       // Keyed in ordinal order, so each keyed list is in that order too.
       enabled.sort((a, b) => a.ordinal - b.ordinal);
-      done[action] = { ...lists, keyed: keyPolicies(enabled, numbering), includesAnyResource };
+      done[action] = {
+        ...lists,
+        groupDenies: lists.deny.filter((p) => p.testsGroups),
+        keyed: keyPolicies(enabled, numbering),
+        includesAnyResource,
+      };
     }
     return done;
   };

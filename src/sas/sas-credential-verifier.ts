@@ -140,6 +140,7 @@ export class SasCredentialVerifier implements CredentialVerifier {
       roles: Object.freeze([]),
       scopes: Object.freeze([]),
       groups: Object.freeze([]),
+      groupsOverage: false,
       idtyp: 'user',
       expiresAt: sas.expiresAt,
       claims: Object.freeze({ oid: sas.oid, tid: sas.tid, azp: sas.azp, sid: sas.sid }),

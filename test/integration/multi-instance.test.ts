@@ -146,3 +146,62 @@ describe('two instances on one Cosmos DB: what A changes, B learns on its next r
     expect(await askB(bearer, sas, oid)).toEqual(expected[change]);
   });
 });
+
+describe('two instances racing admin writes with one ETag', () => {
+  let env: SasTestStack;
+  let b: ServedGateway;
+
+  beforeAll(async () => {
+    env = await SasTestStack.start();
+    b = await env.startGateway();
+  });
+
+  afterAll(() => env?.close());
+
+  const put = (api: string, id: string, body: unknown, etag: string) =>
+    fetch(`${api}/policies/${id}`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Bearer ${env.adminToken()}`,
+        'content-type': 'application/json',
+        'if-match': etag,
+      },
+      body: JSON.stringify(body),
+    });
+
+  it.each([2, 8])(
+    '%i writers: exactly one wins, the others get 412 (the database decides)',
+    async (writers) => {
+      const id = `race-${writers}`;
+      const base = { id, effect: 'allow', resource: 'orders', actions: ['read'] };
+      const created = await env.admin('PUT', `policies/${id}`, base);
+      expect(created.status).toBe(201);
+      const etag = created.headers.get('etag')!;
+      const answers = await Promise.all(
+        Array.from({ length: writers }, (_, i) =>
+          put(i % 2 === 0 ? env.api : b.api, id, { ...base, description: `writer ${i}` }, etag),
+        ),
+      );
+      const statuses = answers.map((r) => r.status).sort();
+      expect(statuses).toEqual([200, ...Array<number>(writers - 1).fill(412)]);
+      const winner = answers.find((r) => r.status === 200)!;
+      const stored = await env.admin('GET', `policies/${id}`);
+      expect(stored.headers.get('etag')).toBe(winner.headers.get('etag'));
+      expect(stored.json.description).toBe(((await winner.json()) as { description: string }).description);
+      for (const r of answers.filter((a) => a.status === 412)) {
+        expect(((await r.json()) as { code: string }).code).toBe('ERR_PRECONDITION_FAILED');
+      }
+    },
+  );
+
+  it('a stale ETag is refused by the database even when this instance never saw the newer write', async () => {
+    const id = 'race-stale';
+    const base = { id, effect: 'allow', resource: 'orders', actions: ['read'] };
+    const created = await env.admin('PUT', `policies/${id}`, base);
+    const first = created.headers.get('etag')!;
+    expect((await put(b.api, id, { ...base, description: 'b' }, first)).status).toBe(200);
+    // A has not refreshed: it knows nothing of B's write, and must not need to.
+    const late = await put(env.api, id, { ...base, description: 'a' }, first);
+    expect(late.status).toBe(412);
+  });
+});

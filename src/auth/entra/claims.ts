@@ -67,7 +67,9 @@ export function principalFromEntraClaims(
   }
 
   const roles = optionalStringArray(payload, 'roles');
-  const groups = optionalStringArray(payload, 'groups');
+  const groupsOverage = hasGroupsOverage(payload);
+  // With the overage marker, whatever `groups` holds is not the whole membership: ignore it.
+  const groups = groupsOverage ? [] : optionalStringArray(payload, 'groups');
   const scp = optionalString(payload, 'scp');
   const oid = optionalString(payload, 'oid');
   const sub = optionalString(payload, 'sub');
@@ -85,6 +87,10 @@ export function principalFromEntraClaims(
   for (const [name, value] of Object.entries(payload)) {
     if (!UNTRUSTED_IDENTITY_CLAIMS.includes(name)) kept[name] = value;
   }
+  if (groupsOverage) delete kept.groups;
+  // Policies see the gateway's classification, not only what the token says: an app-only token
+  // without the optional `idtyp` claim still meets a condition on `idtyp equals app`.
+  kept.idtyp = isApp ? 'app' : 'user';
   return Object.freeze({
     kind: 'entra',
     oid,
@@ -93,10 +99,21 @@ export function principalFromEntraClaims(
     roles: Object.freeze(roles),
     scopes: Object.freeze(scopes),
     groups: Object.freeze(groups),
+    groupsOverage,
     idtyp: isApp ? 'app' : 'user',
     expiresAt: payload.exp,
     claims: Object.freeze(kept),
   });
+}
+
+/**
+ * Entra's groups-overage marker: a token for a user in more groups than fit (200 in a JWT) names
+ * a Graph source under `_claim_names.groups` instead; implicit-flow tokens say `hasgroups: true`.
+ */
+export function hasGroupsOverage(claims: Readonly<Record<string, unknown>>): boolean {
+  if (claims.hasgroups === true || claims.hasgroups === 'true') return true;
+  const names = claims._claim_names;
+  return typeof names === 'object' && names !== null && Object.hasOwn(names, 'groups');
 }
 
 function optionalString(payload: Readonly<Record<string, unknown>>, name: string): string | undefined {

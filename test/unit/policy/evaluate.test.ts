@@ -656,6 +656,109 @@ const cases: Array<[string, Case]> = [
       cap: 600,
     },
   ],
+  // Groups overage: the caller's groups are unknown; a policy on groups never lets it pass
+  [
+    'overage: an allow on a group does not grant',
+    {
+      policies: [{ id: 'g', principals: { groups: [GROUP] } }],
+      who: principal({ groups: [], groupsOverage: true }),
+      allowed: false,
+      code: 'NO_MATCHING_POLICY',
+      ids: [],
+    },
+  ],
+  [
+    'overage: a deny on another group applies (filed under groups, found anyway)',
+    {
+      policies: [
+        { id: 'a' },
+        { id: 'd', effect: 'deny', principals: { groups: ['bbbbbbbb-0000-4000-8000-00000000000b'] } },
+      ],
+      who: principal({ groups: [], groupsOverage: true }),
+      allowed: false,
+      code: 'GROUPS_OVERAGE',
+      ids: ['d'],
+    },
+  ],
+  [
+    'overage: a deny on a role and a group applies to a role holder',
+    {
+      policies: [
+        { id: 'a' },
+        {
+          id: 'd',
+          effect: 'deny',
+          principals: { roles: ['Orders.Reader'], groups: ['bbbbbbbb-0000-4000-8000-00000000000b'] },
+        },
+      ],
+      who: principal({ groups: [], groupsOverage: true }),
+      allowed: false,
+      code: 'GROUPS_OVERAGE',
+      ids: ['d'],
+    },
+  ],
+  [
+    'overage: a deny on a role and a group spares a caller without the role',
+    {
+      policies: [{ id: 'a' }, { id: 'd', effect: 'deny', principals: { roles: ['Other'], groups: [GROUP] } }],
+      who: principal({ groups: [], groupsOverage: true }),
+      allowed: true,
+      code: 'ALLOWED',
+      ids: ['a'],
+    },
+  ],
+  [
+    'overage: a deny with a groups condition applies; its other conditions still count',
+    {
+      policies: [
+        { id: 'a' },
+        {
+          id: 'd',
+          effect: 'deny',
+          conditions: [
+            { claim: 'groups', operator: 'in', values: [GROUP] },
+            { claim: 'ctry', operator: 'equals', value: 'NL' },
+          ],
+        },
+        {
+          id: 'e',
+          effect: 'deny',
+          conditions: [
+            { claim: 'groups', operator: 'in', values: [GROUP] },
+            { claim: 'ctry', operator: 'equals', value: 'DE' },
+          ],
+        },
+      ],
+      who: principal({ groups: [], groupsOverage: true }),
+      allowed: false,
+      code: 'GROUPS_OVERAGE',
+      ids: ['d'],
+    },
+  ],
+  [
+    'overage: a matching deny elsewhere is named first as an explicit deny',
+    {
+      policies: [
+        { id: 'a' },
+        { id: 'd1', effect: 'deny', principals: { roles: ['Orders.Reader'] } },
+        { id: 'd2', effect: 'deny', principals: { groups: [GROUP] } },
+      ],
+      who: principal({ groups: [], groupsOverage: true }),
+      allowed: false,
+      code: 'EXPLICIT_DENY',
+      ids: ['d1', 'd2'],
+    },
+  ],
+  [
+    'overage: policies that never test groups decide as usual',
+    {
+      policies: [{ id: 'a' }, { id: 'd', effect: 'deny', principals: { roles: ['Other'] } }],
+      who: principal({ groups: [], groupsOverage: true }),
+      allowed: true,
+      code: 'ALLOWED',
+      ids: ['a'],
+    },
+  ],
 ];
 
 describe('evaluatePolicies', () => {

@@ -28,6 +28,7 @@ const principal = (kind: 'entra' | 'sas' = 'entra'): Principal => ({
   roles: [],
   scopes: [],
   groups: [],
+  groupsOverage: false,
   idtyp: 'user',
   expiresAt: 0,
   claims: {},

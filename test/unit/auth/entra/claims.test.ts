@@ -96,13 +96,42 @@ describe('principalFromEntraClaims: mapping', () => {
     ['scp present and oid === sub → user', { sub: 'o1' }, { idtyp: 'user' }],
     ['idtyp user wins over oid === sub', { idtyp: 'user', scp: undefined, sub: 'o1' }, { idtyp: 'user' }],
     ['absent lists are empty', {}, { roles: [], groups: [] }],
-    ['roles and groups', { roles: ['R'], groups: ['G'] }, { roles: ['R'], groups: ['G'] }],
+    [
+      'roles and groups',
+      { roles: ['R'], groups: ['G'] },
+      { roles: ['R'], groups: ['G'], groupsOverage: false },
+    ],
+    [
+      'groups overage (_claim_names.groups): groups unknown',
+      { groups: ['G'], _claim_names: { groups: 'src1' }, _claim_sources: { src1: {} } },
+      { groups: [], groupsOverage: true },
+    ],
+    ['groups overage (hasgroups)', { hasgroups: true }, { groups: [], groupsOverage: true }],
+    [
+      '_claim_names without groups is no overage',
+      { _claim_names: { other: 'src1' } },
+      { groupsOverage: false },
+    ],
   ])('%s', (_name, claims, expected) => {
     expect(principalFromEntraClaims({ ...base, ...claims }, single)).toMatchObject({
       kind: 'entra',
       expiresAt: base.exp,
       ...expected,
     });
+  });
+
+  it.each([
+    ['app-only without idtyp (no scp, oid === sub)', { scp: undefined, sub: 'o1' }, 'app'],
+    ['delegated without idtyp', {}, 'user'],
+    ['idtyp app', { idtyp: 'app' }, 'app'],
+  ])("policies see the gateway's classification as the idtyp claim: %s", (_name, claims, idtyp) => {
+    const principal = principalFromEntraClaims({ ...base, ...claims }, single);
+    expect({ idtyp: principal.idtyp, claim: principal.claims.idtyp }).toEqual({ idtyp, claim: idtyp });
+  });
+
+  it('with the overage marker, policies see no groups claim at all', () => {
+    const principal = principalFromEntraClaims({ ...base, groups: ['G'], hasgroups: true }, single);
+    expect(principal.claims).not.toHaveProperty('groups');
   });
 
   it("lower-cases tid (multi-tenant issuer built from the token's own tid)", () => {

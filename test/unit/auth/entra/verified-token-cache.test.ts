@@ -10,6 +10,7 @@ const principal = (expiresAt: number): Principal => ({
   roles: [],
   scopes: [],
   groups: [],
+  groupsOverage: false,
   idtyp: 'user',
   expiresAt,
   claims: {},
