@@ -19,14 +19,40 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 
-/** Request headers that belong to the caller's relationship with the gateway, not the downstream's. */
+/**
+ * Request headers that belong to the caller's relationship with the gateway, not the downstream's:
+ *
+ * - its credential and cookies, and the forwarding headers the gateway sets itself;
+ * - `expect`: the gateway (its host) answered `100-continue` already, and forwards the body as a
+ *   plain request;
+ * - headers that make a server, framework or front end take the request for another one:
+ *   method overrides (ASP.NET, Express `method-override`, Spring's `HiddenHttpMethodFilter`
+ *   kin, Google APIs) would turn an authorized GET into a DELETE; URL rewrites (IIS
+ *   `X-Original-URL` / `X-Rewrite-URL`, `X-Forwarded-Prefix`) into another path; and App Service
+ *   Easy Auth's `X-MS-CLIENT-PRINCIPAL*` / `X-MS-TOKEN-*` into another caller. The policy
+ *   decided on the request as received; the downstream must see exactly that request.
+ */
 const CALLER_ONLY = new Set([
   'authorization',
   'cookie',
   'x-forwarded-host',
   'x-forwarded-proto',
   'forwarded',
+  'expect',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-original-url',
+  'x-original-method',
+  'x-rewrite-url',
+  'x-forwarded-prefix',
+  'x-forwarded-path',
+  'x-forwarded-uri',
+  'x-envoy-original-path',
 ]);
+
+/** Easy Auth's caller headers (`x-ms-client-principal`, `-id`, `-name`, `-idp`) and token store (`x-ms-token-*`). */
+const EASY_AUTH = /^x-ms-(client-principal|token-)/;
 
 /** Names listed in `Connection` (lower case), which are hop-by-hop for this message too. */
 function connectionTokens(value: string | null | undefined): Set<string> | undefined {
@@ -74,7 +100,7 @@ export function newTraceparent(): string {
 
 /**
  * The headers to send downstream: the caller's end-to-end headers minus hop-by-hop ones (and those
- * named in `Connection`), `Authorization`, `Cookie` and every `x-gateway-*`; then
+ * named in `Connection`), the caller-only ones above, every `x-gateway-*` and Easy Auth's; then
  * `x-forwarded-for` (the chain as received, which the host's front end has already extended with
  * the client address), `x-forwarded-proto` / `-host` (what the gateway saw, never the caller's
  * claim), `x-correlation-id`, `traceparent` (kept when valid, with its `tracestate`; else new)
@@ -91,7 +117,7 @@ export function forwardRequestHeaders(
   for (const [name, value] of incoming) {
     // Headers yields lower-case names.
     if (HOP_BY_HOP.has(name) || CALLER_ONLY.has(name) || named?.has(name)) continue;
-    if (name.startsWith('x-gateway-')) continue;
+    if (name.startsWith('x-gateway-') || (name.startsWith('x-ms-') && EASY_AUTH.test(name))) continue;
     if (name === 'traceparent') {
       traceparent = value;
       continue;

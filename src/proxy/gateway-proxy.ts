@@ -24,6 +24,7 @@ import {
   type MsalModule,
 } from './credentials/on-behalf-of';
 import { UpstreamPools, type UpstreamPoolOptions } from './upstream-pools';
+import { DeadlineWheel } from './deadlines';
 
 /** The I/O the proxy is built on; everything has a production default. */
 export interface GatewayProxyDeps {
@@ -70,6 +71,8 @@ export class GatewayProxy {
   readonly allowedHosts: readonly string[];
   readonly keyRing: HmacKeyRing;
   readonly pools: UpstreamPools;
+  /** Deadlines of calls in flight (a resource's `timeoutMs` over the whole exchange). */
+  readonly deadlines: DeadlineWheel;
   readonly metrics: Metrics | undefined;
   readonly credentials: DownstreamCredentials;
   private readonly targets = new Map<string, UpstreamTarget>();
@@ -81,6 +84,7 @@ export class GatewayProxy {
     this.allowedHosts = config.downstreamAllowedHosts;
     this.keyRing = deps.keyRing ?? new HmacKeyRing(config.sas.signingKeys);
     this.pools = new UpstreamPools(deps.pools);
+    this.deadlines = new DeadlineWheel(this.clock);
     this.metrics = deps.metrics;
     const env = deps.env ?? process.env;
     const tokenCache = new AccessTokenCache(this.clock);
@@ -130,8 +134,9 @@ export class GatewayProxy {
     return target;
   }
 
-  /** Closes the upstream pools. */
-  close(): Promise<void> {
-    return this.pools.close();
+  /** Closes the upstream pools (calls in flight finish), then stops the deadline timer. */
+  async close(): Promise<void> {
+    await this.pools.close();
+    this.deadlines.close();
   }
 }

@@ -11,6 +11,11 @@
  * and empty segments (`//`: some servers collapse them, others do not, so the policy and the
  * downstream could disagree). One trailing `/` is allowed and kept for the downstream; policy
  * sees the path without it (as path-glob's `splitPath` does).
+ *
+ * Spellings that other servers read as another path are refused too: `;` raw or encoded (Tomcat,
+ * Jetty and Spring drop `;param` from a segment, so `/admin;x/` and `/..;/` mean `/admin/` and
+ * `/../` there), and a segment ending in `.` or an encoded space (Windows, IIS and Azure's front
+ * ends trim them, so `/admin.` and `/admin%20` are `/admin`).
  */
 import { GatewayError } from '../errors';
 
@@ -40,6 +45,7 @@ function checkSegment(raw: string): string {
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
     if (c < 0x21 || c === 0x7f || c === 0x5c) refuse('control character, space or backslash');
+    if (c === 0x3b) refuse('semicolon (a path parameter elsewhere)');
     if (c !== 0x25) continue;
     const pair = raw.slice(i + 1, i + 3);
     if (!HEX.test(pair)) refuse('malformed percent-encoding');
@@ -48,10 +54,13 @@ function checkSegment(raw: string): string {
     if (byte === 0x2e || byte === 0x2f || byte === 0x5c || byte === 0x25 || byte < 0x20 || byte === 0x7f) {
       refuse('encoded dot, slash, backslash, percent or control character');
     }
+    if (byte === 0x3b) refuse('encoded semicolon (a path parameter elsewhere)');
+    if (byte === 0x20 && i + 3 === raw.length) refuse('trailing space (trimmed elsewhere)');
     encoded = true;
     i += 2;
   }
   if (raw === '.' || raw === '..') refuse('dot segment');
+  if (raw.charCodeAt(raw.length - 1) === 0x2e) refuse('trailing dot (trimmed elsewhere)');
   if (!encoded) return raw;
   try {
     return decodeURIComponent(raw);

@@ -178,13 +178,12 @@ async function* limitedBody(
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-/** Maps an undici failure to the caller's answer; the cause goes to the log. */
 /**
  * An abort signal for undici in its EventEmitter form. Why not AbortController: a web
  * AbortSignal per proxied request showed up at several percent of the proxy's CPU; undici takes
  * any emitter with `aborted` and an `abort` event.
  */
-class Deadline extends EventEmitter {
+class AbortEmitter extends EventEmitter {
   aborted = false;
   abort(): void {
     this.aborted = true;
@@ -201,6 +200,7 @@ class UpstreamDeadline extends Error {
   }
 }
 
+/** Maps an undici failure to the caller's answer; the cause goes to the log. */
 function upstreamFailure(err: unknown, bodyTooLarge: boolean, maxBytes: number): GatewayError {
   if (bodyTooLarge) {
     return new GatewayError('ERR_PAYLOAD_TOO_LARGE', `The body is larger than ${maxBytes} bytes`);
@@ -254,13 +254,14 @@ async function forward(
   const source = request.body as unknown as AsyncIterable<Uint8Array> | null;
   let response: Dispatcher.ResponseData;
   const started = proxy.clock.now();
-  // undici checks headersTimeout only about twice a second: a timer of our own makes `timeoutMs`
-  // exact (a 300 ms budget answered 504 at 300 ms, not 800).
-  const deadline = new Deadline();
-  const timer = setTimeout(() => deadline.abort(), resource.timeoutMs);
+  // The resource's `timeoutMs` bounds the whole exchange, headers and body: a deadline of the
+  // shared wheel (undici checks its own timeouts only about twice a second, and only per phase)
+  // aborts the request, and after the status line went out that cuts the caller's response.
+  const abort = new AbortEmitter();
+  const deadline = proxy.deadlines.add(resource.timeoutMs, () => abort.abort());
   try {
     response = await proxy.pools.for(target.origin).request({
-      signal: deadline,
+      signal: abort,
       path: upstreamPath,
       method,
       headers,
@@ -271,26 +272,27 @@ async function forward(
       // Redirects are the caller's business: undici does not follow them, the 3xx goes back as is.
     });
   } catch (err) {
-    throw upstreamFailure(
-      deadline.aborted ? new UpstreamDeadline() : err,
-      state.tooLarge,
-      proxy.maxBodyBytes,
-    );
-  } finally {
-    clearTimeout(timer);
+    proxy.deadlines.cancel(deadline);
+    throw upstreamFailure(abort.aborted ? new UpstreamDeadline() : err, state.tooLarge, proxy.maxBodyBytes);
   }
   proxy.metrics?.upstreamLatency(resource.name, response.statusCode, proxy.clock.now() - started);
   const body = response.body as unknown as Readable;
+  body.once('close', () => proxy.deadlines.cancel(deadline));
   body.on('error', (err: unknown) => {
-    // After the status line went out, a failure can only cut the stream; the log says why.
+    // After the status line went out, a failure can only cut the stream (the host resets the
+    // caller's connection); the log says why.
     proxy.logger.log('warn', 'proxy.response_aborted', {
       correlationId,
       resource: resource.name,
+      reason: abort.aborted ? 'deadline' : 'upstream',
       error: describeError(err),
     });
   });
   const empty = method === 'HEAD' || response.statusCode === 204 || response.statusCode === 304;
-  if (empty) response.body.dump().catch(() => undefined);
+  if (empty) {
+    proxy.deadlines.cancel(deadline);
+    response.body.dump().catch(() => undefined);
+  }
   return {
     status: response.statusCode,
     headers: forwardResponseHeaders(response.headers),

@@ -1,4 +1,4 @@
-/** Hostile paths below `/api/proxy/orders`: each must be refused before any decision. */
+/** Hostile paths below `/api/proxy/orders`: each must be refused before any decision (docs/proxy.md). */
 export const HOSTILE_PATHS = [
   '/..',
   '/../admin',
@@ -26,4 +26,14 @@ export const HOSTILE_PATHS = [
   '/a%zz',
   '/a%e0%a4%a',
   '/a%c0%ae',
+  // Read as another path by other servers: `;` path parameters, trailing dots and spaces
+  '/..;/admin',
+  '/admin;jsessionid=1/x',
+  '/a%3bb',
+  '/a%3Bb',
+  '/admin.',
+  '/admin./x',
+  '/a/...',
+  '/admin%20',
+  '/admin%20/x',
 ];

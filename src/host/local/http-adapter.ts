@@ -216,12 +216,17 @@ export async function serveRoutes<T>(
     .sort((a, b) => comparePrecedence(a.template.precedence, b.template.precedence));
   const resolveTarget = typeof target === 'function' ? (target as () => T | Promise<T>) : () => target;
 
-  const server = createServer((req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     dispatch(compiled, resolveTarget, req, res, logger).catch((err: unknown) => {
       logger?.log('error', 'local.response.failed', { error: describeError(err) });
       res.destroy();
     });
-  });
+  };
+  const server = createServer(serve);
+  // `Expect: 100-continue` (curl sends it for bodies over 1 MiB): the interim 100 goes out when
+  // the handler first reads the body, as the host's Kestrel does, so a request refused before
+  // that (401, 403, 413) never makes the client send its body.
+  server.on('checkContinue', serve);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
 
@@ -326,8 +331,15 @@ async function dispatch<T>(
   // arrives, so a handler that refuses a large body never buffers it.
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const { route, logHandler } = found.route;
+  const expectsContinue = /^100-continue$/i.test(req.headers.expect ?? '');
   const request = new HttpRequest({
-    nativeRequest: new LocalNativeRequest(url.href, method, headers, hasBody ? req : undefined),
+    nativeRequest: new LocalNativeRequest(
+      url.href,
+      method,
+      headers,
+      hasBody ? req : undefined,
+      expectsContinue ? () => res.writeContinue() : undefined,
+    ),
     params: found.params,
   } as unknown as ConstructorParameters<typeof HttpRequest>[0]);
   const context = new InvocationContext({
@@ -366,14 +378,26 @@ async function dispatch<T>(
 class LocalNativeRequest {
   #request: Request | undefined;
 
+  /**
+   * @param sendContinue answers `Expect: 100-continue`: called once, when the body is first read
+   */
   constructor(
     readonly url: string,
     readonly method: string,
     readonly headers: Headers,
     private readonly source: IncomingMessage | undefined,
+    private sendContinue: (() => void) | undefined,
   ) {}
 
+  /** The client waits for `100 Continue` before it sends the body: send it on the first read. */
+  private wantBody(): void {
+    const send = this.sendContinue;
+    this.sendContinue = undefined;
+    send?.();
+  }
+
   private request(): Request {
+    this.wantBody();
     this.#request ??= new Request(this.url, {
       method: this.method,
       headers: this.headers,
@@ -401,6 +425,7 @@ class LocalNativeRequest {
     if (this.#request !== undefined || this.source === undefined) return this.request().arrayBuffer();
     if (this.#consumed) throw new TypeError('Body is unusable: Body has already been read');
     this.#consumed = true;
+    this.wantBody();
     const chunks: Buffer[] = [];
     for await (const chunk of this.source) chunks.push(chunk as Buffer);
     const bytes = Buffer.concat(chunks);
@@ -517,9 +542,13 @@ function writeDirect(res: ServerResponse, init: HttpResponseInit): boolean {
   if (body instanceof Readable) {
     if (status === 204 || status === 304) return false;
     res.writeHead(status, headers);
-    // pipe(), not stream.pipeline(): half the per-response cost measured here; a caller that goes
-    // away must still release the upstream socket, hence the close handler.
+    // pipe(), not stream.pipeline(): half the per-response cost measured here. pipe() does not
+    // end the response when the body fails, so both directions are handled here: a body that
+    // fails mid-way (the upstream died, stalled past its deadline) resets the caller's
+    // connection at once, so a truncated answer is never taken for a complete one; a caller that
+    // goes away releases the upstream socket.
     body.pipe(res);
+    body.once('error', () => res.destroy());
     res.once('close', () => {
       if (!body.readableEnded) body.destroy();
     });

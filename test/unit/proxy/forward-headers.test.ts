@@ -15,6 +15,34 @@ describe('forwardRequestHeaders', () => {
     added: { 'x-gateway-principal': 'stmt' },
   };
 
+  it.each([
+    'Expect',
+    'X-HTTP-Method-Override',
+    'X-HTTP-Method',
+    'X-Method-Override',
+    'X-Original-URL',
+    'X-Original-Method',
+    'X-Rewrite-URL',
+    'X-Forwarded-Prefix',
+    'X-Forwarded-Path',
+    'X-Forwarded-Uri',
+    'X-Envoy-Original-Path',
+    'X-MS-CLIENT-PRINCIPAL',
+    'X-MS-CLIENT-PRINCIPAL-ID',
+    'X-MS-CLIENT-PRINCIPAL-NAME',
+    'X-MS-CLIENT-PRINCIPAL-IDP',
+    'X-MS-TOKEN-AAD-ACCESS-TOKEN',
+  ])('strips %s: it would make the downstream see another request or caller', (name) => {
+    const out = forwardRequestHeaders(new Headers({ [name]: 'DELETE', accept: 'x' }), base);
+    expect(Object.keys(out).map((n) => n.toLowerCase())).not.toContain(name.toLowerCase());
+    expect(out.accept).toBe('x');
+  });
+
+  it('keeps other x-ms- headers (x-ms-client-request-id is end to end)', () => {
+    const out = forwardRequestHeaders(new Headers({ 'x-ms-client-request-id': 'r1' }), base);
+    expect(out['x-ms-client-request-id']).toBe('r1');
+  });
+
   it('removes hop-by-hop, Connection-named, credential, cookie and x-gateway-* headers', () => {
     const out = forwardRequestHeaders(
       new Headers({
