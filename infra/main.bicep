@@ -68,6 +68,9 @@ param sasMaxTtlSeconds int = 3600
 @description('DOWNSTREAM_ALLOWED_HOSTS: comma list of host names ("*.azurewebsites.net" form allowed) a resource\'s upstream may point at.')
 param downstreamAllowedHosts string = '*.azurewebsites.net'
 
+@description('DOWNSTREAM_KEY_SETTINGS: comma list of the app settings (added through additionalAppSettings, e.g. Key Vault references) that functionKey resources may send as x-functions-key. Empty: no functionKey resource.')
+param downstreamKeySettings string = ''
+
 @minValue(1)
 @maxValue(3600)
 @description('POLICY_REFRESH_SECONDS: how often each instance pulls policy / resource / revocation changes.')
@@ -252,6 +255,7 @@ module gateway 'modules/function-app.bicep' = {
       SAS_DEFAULT_TTL_SECONDS: string(sasDefaultTtlSeconds)
       SAS_MAX_TTL_SECONDS: string(sasMaxTtlSeconds)
       DOWNSTREAM_ALLOWED_HOSTS: downstreamAllowedHosts
+      DOWNSTREAM_KEY_SETTINGS: downstreamKeySettings
       POLICY_REFRESH_SECONDS: string(policyRefreshSeconds)
       PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)
       RATE_LIMIT_PRINCIPAL_PER_SECOND: string(rateLimitPrincipalPerSecond)

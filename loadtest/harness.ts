@@ -7,7 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Pool } from 'undici';
-import { startLocalStack, type LocalStack } from '../src/host/local/local-stack';
+import {
+  startGatewayInstance,
+  startLocalStack,
+  type GatewayInstance,
+  type LocalStack,
+} from '../src/host/local/local-stack';
 import type { Logger, LogLevel } from '../src/logger';
 import { CONTAINERS, createCosmosClient, PARTITION_KEYS } from '../src/store/cosmos';
 import { DEFAULT_FAULT_PLAN, FaultController, type FaultActions, type FaultPlan } from './faults';
@@ -33,6 +38,12 @@ export const LOADTEST_DEFAULTS = {
   /** The slow resource's `timeoutMs`, and how late the slow downstream answers. */
   resourceTimeoutMs: 1_000,
   slowMs: 1_600,
+  /** Gateway instances on the one Cosmos DB; every request goes to one of them at random. */
+  instances: 2,
+  /** `POLICY_REFRESH_SECONDS` of every instance: short, so a change is due everywhere soon. */
+  refreshSeconds: 2,
+  /** What a pull may take beyond the refresh interval before a change must be honoured. */
+  changeMarginMs: 3_000,
 } as const;
 
 export interface LoadTestOptions {
@@ -50,6 +61,8 @@ export interface LoadTestOptions {
   readonly expectations?: Partial<Record<CaseName, Expectation>>;
   readonly resourceTimeoutMs?: number;
   readonly slowMs?: number;
+  readonly instances?: number;
+  readonly refreshSeconds?: number;
   /** Progress lines (stderr in the CLI). */
   readonly progress?: (line: string) => void;
 }
@@ -69,6 +82,8 @@ export interface LoadReport {
     readonly concurrency: number;
     readonly seed: number;
     readonly warmupRequests: number;
+    readonly instances: number;
+    readonly refreshSeconds: number;
   };
   readonly totals: RunStats['counts'] & { readonly seconds: number; readonly throughputPerSecond: number };
   readonly routes: Readonly<Record<string, RouteSummary>>;
@@ -136,28 +151,52 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
   const logger = new CountingLogger();
 
   const slow = await SwitchableDownstream.start(options.slowMs ?? LOADTEST_DEFAULTS.slowMs);
+  const instanceCount = options.instances ?? LOADTEST_DEFAULTS.instances;
+  const refreshSeconds = options.refreshSeconds ?? LOADTEST_DEFAULTS.refreshSeconds;
   let stack: LocalStack | undefined;
-  let pool: Pool | undefined;
+  const others: GatewayInstance[] = [];
+  const pools: Pool[] = [];
   try {
     stack = await startLocalStack({
       // Only what the run needs: every other part embedded, on loopback, on free ports.
-      env: { SAS_SIGNING_KEYS: `lt=${randomBytes(32).toString('base64')}` },
+      env: {
+        SAS_SIGNING_KEYS: `lt=${randomBytes(32).toString('base64')}`,
+        POLICY_REFRESH_SECONDS: String(refreshSeconds),
+      },
       port: 0,
       logger,
       seedDemo: true,
+      // The database in its own process, as in Azure: its heap (every document it holds) is not
+      // the gateway's, and the memory check measures the gateway alone.
+      isolateCosmos: true,
     });
     const gateway = stack.gateway!;
-    pool = new Pool(stack.gatewayUrl!, { connections: concurrency, pipelining: 1 });
+    // More instances on the same database, as Flex Consumption scales out: every change made on
+    // one must reach the others, whatever they write themselves meanwhile.
+    for (let i = 1; i < instanceCount; i++) others.push(await startGatewayInstance(stack, { logger }));
+    const gateways = [gateway, ...others.map((o) => o.gateway)];
+    for (const url of [stack.gatewayUrl!, ...others.map((o) => o.url)]) {
+      pools.push(new Pool(url, { connections: concurrency, pipelining: 1 }));
+    }
+    const pool = pools[0]!;
+    const audit = {
+      flush: () => Promise.all(gateways.map((g) => g.auditLog.flush())),
+      written: () => gateways.reduce((sum, g) => sum + g.auditLog.stats.written, 0),
+    };
     const scenario = new Scenario({
       seed,
       idp: stack.idp!,
       adminRole: gateway.config.adminRole,
+      instances: instanceCount,
+      changeBoundMs: refreshSeconds * 1000 + LOADTEST_DEFAULTS.changeMarginMs,
       ...(options.weights ? { weights: options.weights } : {}),
       ...(options.expectations ? { expectations: options.expectations } : {}),
     });
     await prepare(pool, stack, slow, options.resourceTimeoutMs ?? LOADTEST_DEFAULTS.resourceTimeoutMs);
+    // The other instances learn the set-up now rather than on their next refresh.
+    await Promise.all(gateways.map((g) => g.state.refresher.refresh()));
     for (const setup of scenario.setupRequests()) {
-      const answer = await send(pool, setup);
+      const answer = await send(pools, setup);
       setup.settle(answer.status ?? 0, answer.json);
       if (answer.status !== 200) throw new Error(`setup: ${setup.path} answered ${answer.status}`);
     }
@@ -165,11 +204,11 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
     say(`warm-up: ${warmupRequests} requests`);
     const warmStats = new RunStats();
     const traffic = new Traffic();
-    await drive(pool, scenario, concurrency, warmStats, traffic, undefined, { requests: warmupRequests });
-    await gateway.auditLog.flush();
+    await drive(pools, scenario, concurrency, warmStats, traffic, undefined, { requests: warmupRequests });
+    await audit.flush();
     await expireAuditDocuments(stack);
     let after: MemorySample | undefined;
-    const writtenAtWarmupPurge = gateway.auditLog.stats.written;
+    const writtenAtWarmupPurge = audit.written();
     const before = await sampleMemory(gc);
 
     let storedBeforeCosmosFault: number | null = null;
@@ -194,8 +233,8 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
           // A moment without traffic, so every audit record so far reaches the store and can be
           // counted, and the store can be emptied without racing the audit writer.
           await traffic.quiesce(async () => {
-            await gateway.auditLog.flush();
-            writtenBeforeCosmosFault = gateway.auditLog.stats.written - writtenAtWarmupPurge;
+            await audit.flush();
+            writtenBeforeCosmosFault = audit.written() - writtenAtWarmupPurge;
             storedBeforeCosmosFault = await expireAuditDocuments(live);
             // The leak check's "after": the same conditions as "before" (no traffic, audit
             // flushed, store emptied). Once Cosmos DB is down, audit records queue by design.
@@ -213,7 +252,7 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
     );
     const started = performance.now();
     await drive(
-      pool,
+      pools,
       scenario,
       concurrency,
       stats,
@@ -227,11 +266,11 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
     await slow.settle();
 
     if (after === undefined) {
-      await gateway.auditLog.flush();
+      await audit.flush();
       await expireAuditDocuments(stack);
       after = await sampleMemory(gc);
     }
-    const audit = gateway.auditLog.stats;
+    const auditStats = gateways.map((g) => g.auditLog.stats);
     const end = await sampleMemory(gc);
     const heapGrowthPercent = round1(((after.heapUsedMB - before.heapUsedMB) / before.heapUsedMB) * 100);
 
@@ -265,6 +304,8 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
         concurrency,
         seed,
         warmupRequests,
+        instances: instanceCount,
+        refreshSeconds,
       },
       totals: {
         ...counts,
@@ -288,10 +329,10 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
         checked: gc !== undefined,
       },
       audit: {
-        written: audit.written,
-        dropped: audit.dropped,
-        queued: audit.queued,
-        failedWrites: audit.failedWrites,
+        written: sum(auditStats, 'written'),
+        dropped: sum(auditStats, 'dropped'),
+        queued: sum(auditStats, 'queued'),
+        failedWrites: sum(auditStats, 'failedWrites'),
         storedBeforeCosmosFault,
         writtenBeforeCosmosFault,
       },
@@ -301,10 +342,15 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
       failures: [...warmStats.failures, ...stats.failures].slice(0, 20),
     };
   } finally {
-    await pool?.close();
+    await Promise.all(pools.map((p) => p.close()));
+    for (const other of others) await other.close();
     await stack?.close();
     await slow.close();
   }
+}
+
+function sum<T extends Record<K, number>, K extends string>(items: readonly T[], key: K): number {
+  return items.reduce((total, item) => total + item[key], 0);
 }
 
 /** Checks the demo policies the expectations rely on, and adds the load test's own resources. */
@@ -395,9 +441,9 @@ interface Answer {
   error?: string;
 }
 
-async function send(pool: Pool, planned: PlannedRequest): Promise<Answer> {
+async function send(pools: readonly Pool[], planned: PlannedRequest): Promise<Answer> {
   try {
-    const res = await pool.request({
+    const res = await pools[planned.instance % pools.length]!.request({
       method: planned.method,
       path: planned.path,
       headers: planned.headers,
@@ -447,7 +493,7 @@ class Traffic {
 
 /** Runs the mix until the request count or the time is reached, `concurrency` at a time. */
 async function drive(
-  pool: Pool,
+  pools: readonly Pool[],
   scenario: Scenario,
   concurrency: number,
   stats: RunStats,
@@ -478,7 +524,7 @@ async function drive(
       const planned = scenario.next();
       const t0 = performance.now();
       traffic.inFlight++;
-      const answer = await send(pool, planned);
+      const answer = await send(pools, planned);
       traffic.inFlight--;
       const t1 = performance.now();
       planned.settle(answer.status ?? 0, answer.json);

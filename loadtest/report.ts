@@ -8,7 +8,7 @@ export function formatReport(report: LoadReport): string {
   lines.push(
     '',
     `load test: ${totals.requests} requests in ${totals.seconds} s (${totals.throughputPerSecond}/s), ` +
-      `${config.concurrency} in flight, seed ${config.seed}; warm-up ${report.warmup.requests}`,
+      `${config.concurrency} in flight over ${config.instances} instances (refresh ${config.refreshSeconds} s), seed ${config.seed}; warm-up ${report.warmup.requests}`,
     '',
   );
   const header = ['route', 'requests', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'statuses'];

@@ -66,6 +66,10 @@ export const CASE_NAMES = [
   'admin.get',
   'admin.list',
   'admin.non-admin-put',
+  'change.deny',
+  'change.revoke',
+  'authorize.changed',
+  'proxy.sas-revoked',
   'health',
 ] as const;
 export type CaseName = (typeof CASE_NAMES)[number];
@@ -114,6 +118,11 @@ export const EXPECTATIONS: Readonly<Record<CaseName, Expectation>> = {
   'admin.get': { statuses: [200, 404], outcome: 'none' },
   'admin.list': allow(),
   'admin.non-admin-put': deny(403, 'ERR_ADMIN_ROLE_REQUIRED'),
+  // The change cases' statuses and the changed callers' decisions follow from the change model.
+  'change.deny': { statuses: [200, 201, 204, 404], outcome: 'none' },
+  'change.revoke': { statuses: [201], outcome: 'none' },
+  'authorize.changed': { statuses: [200], outcome: 'none' },
+  'proxy.sas-revoked': deny(401, 'ERR_SAS_REVOKED'),
   health: { statuses: [200], outcome: 'none' },
 };
 
@@ -129,6 +138,8 @@ export const FAULT_ANSWERS: Readonly<Partial<Record<CaseName, Partial<Record<Fau
   'admin.delete': { 'cosmos-down': STORE_DOWN },
   'admin.get': { 'cosmos-down': STORE_DOWN },
   'admin.list': { 'cosmos-down': STORE_DOWN },
+  'change.deny': { 'cosmos-down': STORE_DOWN },
+  'change.revoke': { 'cosmos-down': STORE_DOWN },
   // Cosmos DB down makes the gateway unhealthy (it says so); decisions keep working regardless.
   health: { 'cosmos-down': { status: 503, code: '' } },
 };
@@ -162,6 +173,10 @@ export const DEFAULT_WEIGHTS: Readonly<Record<CaseName, number>> = {
   'admin.get': 2,
   'admin.list': 1,
   'admin.non-admin-put': 1,
+  'change.deny': 1,
+  'change.revoke': 1,
+  'authorize.changed': 4,
+  'proxy.sas-revoked': 2,
   health: 1,
 };
 
@@ -178,6 +193,8 @@ export interface PlannedRequest {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** Below the gateway's origin, e.g. `/api/authorize`. */
   readonly path: string;
+  /** Which gateway instance it goes to (an index into the run's instances). */
+  readonly instance: number;
   readonly headers: Record<string, string>;
   readonly body?: string;
   readonly expect: Expectation;
@@ -196,6 +213,26 @@ interface Caller {
 
 type ScratchState = 'present' | 'absent' | 'unknown';
 
+/**
+ * A caller whose access the run changes while it runs (a deny policy on them, put and deleted on
+ * any instance). `denied` is what the last acknowledged change made it; `since`, when its answer
+ * came back. Every instance must decide by it once `changeBoundMs` have passed since then.
+ */
+interface Changeling {
+  readonly caller: Caller;
+  readonly policyId: string;
+  denied: boolean | 'unknown';
+  since: number;
+  busy: boolean;
+}
+
+/** A SAS token revoked on some instance, and when that revocation was acknowledged. */
+interface Revoked {
+  readonly token: string;
+  readonly owner: Caller;
+  readonly since: number;
+}
+
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 /** Entra tokens are minted for an hour and re-minted after half of it (long soaks). */
@@ -211,6 +248,14 @@ export interface ScenarioOptions {
   /** Overrides of the expectation table (tests prove a wrong table is caught). */
   readonly expectations?: Partial<Record<CaseName, Expectation>>;
   readonly now?: () => number;
+  /** Gateway instances the requests are spread over (all on one Cosmos DB); default 1. */
+  readonly instances?: number;
+  /**
+   * How long after a change was acknowledged by the instance that made it every other instance
+   * must honour it (`POLICY_REFRESH_SECONDS` plus a margin for the pull itself). A request sent
+   * later than that and still let through is a wrong allow.
+   */
+  readonly changeBoundMs?: number;
 }
 
 /**
@@ -233,6 +278,10 @@ export class Scenario {
   private readonly expectations: Record<CaseName, Expectation>;
   private readonly now: () => number;
   private scratchSerial = 0;
+  private readonly changelings: Changeling[];
+  private revoked: Revoked[] = [];
+  private readonly instances: number;
+  private readonly changeBoundMs: number;
 
   constructor(private readonly options: ScenarioOptions) {
     this.rng = new SeededRandom(options.seed);
@@ -246,6 +295,15 @@ export class Scenario {
     this.writer = caller(['Orders.Writer']);
     this.norole = caller([]);
     this.admin = caller([options.adminRole]);
+    this.changelings = Array.from({ length: 4 }, (_, i) => ({
+      caller: caller(['Orders.Reader']),
+      policyId: `loadtest-deny-${i}`,
+      denied: false,
+      since: 0,
+      busy: false,
+    }));
+    this.instances = options.instances ?? 1;
+    this.changeBoundMs = options.changeBoundMs ?? 15_000;
     this.expectations = { ...EXPECTATIONS, ...options.expectations };
     const weights = { ...DEFAULT_WEIGHTS, ...options.weights };
     let total = 0;
@@ -379,9 +437,121 @@ export class Scenario {
           scratchPolicy(id, 0),
         );
       }
+      case 'change.deny':
+        return this.changeDeny();
+      case 'authorize.changed':
+        return this.authorizeChanged();
+      case 'change.revoke':
+        return this.revoke(reader);
+      case 'proxy.sas-revoked':
+        return this.useRevoked();
       case 'health':
         return this.plan(name, 'health', 'GET', '/api/health', undefined);
     }
+  }
+
+  /** Whether a change acknowledged at `since` must be honoured by every instance now. */
+  private settled(since: number): boolean {
+    return this.now() - since > this.changeBoundMs;
+  }
+
+  /** Puts or deletes the deny policy of one changeling, on some instance. */
+  private changeDeny(): PlannedRequest | undefined {
+    const free = this.changelings.filter((c) => !c.busy);
+    if (free.length === 0) return undefined;
+    const target = this.rng.pick(free);
+    target.busy = true;
+    const deny = target.denied !== true;
+    const settle = (status: number) => {
+      target.busy = false;
+      target.since = this.now();
+      if (deny) target.denied = status === 200 || status === 201 ? true : 'unknown';
+      else target.denied = status === 204 || status === 404 ? false : 'unknown';
+    };
+    const body = deny
+      ? {
+          id: target.policyId,
+          effect: 'deny',
+          resource: 'orders',
+          actions: ['read'],
+          principals: { users: [target.caller.oid] },
+          description: 'load test: a change every instance must learn',
+        }
+      : undefined;
+    return this.plan(
+      'change.deny',
+      'admin',
+      deny ? 'PUT' : 'DELETE',
+      `/api/policies/${target.policyId}`,
+      this.bearer(this.admin),
+      body,
+      settle,
+      this.options.expectations?.['change.deny'] ?? {
+        statuses: deny ? [200, 201] : [204, 404],
+        outcome: 'none',
+      },
+    );
+  }
+
+  /** A changeling asks for its own orders: the answer is known once its last change settled. */
+  private authorizeChanged(): PlannedRequest {
+    const target = this.rng.pick(this.changelings);
+    const known = !target.busy && target.denied !== 'unknown' && this.settled(target.since);
+    const expect: Expectation =
+      this.options.expectations?.['authorize.changed'] ??
+      (known ? decision(target.denied === false) : { statuses: [200], outcome: 'none' });
+    return this.plan(
+      'authorize.changed',
+      'authorize',
+      'POST',
+      '/api/authorize',
+      this.bearer(target.caller),
+      { resource: 'orders', action: 'read', path: ordersPath(target.caller.oid) },
+      undefined,
+      expect,
+    );
+  }
+
+  /** Revokes a reader's current SAS token on some instance; no other case uses it from now on. */
+  private revoke(reader: Caller): PlannedRequest | undefined {
+    const token = this.sasOf(reader);
+    if (token === undefined) return undefined;
+    this.sas.delete(reader);
+    const sid = new URLSearchParams(token).get('sid')!;
+    return this.plan(
+      'change.revoke',
+      'admin',
+      'POST',
+      '/api/revocations',
+      this.bearer(this.admin),
+      { sid },
+      (status) => {
+        if (status === 201) this.revoked.push({ token, owner: reader, since: this.now() });
+      },
+    );
+  }
+
+  /** Uses a revoked token: refused by every instance once the revocation settled. */
+  private useRevoked(): PlannedRequest | undefined {
+    // Past SAS_MAX_AGE_MS a token may also have expired (another code): no longer used.
+    this.revoked = this.revoked.filter((r) => this.now() - r.since < SAS_MAX_AGE_MS / 2);
+    if (this.revoked.length === 0) return undefined;
+    const { token, owner, since } = this.rng.pick(this.revoked);
+    const expect: Expectation =
+      this.options.expectations?.['proxy.sas-revoked'] ??
+      (this.settled(since)
+        ? this.expectations['proxy.sas-revoked']
+        : { statuses: [200, 401], outcome: 'none' });
+    return this.plan(
+      'proxy.sas-revoked',
+      'proxy-orders',
+      'GET',
+      `/api/proxy/orders${ordersPath(owner.oid)}`,
+      `SharedAccessSignature ${token}`,
+      undefined,
+      undefined,
+      expect,
+    );
   }
 
   private otherReader(reader: Caller): Caller {
@@ -424,6 +594,7 @@ export class Scenario {
       route,
       method,
       path,
+      instance: this.rng.int(this.instances),
       headers: {
         ...(authorization === undefined ? {} : { authorization }),
         ...(json === undefined ? {} : { 'content-type': 'application/json' }),
@@ -468,6 +639,7 @@ export class Scenario {
       route: 'token',
       method: 'POST',
       path: '/api/token',
+      instance: this.rng.int(this.instances),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: form,
       expect: this.expectations[name],

@@ -159,7 +159,10 @@ export class Gateway {
     this.state = new PolicyState({
       client: deps.cosmos,
       databaseId: config.cosmos.database,
-      allowedHosts: config.downstreamAllowedHosts,
+      resourceRules: {
+        allowedHosts: config.downstreamAllowedHosts,
+        keySettings: config.downstreamKeySettings,
+      },
       refreshSeconds: config.policyRefreshSeconds,
       clock: this.clock,
       logger: this.logger,
@@ -195,7 +198,11 @@ export class Gateway {
         idPattern: RESOURCE_NAME_PATTERN,
         store: this.state.resourceStore,
         collection: this.state.resources,
-        validate: (body) => parseResource(body, config.downstreamAllowedHosts),
+        validate: (body) =>
+          parseResource(body, {
+            allowedHosts: config.downstreamAllowedHosts,
+            keySettings: config.downstreamKeySettings,
+          }),
         onLocalChange: rebuild,
       }),
     };

@@ -10,11 +10,16 @@ function upstreamHost(doc: Record<string, unknown>): string[] {
   }
 }
 
+function keySettingOf(doc: Record<string, unknown>): string[] {
+  const auth = doc.auth as { keySetting?: unknown } | undefined;
+  return typeof auth?.keySetting === 'string' ? [auth.keySetting] : [];
+}
+
 /**
  * Canonical forms for comparing a file's documents with stored ones: the same schemas the
  * gateway validates with, so omitted defaults (`enabled`, `paths`, `timeoutMs`) compare equal.
- * The upstream host allow-list is the gateway's to enforce; here the document's own host is
- * allowed so that only its shape is canonicalised. An invalid document is compared as written
+ * The upstream host and key setting allow lists are the gateway's to enforce; here the
+ * document's own are allowed so that only its shape is canonicalised. An invalid document is compared as written
  * and the gateway's 400 names the field when it is applied.
  */
 export const KIND_RULES: Record<DocumentKindName, KindRules> = {
@@ -28,7 +33,7 @@ export const KIND_RULES: Record<DocumentKindName, KindRules> = {
   resources: {
     idField: 'name',
     canonical: (doc) => {
-      const parsed = parseResource(doc, upstreamHost(doc));
+      const parsed = parseResource(doc, { allowedHosts: upstreamHost(doc), keySettings: keySettingOf(doc) });
       return parsed.ok ? parsed.value : doc;
     },
   },

@@ -10,6 +10,11 @@ export const DEFAULTS = {
   sasMaxTtlSeconds: 3600,
   /** Hosts the local stack lets resources point at when the setting is absent. */
   localDownstreamAllowedHosts: ['127.0.0.1', 'localhost'],
+  /**
+   * App settings `functionKey` resources may read when `DOWNSTREAM_KEY_SETTINGS` is absent: in
+   * the local stack the sample's `ORDERS_KEY`; under the Functions host none (list them).
+   */
+  localDownstreamKeySettings: ['ORDERS_KEY'],
   policyRefreshSeconds: 10,
   /** The Functions host's own request body limit. */
   proxyMaxBodyBytes: 104_857_600,
@@ -43,6 +48,7 @@ export const SETTING_NAMES = [
   'SAS_DEFAULT_TTL_SECONDS',
   'SAS_MAX_TTL_SECONDS',
   'DOWNSTREAM_ALLOWED_HOSTS',
+  'DOWNSTREAM_KEY_SETTINGS',
   'POLICY_REFRESH_SECONDS',
   'PROXY_MAX_BODY_BYTES',
   'RATE_LIMIT_PRINCIPAL_PER_SECOND',

@@ -39,6 +39,11 @@ export interface Config {
     readonly maxTtlSeconds: number;
   };
   readonly downstreamAllowedHosts: readonly string[];
+  /**
+   * The only app settings a `functionKey` resource may name (`DOWNSTREAM_KEY_SETTINGS`): an
+   * allow list, because the value is sent to the upstream.
+   */
+  readonly downstreamKeySettings: readonly string[];
   readonly policyRefreshSeconds: number;
   readonly proxyMaxBodyBytes: number;
   /** Requests per second per caller (oid, else client app) and per client IP, per instance; 0: off. */
@@ -170,6 +175,36 @@ const sasKeys = z.string().transform((value, ctx): SasSigningKey[] => {
   return keys;
 });
 
+/**
+ * The gateway's own secrets: never an app setting a resource may send upstream, even if listed.
+ * (Every other name must be listed to be usable; this only catches a listing mistake.)
+ */
+const OWN_SECRETS = new Set(['SAS_SIGNING_KEYS', 'STATEMENT_SIGNING_KEYS', 'COSMOS_KEY']);
+
+const keySettingList = z.string().transform((value, ctx) => {
+  const names = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n.length > 0);
+  for (const name of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${name}" is not an app setting name ([A-Za-z_][A-Za-z0-9_]*)`,
+      });
+      return z.NEVER;
+    }
+    if (OWN_SECRETS.has(name.toUpperCase())) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${name}" is the gateway's own secret and is never sent upstream`,
+      });
+      return z.NEVER;
+    }
+  }
+  return names;
+});
+
 /** One schema per setting, so that every failure names exactly one setting. */
 const SETTINGS = {
   ENTRA_AUTHORITY: trustedUrl,
@@ -187,6 +222,7 @@ const SETTINGS = {
   SAS_DEFAULT_TTL_SECONDS: integer(1, 86_400),
   SAS_MAX_TTL_SECONDS: integer(1, 86_400),
   DOWNSTREAM_ALLOWED_HOSTS: hostList,
+  DOWNSTREAM_KEY_SETTINGS: keySettingList,
   POLICY_REFRESH_SECONDS: integer(1, 3600),
   PROXY_MAX_BODY_BYTES: integer(0, 1_073_741_824),
   RATE_LIMIT_PRINCIPAL_PER_SECOND: integer(0, 1_000_000),
@@ -273,6 +309,10 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     allowedHosts = [...DEFAULTS.localDownstreamAllowedHosts];
   }
 
+  const keySettings =
+    read(env, 'DOWNSTREAM_KEY_SETTINGS') ??
+    (options.mode === 'local' ? [...DEFAULTS.localDownstreamKeySettings] : []);
+
   const cosmosEndpoint = required(env, 'COSMOS_ENDPOINT', '(the Cosmos DB account endpoint)');
   const cosmosKey = read(env, 'COSMOS_KEY');
   const cosmosDatabase = read(env, 'COSMOS_DATABASE') ?? DEFAULTS.cosmosDatabase;
@@ -317,6 +357,7 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
       maxTtlSeconds: maxTtl,
     },
     downstreamAllowedHosts: allowedHosts,
+    downstreamKeySettings: keySettings,
     policyRefreshSeconds,
     proxyMaxBodyBytes,
     rateLimits,

@@ -43,14 +43,6 @@ export const RESOURCE_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const CLAIM_NAME_PATTERN = /^[\x21-\x7e]{1,256}$/;
 /** App setting names a `functionKey` resource may read its key from. */
 const APP_SETTING_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/**
- * Settings a resource must never read its function key from. Why: the key is sent to the
- * upstream, so `keySetting: "SAS_SIGNING_KEYS"` would hand the gateway's own secrets (or the
- * platform's) to a downstream. The gateway's settings and the Functions / App Service platform
- * prefixes are refused.
- */
-const RESERVED_SETTING =
-  /^(ENTRA_|COSMOS_|SAS_|GATEWAY_|DOWNSTREAM_|POLICY_|PROXY_|AZURE|AZUREWEBJOBS|WEBSITE|APPSETTING_|APPLICATIONINSIGHTS_|FUNCTIONS_|IDENTITY_|MSI_|IDENTITY$|PORT$|PATH$|HOME$|NODE_)/i;
 
 const nonEmptyText = (max: number) =>
   z
@@ -120,34 +112,50 @@ export type PolicyInput = z.input<typeof policySchema>;
 export type PolicyPrincipals = z.output<typeof principalsSchema>;
 export type PolicyCondition = z.output<typeof conditionSchema>;
 
-/** How the gateway authenticates to a resource's upstream. */
-export const resourceAuthSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('none') }),
-  z.strictObject({
-    type: z.literal('functionKey'),
-    keySetting: z
-      .string()
-      .regex(APP_SETTING_PATTERN, 'must be an app setting name ([A-Za-z_][A-Za-z0-9_]*)')
-      .refine((s) => !RESERVED_SETTING.test(s), 'must not name a gateway or platform setting'),
-  }),
-  z.strictObject({
-    type: z.literal('managedIdentity'),
-    scope: z
-      .string()
-      .max(512)
-      .regex(/^\S+\/\.default$/, 'must be a "<resource>/.default" scope, e.g. api://<app-id>/.default'),
-  }),
-  z.strictObject({
-    type: z.literal('onBehalfOf'),
-    scopes: z.array(z.string().min(1).max(512).regex(/^\S+$/, 'must not hold whitespace')).min(1).max(32),
-  }),
-]);
+/**
+ * What the deployment lets resources point at and read: `DOWNSTREAM_ALLOWED_HOSTS` and
+ * `DOWNSTREAM_KEY_SETTINGS`.
+ */
+export interface ResourceRules {
+  readonly allowedHosts: readonly string[];
+  /**
+   * The app settings a `functionKey` resource may name. An allow list, not a deny list: the
+   * value is sent to the upstream, and a deny list always misses one (`CONTAINER_ENCRYPTION_KEY`,
+   * `APPINSIGHTS_INSTRUMENTATIONKEY`, whatever the platform adds next).
+   */
+  readonly keySettings: readonly string[];
+}
+
+/** How the gateway authenticates to a resource's upstream, for a given list of usable key settings. */
+export function resourceAuthSchema(keySettings: readonly string[]) {
+  return z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('none') }),
+    z.strictObject({
+      type: z.literal('functionKey'),
+      keySetting: z
+        .string()
+        .regex(APP_SETTING_PATTERN, 'must be an app setting name ([A-Za-z_][A-Za-z0-9_]*)')
+        .refine((s) => keySettings.includes(s), 'must be listed in DOWNSTREAM_KEY_SETTINGS'),
+    }),
+    z.strictObject({
+      type: z.literal('managedIdentity'),
+      scope: z
+        .string()
+        .max(512)
+        .regex(/^\S+\/\.default$/, 'must be a "<resource>/.default" scope, e.g. api://<app-id>/.default'),
+    }),
+    z.strictObject({
+      type: z.literal('onBehalfOf'),
+      scopes: z.array(z.string().min(1).max(512).regex(/^\S+$/, 'must not hold whitespace')).min(1).max(32),
+    }),
+  ]);
+}
 
 /**
- * The resource schema for a given `DOWNSTREAM_ALLOWED_HOSTS`: `upstream` must be https (http
- * only on loopback) and its host must be in `allowedHosts`.
+ * The resource schema for the deployment's rules: `upstream` must be https (http only on
+ * loopback) with its host in `allowedHosts`; a function key must come from a listed setting.
  */
-export function resourceSchema(allowedHosts: readonly string[]) {
+export function resourceSchema({ allowedHosts, keySettings }: ResourceRules) {
   return z.strictObject({
     name: z.string().regex(RESOURCE_NAME_PATTERN, 'must match [a-z0-9][a-z0-9-]{0,62}'),
     upstream: z
@@ -164,7 +172,7 @@ export function resourceSchema(allowedHosts: readonly string[]) {
           });
         }
       }),
-    auth: resourceAuthSchema,
+    auth: resourceAuthSchema(keySettings),
     timeoutMs: z
       .number()
       .int()
@@ -176,7 +184,7 @@ export function resourceSchema(allowedHosts: readonly string[]) {
 
 export type Resource = z.output<ReturnType<typeof resourceSchema>>;
 export type ResourceInput = z.input<ReturnType<typeof resourceSchema>>;
-export type ResourceAuth = z.output<typeof resourceAuthSchema>;
+export type ResourceAuth = z.output<ReturnType<typeof resourceAuthSchema>>;
 
 /** The outcome of parsing a document: the typed value, or the field at fault and why. */
 export type DocumentParseResult<T> =
@@ -215,7 +223,7 @@ export function parsePolicy(json: unknown): DocumentParseResult<Policy> {
   return toResult(policySchema.safeParse(json));
 }
 
-/** Validates a resource document against the allowed upstream hosts; `timeoutMs` defaults to 30000. */
-export function parseResource(json: unknown, allowedHosts: readonly string[]): DocumentParseResult<Resource> {
-  return toResult(resourceSchema(allowedHosts).safeParse(json));
+/** Validates a resource document against the deployment's rules; `timeoutMs` defaults to 30000. */
+export function parseResource(json: unknown, rules: ResourceRules): DocumentParseResult<Resource> {
+  return toResult(resourceSchema(rules).safeParse(json));
 }

@@ -7,7 +7,7 @@ import { CONTAINERS, ensureContainers } from '../store/cosmos';
 import { CosmosDocumentStore, type StoredDocument } from '../store/document-store';
 import { RefreshingCollection, type ParseResult } from '../store/refreshing-collection';
 import { StateRefresher } from '../store/state-refresher';
-import { parsePolicy, parseResource, type Policy, type Resource } from './model';
+import { parsePolicy, parseResource, type Policy, type Resource, type ResourceRules } from './model';
 import { compilePolicies, type PolicyIndex } from './policy-index';
 import { policyVersionTag } from './policy-version';
 
@@ -22,7 +22,7 @@ export interface PolicySnapshot {
 export interface PolicyStateOptions {
   readonly client: CosmosClient;
   readonly databaseId: string;
-  readonly allowedHosts: readonly string[];
+  readonly resourceRules: ResourceRules;
   readonly refreshSeconds: number;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -38,11 +38,11 @@ function parseStoredPolicy(doc: StoredDocument): ParseResult<Policy> {
 }
 
 /** A stored resource carries its `name` as the Cosmos `id` too; the two must agree. */
-function parseStoredResource(allowedHosts: readonly string[]) {
+function parseStoredResource(rules: ResourceRules) {
   return (doc: StoredDocument): ParseResult<Resource> => {
     const { id, ...body } = doc.body;
     if (id !== body.name) return { ok: false, error: 'name: must equal the document id' };
-    const parsed = parseResource(body, allowedHosts);
+    const parsed = parseResource(body, rules);
     return parsed.ok ? parsed : { ok: false, error: parsed.error };
   };
 }
@@ -72,7 +72,7 @@ export class PolicyState {
     this.resources = new RefreshingCollection(
       'resources',
       this.resourceStore,
-      parseStoredResource(options.allowedHosts),
+      parseStoredResource(options.resourceRules),
       options.logger,
     );
     this.revocations = new RevocationList(

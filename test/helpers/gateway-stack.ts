@@ -4,13 +4,9 @@
  * calls that return status, headers and JSON.
  */
 import type { Clock } from '../../src/clock';
-import { loadConfig } from '../../src/config/load-config';
-import { createGateway, type Gateway } from '../../src/gateway';
-import { serveRoutes } from '../../src/host/local/http-adapter';
-import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
-import { functionsDirectory, loadRoutes } from '../../src/host/local/route-loader';
+import type { Gateway } from '../../src/gateway';
+import { startGatewayInstance, startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
-import { createCosmosClient } from '../../src/store/cosmos';
 import { parseSasToken } from '../../src/verifier/sas-token';
 
 export const KEY_1 = `k1=${Buffer.alloc(32, 1).toString('base64')}`;
@@ -137,24 +133,14 @@ export class SasTestStack {
 
   /** Another gateway instance on the same Cosmos DB and identity provider. */
   async startGateway(options: { env?: Record<string, string>; clock?: Clock } = {}): Promise<ServedGateway> {
-    const config = loadConfig({ ...this.stack.env, PORT: '0', ...options.env }, { mode: 'local' });
-    const client = await createCosmosClient(config.cosmos, { agent: this.stack.cosmos!.agent });
-    const gateway = createGateway(config, {
-      cosmos: client,
-      logger: new MemoryLogger(),
-      ...(options.clock ? { clock: options.clock } : {}),
+    const instance = await startGatewayInstance(this.stack, {
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.clock ? { deps: { clock: options.clock } } : {}),
     });
-    await gateway.start();
-    const { dir, extensions } = functionsDirectory();
-    const server = await serveRoutes(loadRoutes<Gateway>(dir, extensions), gateway, { port: 0 });
     const served: ServedGateway = {
-      gateway,
-      api: `${server.url}/api`,
-      close: async () => {
-        await server.close();
-        await gateway.close();
-        client.dispose();
-      },
+      gateway: instance.gateway,
+      api: `${instance.url}/api`,
+      close: () => instance.close(),
     };
     this.extra.push(served);
     return served;

@@ -208,6 +208,23 @@ describe('admin and decision APIs on the local stack (embedded Cosmos DB, demo p
       'ERR_VALIDATION',
       'auth.type',
     ],
+    ...[
+      'CONTAINER_ENCRYPTION_KEY',
+      'CONTAINER_START_CONTEXT_SAS_URI',
+      'APPINSIGHTS_INSTRUMENTATIONKEY',
+      'SAS_SIGNING_KEYS',
+    ].map((keySetting): [string, string, RequestInit, number, string, string] => [
+      `a function key from ${keySetting}, which DOWNSTREAM_KEY_SETTINGS does not list`,
+      'resources/r1',
+      jsonCall('PUT', 'ADMIN', {
+        name: 'r1',
+        upstream: 'http://127.0.0.1:9/api',
+        auth: { type: 'functionKey', keySetting },
+      }),
+      400,
+      'ERR_VALIDATION',
+      'auth.keySetting',
+    ]),
     [
       'name differs from the route',
       'resources/r1',

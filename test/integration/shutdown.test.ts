@@ -4,12 +4,12 @@
  * connections, and write every audit record to Cosmos DB before Cosmos DB stops.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
+import { ensureBuilt, ROOT } from '../helpers/dist';
 import { KEY_1 } from '../helpers/gateway-stack';
 import { call, jsonCall } from '../helpers/http';
 
@@ -155,32 +155,18 @@ describe('shutdown with requests in flight (in process)', () => {
   });
 });
 
-/** `npm start`'s fixed ports (gateway, identity provider, orders, Cosmos DB). */
-const MAIN_PORTS = [7071, 7072, 7073, 8081];
-const MAIN_JS = join(__dirname, '../../dist/src/host/local/main.js');
-
-async function portsFree(ports: readonly number[]): Promise<boolean> {
-  for (const port of ports) {
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (!free) return false;
-  }
-  return true;
-}
+const MAIN_JS = join(ROOT, 'dist/src/host/local/main.js');
 
 describe('SIGTERM to `npm start` (child process, from dist/)', () => {
+  // Built first, never skipped: a missing build fails here, and ports another stack holds are
+  // replaced by free ones (PORT=0; the embedded parts fall back), so this always runs.
+  beforeAll(() => ensureBuilt(), 120_000);
+
   it('exits 0 after the request in flight completed', async () => {
-    if (!existsSync(MAIN_JS) || !(await portsFree(MAIN_PORTS))) {
-      // No build, or another local stack runs: nothing to test here (the in-process test covers the logic).
-      return;
-    }
     const downstream = await startSlowDownstream();
     const child = spawn(process.execPath, [MAIN_JS], {
-      cwd: join(__dirname, '../..'),
-      env: { ...process.env, LOG_LEVEL: 'error', PORT: '7071' },
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'error', PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -190,7 +176,7 @@ describe('SIGTERM to `npm start` (child process, from dist/)', () => {
       child.stderr.on('data', () => undefined);
       await until(() => /export TOKEN=(\S+)/.test(out), 'the ready banner', 30_000);
       const token = /export TOKEN=(\S+)/.exec(out)![1]!; // roles Gateway.Admin and Orders.Reader
-      const api = 'http://127.0.0.1:7071/api';
+      const api = /gateway\s+(http:\/\/127\.0\.0\.1:\d+\/api)/.exec(out)![1]!;
       await addSlowResource(api, token, downstream.upstream);
 
       const answer = get(`${api}/proxy/slow/items/1`, `Bearer ${token}`);

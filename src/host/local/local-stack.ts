@@ -1,8 +1,12 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Agent } from 'node:https';
+import { join } from 'node:path';
 import type { CosmosClient } from '@azure/cosmos';
 import { loadConfig, type Environment } from '../../config/load-config';
 import { SETTING_NAMES } from '../../config/defaults';
-import { createGateway, type Gateway } from '../../gateway';
-import { createJsonLogger, describeError, type Logger } from '../../logger';
+import { createGateway, type Gateway, type GatewayDeps } from '../../gateway';
+import { createJsonLogger, describeError, MemoryLogger, type Logger } from '../../logger';
 import { createCosmosClient } from '../../store/cosmos';
 import {
   DEV_API_CLIENT_ID,
@@ -13,6 +17,7 @@ import {
   type DevIdentityProvider,
 } from './dev-identity-provider';
 import {
+  EMBEDDED_COSMOS_CERT_DIR,
   EMBEDDED_COSMOS_KEY,
   EMBEDDED_COSMOS_PORT,
   startEmbeddedCosmos,
@@ -50,6 +55,10 @@ export interface LocalStackOptions {
    * Run the embedded dependencies on their well-known ports (Cosmos 8081, identity provider 7072,
    * orders 7073) and keep the identity provider's signing key under `.local/`, so that
    * `local.settings.sample.json` and earlier dev tokens keep working. Default: free ports, fresh key.
+   *
+   * A well-known port that is taken (another local stack runs) is replaced by a free one, with a
+   * warning, so that a second `npm start` always starts; only with `depsOnly`, which
+   * `local.settings.sample.json` depends on, is a taken port an error.
    */
   fixedDependencyPorts?: boolean;
   /** Apply samples/demo-policies.yaml when the dev identity provider runs. Default true. */
@@ -103,6 +112,50 @@ function embeddedPlaceholders(env: Environment): Record<string, string> {
   };
 }
 
+/**
+ * Starts an embedded part on its well-known port, or on a free one when that is taken and
+ * `strict` is false (a second local stack on this machine). Never retries for other errors.
+ */
+async function onPreferredPort<T>(
+  name: string,
+  port: number,
+  strict: boolean,
+  logger: Logger,
+  start: (port: number) => Promise<T>,
+): Promise<T> {
+  try {
+    return await start(port);
+  } catch (err) {
+    if (port === 0 || strict || !/EADDRINUSE/.test(String((err as { code?: string }).code ?? err))) throw err;
+    logger.log('warn', 'local.port_taken', {
+      part: name,
+      port,
+      hint: 'another local stack runs; using a free port',
+    });
+    return start(0);
+  }
+}
+
+/**
+ * The Cosmos DB client options for an endpoint the environment gave. A loopback endpoint is taken
+ * to be another local stack's embedded server (a second instance on one database): its
+ * certificate authority under `.local/` is trusted, when it is there.
+ */
+async function cosmosAgentFor(endpoint: string): Promise<{ agent?: Agent }> {
+  if (!isLoopbackUrl(endpoint)) return {};
+  const caFile = join(EMBEDDED_COSMOS_CERT_DIR, 'ca.pem');
+  if (!existsSync(caFile)) return {};
+  return { agent: new Agent({ ca: await readFile(caFile, 'utf8'), keepAlive: true }) };
+}
+
+function isLoopbackUrl(value: string): boolean {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(value).hostname);
+  } catch {
+    return false;
+  }
+}
+
 /** True when a setting is present (absent and empty are alike, as in loadConfig). */
 function isSet(env: Environment, name: string): boolean {
   const value = env[name];
@@ -145,25 +198,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   if (!options.depsOnly) loadConfig({ ...embeddedPlaceholders(env), ...effective }, { mode: 'local' });
 
   try {
+    const strict = options.depsOnly === true;
     let cosmos: EmbeddedCosmos | undefined;
+    let cosmosAgent: { agent?: Agent } = {};
     if (!isSet(env, 'COSMOS_ENDPOINT')) {
-      cosmos = await startEmbeddedCosmos({
-        port: fixed ? EMBEDDED_COSMOS_PORT : 0,
-        host,
-        isolated: options.isolateCosmos ?? false,
-      });
+      cosmos = await onPreferredPort('Cosmos DB', fixed ? EMBEDDED_COSMOS_PORT : 0, strict, logger, (port) =>
+        startEmbeddedCosmos({ port, host, isolated: options.isolateCosmos ?? false }),
+      );
       stops.push(() => cosmos?.close());
       effective.COSMOS_ENDPOINT = cosmos.endpoint;
       effective.COSMOS_KEY ??= cosmos.key;
+      cosmosAgent = { agent: cosmos.agent };
+    } else if (isLoopbackUrl(effective.COSMOS_ENDPOINT!)) {
+      // Another local stack's embedded server: its dev key (it checks none) unless one is given.
+      effective.COSMOS_KEY ??= EMBEDDED_COSMOS_KEY;
+      cosmosAgent = await cosmosAgentFor(effective.COSMOS_ENDPOINT!);
+      const agent = cosmosAgent.agent;
+      if (agent) stops.push(() => agent.destroy());
     }
 
     let idp: DevIdentityProvider | undefined;
     if (!isSet(env, 'ENTRA_AUTHORITY')) {
-      idp = await startDevIdentityProvider({
-        port: fixed ? DEV_IDP_PORT : 0,
-        host,
-        ...(fixed ? { keyFile: DEV_IDP_KEY_FILE } : {}),
-      });
+      idp = await onPreferredPort('identity provider', fixed ? DEV_IDP_PORT : 0, strict, logger, (port) =>
+        startDevIdentityProvider({ port, host, ...(fixed ? { keyFile: DEV_IDP_KEY_FILE } : {}) }),
+      );
       stops.push(() => idp?.close());
       effective.ENTRA_AUTHORITY = idp.authority;
       effective.ENTRA_TENANT_ID ??= idp.tenantId;
@@ -178,11 +236,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     let ordersSettings: OrdersSettings | undefined = options.depsOnly
       ? ordersSettingsFromEnv(effective)
       : undefined;
-    const orders = await serveRoutes(ordersRoutes, () => ordersSettings, {
-      port: fixed ? SAMPLE_ORDERS_PORT : 0,
-      host,
+    const orders = await onPreferredPort(
+      'sample downstream',
+      fixed ? SAMPLE_ORDERS_PORT : 0,
+      strict,
       logger,
-    });
+      (port) => serveRoutes(ordersRoutes, () => ordersSettings, { port, host, logger }),
+    );
     stops.push(() => orders.close());
 
     const embedded: EmbeddedParts = {
@@ -209,10 +269,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     effective.PORT = String(config.port);
 
-    const client: CosmosClient = await createCosmosClient(
-      config.cosmos,
-      cosmos ? { agent: cosmos.agent } : {},
-    );
+    const client: CosmosClient = await createCosmosClient(config.cosmos, cosmosAgent);
     stops.push(() => client.dispose());
     await startTelemetry(env, logger); // only with APPLICATIONINSIGHTS_CONNECTION_STRING
     const gateway = createGateway(config, { cosmos: client, logger });
@@ -270,4 +327,50 @@ async function warmUp(gateway: Gateway, logger: Logger): Promise<void> {
       hint: 'listening anyway; see /api/health',
     });
   }
+}
+
+/** Another gateway instance beside a running stack: see {@link startGatewayInstance}. */
+export interface GatewayInstance {
+  readonly gateway: Gateway;
+  /** `http://127.0.0.1:<port>` (routes under `/api`). */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface GatewayInstanceOptions {
+  /** Settings over the stack's own (its Cosmos DB, identity provider and SAS keys). */
+  readonly env?: Environment;
+  /** The gateway's I/O besides Cosmos DB (a test clock, proxy I/O). */
+  readonly deps?: Partial<Omit<GatewayDeps, 'cosmos'>>;
+  readonly logger?: Logger;
+}
+
+/**
+ * Starts one more gateway instance on a running stack's database and identity provider, on a
+ * free port: what a second Flex Consumption instance is. Tests and the load test use it to run
+ * several instances over one state.
+ */
+export async function startGatewayInstance(
+  stack: LocalStack,
+  options: GatewayInstanceOptions = {},
+): Promise<GatewayInstance> {
+  const config = loadConfig({ ...stack.env, PORT: '0', ...options.env }, { mode: 'local' });
+  const client = await createCosmosClient(config.cosmos, stack.cosmos ? { agent: stack.cosmos.agent } : {});
+  const logger = options.logger ?? new MemoryLogger();
+  const gateway = createGateway(config, { cosmos: client, logger, ...options.deps });
+  await gateway.start();
+  const { dir, extensions } = functionsDirectory();
+  const server = await serveRoutes(loadRoutes<Gateway>(dir, extensions), gateway, {
+    port: 0,
+    host: '127.0.0.1',
+  });
+  return {
+    gateway,
+    url: server.url,
+    close: async () => {
+      await server.close();
+      await gateway.close();
+      client.dispose();
+    },
+  };
 }

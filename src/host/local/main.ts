@@ -70,6 +70,12 @@ export function formatBanner(stack: LocalStack): string {
       `curl -s -H "Authorization: SharedAccessSignature $SAS" ${gateway}/api/proxy/orders/customers/${DEV_USER_OID}/orders`,
     );
   }
+  if (gateway && stack.gateway) {
+    lines.push(
+      `# a second instance on the same database and identity provider (scale-out, as Azure runs it)`,
+      secondInstanceCommand(stack),
+    );
+  }
   lines.push(`# the sample downstream, directly: refused without the gateway's signed principal statement`);
   lines.push(`curl -s ${orders}/customers/42/orders`);
   if (!gateway) {
@@ -77,6 +83,27 @@ export function formatBanner(stack: LocalStack): string {
   }
   lines.push('', '  Ctrl-C stops everything.', '');
   return lines.join('\n');
+}
+
+/**
+ * The command that starts another instance beside this one: its own port, this one's database,
+ * identity provider and SAS keys (generated per run unless set), so a token or change made on
+ * either is honoured by both.
+ */
+export function secondInstanceCommand(stack: LocalStack): string {
+  const config = stack.gateway!.config;
+  const keys = config.sas.signingKeys.map((k) => `${k.name}=${k.secret.toString('base64')}`).join(',');
+  const settings = {
+    PORT: String(config.port + 10),
+    COSMOS_ENDPOINT: config.cosmos.endpoint,
+    ENTRA_AUTHORITY: config.entra.authority,
+    ENTRA_TENANT_ID: config.entra.tenantId,
+    ENTRA_AUDIENCES: config.entra.audiences.join(','),
+    SAS_SIGNING_KEYS: keys,
+  };
+  return `${Object.entries(settings)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(' ')} npm start`;
 }
 
 /**

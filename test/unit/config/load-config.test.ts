@@ -94,6 +94,16 @@ describe('loadConfig', () => {
     expect(warnings[0]).toContain('SAS_SIGNING_KEYS');
   });
 
+  it('lists no usable function key setting under the host unless DOWNSTREAM_KEY_SETTINGS says so', () => {
+    expect(loadConfig(valid, { mode: 'functions' }).downstreamKeySettings).toEqual([]);
+    const { SAS_SIGNING_KEYS: _k, ...local } = valid;
+    expect(loadConfig(local, { mode: 'local' }).downstreamKeySettings).toEqual(['ORDERS_KEY']);
+    expect(
+      loadConfig({ ...valid, DOWNSTREAM_KEY_SETTINGS: 'ORDERS_KEY, billing_fn_key' }, { mode: 'functions' })
+        .downstreamKeySettings,
+    ).toEqual(['ORDERS_KEY', 'billing_fn_key']);
+  });
+
   it('treats an empty setting as unset', () => {
     expect(
       loadConfig({ ...valid, ENTRA_CLOCK_SKEW_SECONDS: '  ' }, { mode: 'functions' }).entra.clockSkewSeconds,
@@ -172,6 +182,13 @@ describe('loadConfig', () => {
       'DOWNSTREAM_ALLOWED_HOSTS',
     ],
     ['downstream host bare wildcard', { DOWNSTREAM_ALLOWED_HOSTS: '*' }, 'DOWNSTREAM_ALLOWED_HOSTS'],
+    ['key setting not a name', { DOWNSTREAM_KEY_SETTINGS: 'ORDERS-KEY' }, 'DOWNSTREAM_KEY_SETTINGS'],
+    [
+      'key setting is the SAS keys',
+      { DOWNSTREAM_KEY_SETTINGS: 'A_KEY,SAS_SIGNING_KEYS' },
+      'DOWNSTREAM_KEY_SETTINGS',
+    ],
+    ['key setting is the Cosmos key', { DOWNSTREAM_KEY_SETTINGS: 'cosmos_key' }, 'DOWNSTREAM_KEY_SETTINGS'],
     ['refresh zero', { POLICY_REFRESH_SECONDS: '0' }, 'POLICY_REFRESH_SECONDS'],
     ['body limit not a number', { PROXY_MAX_BODY_BYTES: '10MB' }, 'PROXY_MAX_BODY_BYTES'],
     ['port out of range', { PORT: '70000' }, 'PORT'],

@@ -6,7 +6,9 @@ const baseResource = {
   upstream: 'https://func-orders.azurewebsites.net/api',
   auth: { type: 'none' },
 };
-const HOSTS = ['*.azurewebsites.net', '127.0.0.1', 'localhost'];
+const HOSTS_LIST = ['*.azurewebsites.net', '127.0.0.1', 'localhost'];
+/** The deployment's rules: these hosts, and the one key setting listed (DOWNSTREAM_KEY_SETTINGS). */
+const HOSTS = { allowedHosts: HOSTS_LIST, keySettings: ['ORDERS_KEY'] };
 
 describe('parsePolicy', () => {
   it('accepts the contract example and keeps every field', () => {
@@ -199,6 +201,17 @@ describe('parseResource', () => {
       { auth: { type: 'functionKey', keySetting: 'AzureWebJobsStorage' } },
       'auth.keySetting',
     ],
+    ...[
+      'CONTAINER_ENCRYPTION_KEY',
+      'CONTAINER_START_CONTEXT_SAS_URI',
+      'APPINSIGHTS_INSTRUMENTATIONKEY',
+      'OTHER_DOWNSTREAM_KEY',
+      'orders_key',
+    ].map((keySetting): [string, Record<string, unknown>, string] => [
+      `functionKey naming a setting not listed in DOWNSTREAM_KEY_SETTINGS (${keySetting})`,
+      { auth: { type: 'functionKey', keySetting } },
+      'auth.keySetting',
+    ]),
     [
       'managedIdentity without .default',
       { auth: { type: 'managedIdentity', scope: 'api://x/Orders.Read' } },
@@ -215,7 +228,7 @@ describe('parseResource', () => {
   });
 
   it('refuses an upstream when no host is allowed', () => {
-    const result = parseResource(baseResource, []);
+    const result = parseResource(baseResource, { allowedHosts: [], keySettings: [] });
     expect(result.ok ? '' : result.field).toBe('upstream');
   });
 });
