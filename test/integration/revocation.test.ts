@@ -91,6 +91,34 @@ describe('POST /api/revocations', () => {
     expect(later.json.before).toBe(before + 30);
   });
 
+  it('by oid: a token issued earlier in the very second of before is revoked', async () => {
+    const second = Math.floor(Date.now() / 1000) + 100;
+    clock.set(second * 1000 + 100); // early in the second
+    const early = await issueFor(timed.api, 'user-same-second');
+    clock.set(second * 1000 + 900); // later in the same second: revoke everything before now
+    const res = await call(`${timed.api}/revocations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.adminToken()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ oid: 'user-same-second' }),
+    });
+    expect(res.json).toMatchObject({ before: second });
+    expect(await ask(timed.api, early)).toBe('ERR_SAS_REVOKED');
+    clock.set(Date.now());
+  });
+
+  it('by oid: object ids compare without case (one user, one record)', async () => {
+    const oid = 'a1b2c3d4-0000-4000-8000-0000000000ab';
+    const token = await issueFor(env.api, oid);
+    const res = await env.admin('POST', 'revocations', { oid: oid.toUpperCase() });
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ id: `oid:${oid}`, oid });
+    expect(await ask(env.api, token)).toBe('ERR_SAS_REVOKED');
+    // The same user in lower case finds the record already there.
+    expect((await env.admin('POST', 'revocations', { oid, before: res.json.before as number })).status).toBe(
+      200,
+    );
+  });
+
   it('purges records no token can need any more (housekeeping)', async () => {
     clock.set(Date.now());
     const token = await issueFor(timed.api, 'user-purge');
