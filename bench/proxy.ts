@@ -20,10 +20,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
 import type { Readable } from 'node:stream';
-import { serveRoutes, type HttpRoute } from '../src/host/local/http-adapter';
+import { serveRoutes, type LocalRoute } from '../src/host/local/http/server';
 import { startLocalStack } from '../src/host/local/local-stack';
 import { silentLogger } from '../src/logger';
-import { closeGatewayProxy } from '../src/proxy/proxy-api';
 import { formatLoad, LoadGenerator, type LoadResult } from './load';
 
 const REQUESTS = 20_000;
@@ -84,11 +83,11 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   // The embedded Cosmos DB (the audit trail's store) in its own process, as a real database is.
   // The Functions programming model with nothing else: forward, stream the answer back.
   const floorPool = new Pool(downstreamUrl, { connections: 128, pipelining: 1 });
-  const floorRoute: HttpRoute<undefined> = {
+  const floorRoute: LocalRoute = {
     name: 'floor',
-    route: 'floor/{*rest}',
+    template: 'floor/{*rest}',
     methods: ['GET'],
-    handle: async (_target, request) => {
+    handle: async (request) => {
       const answer = await floorPool.request({
         path: `/api/orders/${request.params.rest ?? ''}`,
         method: 'GET',
@@ -101,7 +100,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       };
     },
   };
-  const floor = await serveRoutes([floorRoute], undefined, { port: 0 });
+  const floor = await serveRoutes([floorRoute], { port: 0 });
 
   const stack = await startLocalStack({
     env: {},
@@ -215,7 +214,6 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     };
   } finally {
     await load.close();
-    if (stack.gateway) await closeGatewayProxy(stack.gateway);
     await stack.close();
     await floor.close();
     await Promise.all([upstream.close(), floorPool.close()]);

@@ -1,42 +1,46 @@
+/**
+ * The Azure Functions host adapter: registers the route table with `app.http` and runs each
+ * invocation through the pipeline on the worker's one set of services.
+ */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { ConfigError, loadConfig } from '../config/load-config';
 import { GatewayError } from '../errors';
-import { createGateway, type Gateway } from '../gateway';
-import { problemResponse } from '../http/responses';
 import { correlationIdOf } from '../http/request-context';
+import { problemResponse } from '../http/responses';
 import { createJsonLogger } from '../logger';
 import { startTelemetry } from '../observability/metrics';
+import { runOperation, type AnyRoute } from '../pipeline/operation';
+import { buildServices, type Services } from '../services';
 import { createCosmosClient } from '../store/cosmos';
-import type { RouteDefinition } from './route-definition';
 
-let shared: Promise<Gateway> | undefined;
+let shared: Promise<Services> | undefined;
 
 /**
- * The gateway instance of this Functions worker, built on first use from the app settings.
- * A wrong setting rejects, and every request then answers 503 `ERR_CONFIG_INVALID` with the
- * one-line reason in the log: the Functions host has no "refuse to start" for an app.
+ * The services of this Functions worker, built on first use from the app settings. A wrong
+ * setting rejects, and every request then answers 503 `ERR_CONFIG_INVALID` with the one-line
+ * reason in the log: the Functions host has no "refuse to start" for an app.
  */
-export function sharedGateway(): Promise<Gateway> {
+export function sharedServices(): Promise<Services> {
   shared ??= (async () => {
     const logger = createJsonLogger();
     const config = loadConfig(process.env, { mode: 'functions', warn: (line) => logger.log('warn', line) });
-    // Before the gateway builds its meters, so they report to Application Insights from the start.
+    // Before the services build their meters, so they report to Application Insights from the start.
     await startTelemetry(process.env, logger);
-    const gateway = createGateway(config, { cosmos: await createCosmosClient(config.cosmos), logger });
-    await gateway.start();
-    return gateway;
+    const services = buildServices(config, { cosmos: await createCosmosClient(config.cosmos), logger });
+    await services.start();
+    return services;
   })();
   return shared;
 }
 
-async function handleWithSharedGateway(
-  definition: RouteDefinition,
+async function invoke(
+  route: AnyRoute,
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
-  let gateway: Gateway;
+  let services: Services;
   try {
-    gateway = await sharedGateway();
+    services = await sharedServices();
   } catch (err) {
     const line = err instanceof ConfigError ? err.message : 'gateway failed to start';
     context.error(`configuration: ${line}`);
@@ -45,17 +49,23 @@ async function handleWithSharedGateway(
     });
     return problemResponse(error, correlationIdOf(request));
   }
-  return definition.handle(gateway, request, context);
+  return runOperation(route, services, request, context);
 }
 
-/** Registers a route with the Azure Functions host (a no-op outside it: the library's test mode). */
-export function registerRoute(definition: RouteDefinition): RouteDefinition {
-  app.http(definition.name, {
-    route: definition.route,
-    methods: [...definition.methods],
-    // The gateway authenticates every call itself; a function key would be a second, weaker credential.
-    authLevel: 'anonymous',
-    handler: (request, context) => handleWithSharedGateway(definition, request, context),
-  });
-  return definition;
+/**
+ * Registers every route with the Functions host (a no-op outside it: the library's test mode).
+ * HTTP streaming is turned on first: bodies stream both ways, so a 100 MB upload through the
+ * proxy is never held in memory.
+ */
+export function registerRoutes(routes: readonly AnyRoute[]): void {
+  app.setup({ enableHttpStream: true });
+  for (const route of routes) {
+    app.http(route.name, {
+      route: route.template,
+      methods: [...route.methods],
+      // The gateway authenticates every call itself; a function key would be a second, weaker credential.
+      authLevel: 'anonymous',
+      handler: (request, context) => invoke(route, request, context),
+    });
+  }
 }

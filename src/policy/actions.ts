@@ -21,6 +21,9 @@ export type Action = (typeof ACTIONS)[number];
 /** What a policy's `actions` list may hold: an action or `*` for all of them. */
 export type ActionPattern = Action | '*';
 
+/** The HTTP methods that have an action: what the proxy route accepts. */
+export const ACTION_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
 const METHOD_ACTIONS: ReadonlyMap<string, Action> = new Map([
   ['GET', 'read'],
   ['HEAD', 'read'],

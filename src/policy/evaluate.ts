@@ -543,17 +543,16 @@ export interface PolicyExplanation {
 }
 
 /**
- * The decision plus, for every candidate policy of `(resource, action)` and `(*, action)`,
- * disabled ones included, the first test it failed. For the admin what-if and for debugging;
- * the request path uses {@link evaluatePolicies}.
+ * For every candidate policy of `(resource, action)` and `(*, action)`, disabled ones included,
+ * the first test it failed (or `matched`). For the admin what-if and for debugging; the decision
+ * itself is {@link evaluatePolicies}'.
  */
-export function explainDecision(
+export function explainCandidates(
   index: PolicyIndex,
   request: DecisionRequest,
-): { readonly decision: Decision; readonly candidates: readonly PolicyExplanation[] } {
-  const decision = evaluatePolicies(index, request);
+): readonly PolicyExplanation[] {
   const spans = isAction(request.action) ? toSpans(request.path, newPathSpans()) : undefined;
-  if (spans === undefined) return { decision, candidates: [] };
+  if (spans === undefined) return [];
   const candidates: PolicyExplanation[] = [];
   const { principal } = request;
   const overage = principal.groupsOverage === true;
@@ -572,7 +571,15 @@ export function explainDecision(
     }
   };
   for (const lists of candidatesFor(index, request.resource, request.action)) explain(lists);
-  return { decision, candidates };
+  return candidates;
+}
+
+/** The decision and the explanation of every candidate ({@link explainCandidates}). */
+export function explainDecision(
+  index: PolicyIndex,
+  request: DecisionRequest,
+): { readonly decision: Decision; readonly candidates: readonly PolicyExplanation[] } {
+  return { decision: evaluatePolicies(index, request), candidates: explainCandidates(index, request) };
 }
 
 // ---- SAS scopes -----------------------------------------------------------------------------------

@@ -46,6 +46,10 @@ export interface GatewayProxyDeps {
   readonly keyRing?: HmacKeyRing;
   /** Upstream latency is recorded here. */
   readonly metrics?: Metrics;
+  /** Where on-behalf-of asks Entra for tokens. Default `ENTRA_AUTHORITY` (tests: a loopback endpoint). */
+  readonly authorityHost?: string;
+  /** Upstream hosts checked on every call. Default `DOWNSTREAM_ALLOWED_HOSTS` (tests: narrowed since). */
+  readonly allowedHosts?: readonly string[];
 }
 
 /** A resource's upstream, parsed once: where to connect and the path prefix to keep. */
@@ -81,7 +85,7 @@ export class GatewayProxy {
     this.clock = deps.clock ?? systemClock;
     this.logger = deps.logger;
     this.maxBodyBytes = config.proxyMaxBodyBytes;
-    this.allowedHosts = config.downstreamAllowedHosts;
+    this.allowedHosts = deps.allowedHosts ?? config.downstreamAllowedHosts;
     this.keyRing = deps.keyRing ?? new HmacKeyRing(config.sas.signingKeys);
     this.pools = new UpstreamPools(deps.pools);
     this.deadlines = new DeadlineWheel(this.clock);
@@ -100,7 +104,7 @@ export class GatewayProxy {
     };
     const obo = new OnBehalfOfClient({
       settings: onBehalfOfSettings(env),
-      authorityHost: config.entra.authority,
+      authorityHost: deps.authorityHost ?? config.entra.authority,
       tenantId: config.entra.tenantId,
       multiTenant: config.entra.multiTenant,
       loadMsal: deps.loadMsal ?? loadMsalNode,

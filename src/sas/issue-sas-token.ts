@@ -1,15 +1,14 @@
 /**
  * Issuing a SAS token: the lifetime rule of contract section 5 and the signing itself.
  */
+import { permissionsForActions, type Action } from '../policy/actions';
 import { randomText } from '../random';
 import type { HmacKeyRing } from '../verifier/hmac-key-ring';
 import {
-  permissionsFor,
   SAS_VERSION,
   sasSignature,
   sasStringToSign,
   serializeSasToken,
-  type SasAction,
   type SasTokenFields,
 } from '../verifier/sas-token';
 
@@ -59,7 +58,7 @@ export interface SasTokenGrant {
   readonly resource: string;
   /** Path scope segments; `[]` for the whole resource. */
   readonly pathPrefix: readonly string[];
-  readonly actions: readonly SasAction[];
+  readonly actions: readonly Action[];
   /** The granting allow policies (`spi`), in id order. */
   readonly policies: readonly string[];
   /** Each granting policy's version tag (`spv`), in the order of `policies`. */
@@ -90,7 +89,7 @@ export function createSasToken(
   const fields: SasTokenFields = {
     sv: SAS_VERSION,
     sr: [grant.resource, ...grant.pathPrefix].join('/'),
-    sp: permissionsFor(grant.actions),
+    sp: permissionsForActions(grant.actions),
     st: grant.startsAt,
     se: grant.startsAt + grant.lifetimeSeconds,
     skn: keys.signing.name,

@@ -12,7 +12,7 @@ import type { Principal } from '../auth/principal';
 import { nowSeconds, type Clock } from '../clock';
 import { GatewayError, type ErrorCode } from '../errors';
 import { isPolicyActive } from '../policy/policy-index';
-import type { PolicySnapshot } from '../policy/policy-state';
+import type { PolicySnapshot } from '../store/policy-state';
 import type { RevocationList } from '../revocation/revocation-list';
 import type { HmacKeyRing } from '../verifier/hmac-key-ring';
 import { checkSasScope, type SasScopeRequest } from '../verifier/sas-scope';

@@ -8,7 +8,8 @@ import type { HttpRequest } from '@azure/functions';
 import { parseAuthorizationHeader } from '../auth/authenticate';
 import { GatewayError, type ErrorCode } from '../errors';
 import { readBodyText } from '../http/request-context';
-import { SAS_ACTIONS, scopeSegments, type SasAction } from '../verifier/sas-token';
+import { ACTIONS, isAction, type Action } from '../policy/actions';
+import { scopeSegments } from '../verifier/sas-token';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -28,7 +29,7 @@ export interface TokenRequest {
   /** Path scope segments; `[]` for the whole resource. */
   readonly pathPrefix: readonly string[];
   /** Canonical order (`read create write delete`), each once. */
-  readonly actions: readonly SasAction[];
+  readonly actions: readonly Action[];
   readonly requestedLifetime: number | undefined;
 }
 
@@ -122,11 +123,11 @@ export function parseResourceParameter(resource: string): { resource: string; pa
 }
 
 /** `read create` into actions; `invalid_scope` for an unknown action or a malformed list. */
-export function parseScopeParameter(scope: string): SasAction[] {
+export function parseScopeParameter(scope: string): Action[] {
   const tokens = scope.split(' ');
-  const actions = new Set<SasAction>();
+  const actions = new Set<Action>();
   for (const token of tokens) {
-    if (!(SAS_ACTIONS as readonly string[]).includes(token)) {
+    if (!isAction(token)) {
       throw fail(
         'ERR_SCOPE_INVALID',
         token === ''
@@ -134,9 +135,9 @@ export function parseScopeParameter(scope: string): SasAction[] {
           : 'The scope may only hold read, create, write and delete',
       );
     }
-    actions.add(token as SasAction);
+    actions.add(token);
   }
-  return SAS_ACTIONS.filter((a) => actions.has(a));
+  return ACTIONS.filter((a) => actions.has(a));
 }
 
 function parseLifetime(value: unknown, mode: 'form' | 'json'): number | undefined {

@@ -7,7 +7,8 @@
  * `/customers/42` and `/customers/42/orders`, never `/customers/420`. Segments compare exactly
  * (case-sensitive): a case variant is refused, which can only narrow what the token grants.
  */
-import { SAS_ACTIONS, type SasAction } from './sas-token';
+import { isAction, type Action as SasAction } from '../policy/actions';
+import { splitPath } from '../policy/path-glob';
 import { VerifierError } from './verifier-error';
 
 /** What a SAS scope check reads of a grant. */
@@ -28,34 +29,15 @@ export interface SasScopeRequest {
 
 export type SasScopeResult = { readonly inside: true } | { readonly inside: false; readonly reason: string };
 
-const METHOD_ACTIONS: Readonly<Record<string, SasAction>> = {
-  GET: 'read',
-  HEAD: 'read',
-  POST: 'create',
-  PUT: 'write',
-  PATCH: 'write',
-  DELETE: 'delete',
-};
-
 /** The action an HTTP method performs (`GET` → `read`), or undefined for any other method. */
-export function sasActionForMethod(method: string): SasAction | undefined {
-  return Object.hasOwn(METHOD_ACTIONS, method) ? METHOD_ACTIONS[method] : undefined;
-}
+export { actionForMethod as sasActionForMethod } from '../policy/actions';
 
 /**
  * Segments of a normalized path (`/a/b`, one trailing `/` ignored), or undefined when it is not
- * one: no leading `/`, an empty, `.` or `..` segment, a `\`, `%` or NUL.
+ * one: no leading `/`, an empty, `.` or `..` segment, a `\`, `%` or NUL. The policy evaluator's
+ * own rule, so a SAS and a policy read a path alike.
  */
-export function requestPathSegments(path: string): string[] | undefined {
-  if (path === '' || path === '/') return [];
-  if (!path.startsWith('/')) return undefined;
-  const body = path.endsWith('/') ? path.slice(1, -1) : path.slice(1);
-  const segments = body.split('/');
-  for (const s of segments) {
-    if (s === '' || s === '.' || s === '..' || /[\\%\0]/.test(s)) return undefined;
-  }
-  return segments;
-}
+export { splitPath as requestPathSegments } from '../policy/path-glob';
 
 /**
  * Whether the request is inside the scope, and why not.
@@ -71,13 +53,13 @@ export function checkSasScope(scope: SasScope, request: SasScopeRequest): SasSco
     return { inside: false, reason: `The token is for resource "${scope.resource}"` };
   }
   if (request.action !== undefined) {
-    const action = request.action as SasAction;
-    if (!(SAS_ACTIONS as readonly string[]).includes(action) || !scope.actions.includes(action)) {
+    const action = request.action;
+    if (!isAction(action) || !scope.actions.includes(action)) {
       return { inside: false, reason: `The token does not grant "${request.action}"` };
     }
   }
   if (request.path !== undefined) {
-    const segments = requestPathSegments(request.path);
+    const segments = splitPath(request.path);
     if (segments === undefined) return { inside: false, reason: 'The path is not a normalized path' };
     const prefix = scope.pathPrefix;
     if (segments.length < prefix.length)

@@ -9,6 +9,7 @@
  * `ERR_SAS_INVALID`. The order of the fields in the query string does not matter.
  */
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { actionsForPermissions, type Action as SasAction } from '../policy/actions';
 import { KEY_NAME_PATTERN, type HmacKeyRing } from './hmac-key-ring';
 import { VerifierError } from './verifier-error';
 
@@ -36,12 +37,8 @@ export type SasSignedField = (typeof SAS_SIGNED_FIELDS)[number];
 /** Longest token accepted, in characters: refused before any decoding or HMAC. */
 export const MAX_SAS_TOKEN_LENGTH = 4096;
 
-/** The actions a SAS may grant, in `sp` letter order: `r c w d`. */
-export const SAS_ACTIONS = ['read', 'create', 'write', 'delete'] as const;
-
-export type SasAction = (typeof SAS_ACTIONS)[number];
-
-const LETTERS = 'rcwd';
+/** The actions a SAS may grant, in `sp` letter order (`r c w d`): the policy actions. */
+export { ACTIONS as SAS_ACTIONS, type Action as SasAction } from '../policy/actions';
 
 /** The values a token carries, decoded. */
 export interface SasTokenFields {
@@ -116,27 +113,6 @@ export function parseResourceScope(sr: string): { resource: string; pathPrefix: 
   return pathPrefix === undefined ? undefined : { resource, pathPrefix };
 }
 
-/** The `sp` letters for actions: `r c w d` order, each once. */
-export function permissionsFor(actions: Iterable<SasAction>): string {
-  const wanted = new Set(actions);
-  let sp = '';
-  for (let i = 0; i < SAS_ACTIONS.length; i++) if (wanted.has(SAS_ACTIONS[i]!)) sp += LETTERS[i];
-  return sp;
-}
-
-/** The actions of a canonical `sp` (known letters, each once, in order), else undefined. */
-export function actionsFor(sp: string): SasAction[] | undefined {
-  const actions: SasAction[] = [];
-  let next = 0;
-  for (const letter of sp) {
-    const at = LETTERS.indexOf(letter, next);
-    if (at < 0) return undefined;
-    actions.push(SAS_ACTIONS[at]!);
-    next = at + 1;
-  }
-  return actions.length > 0 ? actions : undefined;
-}
-
 function decodeValue(raw: string): string {
   if (raw.indexOf('%') === -1) return raw;
   try {
@@ -185,7 +161,7 @@ export function parseSasToken(token: string): ParsedSasToken {
   const scope = parseResourceScope(sr);
   if (scope === undefined) throw invalid('"sr" has a value outside its format');
   const sp = get('sp');
-  const actions = actionsFor(sp);
+  const actions = actionsForPermissions(sp);
   if (actions === undefined) throw invalid('"sp" is not canonical permission letters');
   const st = seconds(get('st'), 'st');
   const se = seconds(get('se'), 'se');

@@ -4,7 +4,7 @@
  * calls that return status, headers and JSON.
  */
 import type { Clock } from '../../src/clock';
-import type { Gateway } from '../../src/gateway';
+import type { Services } from '../../src/services';
 import { startGatewayInstance, startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
 import { parseSasToken } from '../../src/verifier/sas-token';
@@ -21,7 +21,7 @@ export { call, type Answer };
 
 /** A running gateway served over HTTP. */
 export interface ServedGateway {
-  readonly gateway: Gateway;
+  readonly gateway: Services;
   /** `http://127.0.0.1:<port>/api` */
   readonly api: string;
   close(): Promise<void>;
@@ -98,7 +98,7 @@ export class SasTestStack {
     return sas;
   }
 
-  get gateway(): Gateway {
+  get gateway(): Services {
     return this.stack.gateway!;
   }
 

@@ -1,4 +1,4 @@
-import type { GatewayDeps } from '../../src/gateway';
+import type { ServicesIO } from '../../src/services';
 import {
   startGatewayInstance,
   type GatewayInstance,
@@ -9,7 +9,7 @@ import {
 export function startSecondGateway(
   stack: LocalStack,
   overrides: Record<string, string> = {},
-  deps: Partial<Omit<GatewayDeps, 'cosmos'>> = {},
+  deps: Partial<Omit<ServicesIO, 'cosmos'>> = {},
 ): Promise<GatewayInstance> {
   return startGatewayInstance(stack, { env: overrides, deps });
 }

@@ -14,7 +14,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/clock';
-import type { Gateway } from '../../src/gateway';
+import type { Services } from '../../src/services';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
 import { call, jsonCall } from '../helpers/http';
@@ -96,7 +96,7 @@ function fetchEnding(base: string, path: string, token: string, onHeaders?: () =
 describe('proxy: upstream failures after the status line, timeouts, Expect: 100-continue', () => {
   let stack: LocalStack;
   let down: Awaited<ReturnType<typeof startBrokenDownstream>>;
-  let gateway: { gateway: Gateway; url: string; close(): Promise<void> };
+  let gateway: { gateway: Services; url: string; close(): Promise<void> };
   const clock = new ManualClock(Date.now());
   let user: string;
 
@@ -135,7 +135,7 @@ describe('proxy: upstream failures after the status line, timeouts, Expect: 100-
     await Promise.all([stack?.close(), down?.close()]);
   });
 
-  const deadlines = () => gateway.gateway.proxyState.deadlines;
+  const deadlines = () => gateway.gateway.proxy.deadlines;
   /** Moves the proxy's clock past the resource timeout and fires what is due. */
   const passTimeout = () => {
     clock.advance(TIMEOUT_MS);

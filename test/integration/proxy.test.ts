@@ -8,13 +8,10 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import * as msal from '@azure/msal-node';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
-import { serveRoutes, type LocalHttpServer } from '../../src/host/local/http-adapter';
-import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
-import { functionsDirectory, loadRoutes } from '../../src/host/local/route-loader';
+import { serveRoutes, type LocalHttpServer } from '../../src/host/local/http/server';
+import { startGatewayInstance, startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
+import { ordersRoute, type OrdersSettings } from '../../src/host/local/orders-downstream';
 import { MemoryLogger } from '../../src/logger';
-import { GatewayProxy } from '../../src/proxy/gateway-proxy';
-import { attachGatewayProxy, closeGatewayProxy } from '../../src/proxy/proxy-api';
-import type { OrdersSettings } from '../../samples/orders/functions/orders';
 import { call, jsonCall } from '../helpers/http';
 import {
   loopbackNetworkClient,
@@ -184,11 +181,27 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
     );
 
   beforeAll(async () => {
+    tokenEndpoint = await startFakeTokenEndpoint();
     stack = await startLocalStack({
       env: { PROXY_MAX_BODY_BYTES: String(MAX_BODY), DOWNSTREAM_KEY_SETTINGS: 'SVC_KEY,NOT_SET_KEY' },
       port: 0,
       logger,
       seedDemo: false,
+      // The downstream credentials' I/O: app settings, a managed identity and Entra's token endpoint.
+      io: {
+        proxy: {
+          logger,
+          env: {
+            SVC_KEY: 'function-key-1',
+            GATEWAY_CLIENT_ID: 'gw-client',
+            GATEWAY_CLIENT_SECRET: 'gw-secret',
+          },
+          tokenCredential: mi,
+          loadMsal: () => Promise.resolve(msal),
+          msalNetworkClient: loopbackNetworkClient(),
+          authorityHost: tokenEndpoint.authorityHost,
+        },
+      },
     });
     api = `${stack.gatewayUrl}/api`;
     const gateway = stack.gateway!;
@@ -196,12 +209,8 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
     user = stack.idp!.mintToken({ roles: ['Proxy.User'], oid: '11111111-1111-4111-8111-111111111111' });
     outsider = stack.idp!.mintToken({ roles: ['Someone.Else'] });
     down = await startDownstream();
-    tokenEndpoint = await startFakeTokenEndpoint();
-    const ordersApp = functionsDirectory('samples/orders');
     const settings: OrdersSettings = { keys: gateway.sasKeys, requirePrincipal: true };
-    orders = await serveRoutes(loadRoutes<OrdersSettings>(ordersApp.dir, ordersApp.extensions), settings, {
-      port: 0,
-    });
+    orders = await serveRoutes([ordersRoute(() => settings)], { port: 0 });
 
     const dead = createServer();
     await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
@@ -229,29 +238,9 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
       ),
     ]);
     for (const put of puts) expect([200, 201]).toContain(put.status);
-
-    attachGatewayProxy(
-      gateway,
-      new GatewayProxy(
-        { ...gateway.config, entra: { ...gateway.config.entra, authority: tokenEndpoint.authorityHost } },
-        {
-          logger,
-          keyRing: gateway.sasKeys,
-          env: {
-            SVC_KEY: 'function-key-1',
-            GATEWAY_CLIENT_ID: 'gw-client',
-            GATEWAY_CLIENT_SECRET: 'gw-secret',
-          },
-          tokenCredential: mi,
-          loadMsal: () => Promise.resolve(msal),
-          msalNetworkClient: loopbackNetworkClient(),
-        },
-      ),
-    );
   });
 
   afterAll(async () => {
-    if (stack?.gateway) await closeGatewayProxy(stack.gateway);
     await Promise.all([stack?.close(), down?.close(), orders?.close(), tokenEndpoint?.close()]);
   });
 
@@ -533,22 +522,20 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
   });
 
   it('an upstream host outside DOWNSTREAM_ALLOWED_HOSTS (narrowed since) is 502, never called', async () => {
-    const gateway = stack.gateway!;
-    const previous = new GatewayProxy(
-      { ...gateway.config, downstreamAllowedHosts: ['*.example.net'] },
-      { logger },
-    );
-    const original = attachGatewayProxy(gateway, previous);
+    // An instance whose proxy checks a narrower list than the one the resources were saved under.
+    const narrowed = await startGatewayInstance(stack, {
+      logger,
+      deps: { proxy: { logger, allowedHosts: ['*.example.net'] } },
+    });
     try {
       const before = down.hits.length;
-      const res = await call(`${api}/proxy/svc/x`, { headers: bearer(user) });
+      const res = await call(`${narrowed.url}/api/proxy/svc/x`, { headers: bearer(user) });
       expect(res.status).toBe(502);
       expect(res.json.code).toBe('ERR_UPSTREAM_UNREACHABLE');
       expect(down.hits.length).toBe(before);
       expect(logger.events()).toContain('proxy.upstream_refused');
     } finally {
-      await previous.close();
-      void original;
+      await narrowed.close();
     }
   });
 });

@@ -1,9 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { AdminClient } from '../../cli/admin-client';
 import { describePlan } from '../../cli/apply';
 import { applyDesiredState, parseDesiredState } from '../../cli/main';
-import { PROJECT_ROOT } from './route-loader';
+
+/**
+ * The repository root when running from sources (jest), or `dist/` when running compiled: the
+ * directory that holds `src/` and `samples/` either way.
+ */
+const PROJECT_ROOT = resolve(__dirname, '..', '..', '..');
 
 /** The demo file in the repository (YAML is not compiled, so from `dist/` it is one level up). */
 export const DEMO_POLICIES_FILE = join(

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { CosmosClient } from '@azure/cosmos';
 import { loadConfig, type Environment } from '../../config/load-config';
 import { SETTING_NAMES } from '../../config/defaults';
-import { createGateway, type Gateway, type GatewayDeps } from '../../gateway';
 import { createJsonLogger, describeError, MemoryLogger, type Logger } from '../../logger';
 import { createCosmosClient } from '../../store/cosmos';
 import {
@@ -23,12 +22,13 @@ import {
   startEmbeddedCosmos,
   type EmbeddedCosmos,
 } from './embedded-cosmos';
-// The sample's settings module, not its function module: importing that would register its route.
-import { ordersSettingsFromEnv, type OrdersSettings } from '../../../samples/orders/settings';
 import { startTelemetry } from '../../observability/metrics';
+import { runOperation, type AnyRoute } from '../../pipeline/operation';
+import { ROUTES } from '../../routes';
+import { buildServices, type Services, type ServicesIO } from '../../services';
 import { seedDemoPolicies } from './demo';
-import { serveRoutes, type LocalHttpServer } from './http-adapter';
-import { functionsDirectory, loadRoutes } from './route-loader';
+import { serveRoutes, type LocalHttpServer, type LocalRoute } from './http/server';
+import { ordersRoute, ordersSettingsFromEnv, type OrdersSettings } from './orders-downstream';
 
 /** The sample downstream's port in `npm start` / `npm run dev:deps` (local.settings.sample.json uses it). */
 export const SAMPLE_ORDERS_PORT = 7073;
@@ -68,6 +68,8 @@ export interface LocalStackOptions {
    * `npm start` and the benchmarks do, so the database's work is not the gateway's. Default false.
    */
   isolateCosmos?: boolean;
+  /** The gateway's I/O besides Cosmos DB (a test clock, proxy I/O); default the real ones. */
+  io?: Partial<Omit<ServicesIO, 'cosmos'>>;
 }
 
 /** Which parts run embedded in this process because their setting was absent. */
@@ -88,7 +90,8 @@ export interface LocalStack {
   readonly cosmos: EmbeddedCosmos | undefined;
   /** The sample downstream; its API is at `${orders.url}/api/orders`. */
   readonly orders: LocalHttpServer;
-  readonly gateway: Gateway | undefined;
+  /** The gateway's services (its state, key ring, audit log), for tests and tools; undefined with `depsOnly`. */
+  readonly gateway: Services | undefined;
   /** Stops every server and connection the stack opened. */
   close(): Promise<void>;
 }
@@ -229,8 +232,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       effective.ENTRA_AUDIENCES ??= `${idp.clientId},${idp.audience}`;
     }
 
-    const ordersApp = functionsDirectory('samples/orders');
-    const ordersRoutes = loadRoutes<OrdersSettings | undefined>(ordersApp.dir, ordersApp.extensions);
     // The sample verifies x-gateway-principal with the gateway's key ring, known once config loads;
     // with --deps-only, from the settings `func start` will give the gateway.
     let ordersSettings: OrdersSettings | undefined = options.depsOnly
@@ -241,7 +242,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       fixed ? SAMPLE_ORDERS_PORT : 0,
       strict,
       logger,
-      (port) => serveRoutes(ordersRoutes, () => ordersSettings, { port, host, logger }),
+      (port) => serveRoutes([ordersRoute(() => ordersSettings)], { port, host, logger }),
     );
     stops.push(() => orders.close());
 
@@ -272,13 +273,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const client: CosmosClient = await createCosmosClient(config.cosmos, cosmosAgent);
     stops.push(() => client.dispose());
     await startTelemetry(env, logger); // only with APPLICATIONINSIGHTS_CONNECTION_STRING
-    const gateway = createGateway(config, { cosmos: client, logger });
+    const gateway = buildServices(config, { cosmos: client, logger, ...options.io });
     ordersSettings = { keys: gateway.sasKeys, requirePrincipal: true };
     stops.push(() => gateway.close());
     await warmUp(gateway, logger);
 
-    const { dir, extensions } = functionsDirectory();
-    const server = await serveRoutes(loadRoutes<Gateway>(dir, extensions), gateway, {
+    const server = await serveRoutes(gatewayRoutes(gateway), {
       port: config.port,
       host,
       logger,
@@ -314,7 +314,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 }
 
 /** Waits for the gateway's warm-up, but never longer than the budget (see WARM_UP_BUDGET_MS). */
-async function warmUp(gateway: Gateway, logger: Logger): Promise<void> {
+async function warmUp(gateway: Services, logger: Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const budget = new Promise<'late'>((resolve) => {
     timer = setTimeout(() => resolve('late'), WARM_UP_BUDGET_MS);
@@ -331,7 +331,7 @@ async function warmUp(gateway: Gateway, logger: Logger): Promise<void> {
 
 /** Another gateway instance beside a running stack: see {@link startGatewayInstance}. */
 export interface GatewayInstance {
-  readonly gateway: Gateway;
+  readonly gateway: Services;
   /** `http://127.0.0.1:<port>` (routes under `/api`). */
   readonly url: string;
   close(): Promise<void>;
@@ -341,7 +341,7 @@ export interface GatewayInstanceOptions {
   /** Settings over the stack's own (its Cosmos DB, identity provider and SAS keys). */
   readonly env?: Environment;
   /** The gateway's I/O besides Cosmos DB (a test clock, proxy I/O). */
-  readonly deps?: Partial<Omit<GatewayDeps, 'cosmos'>>;
+  readonly deps?: Partial<Omit<ServicesIO, 'cosmos'>>;
   readonly logger?: Logger;
 }
 
@@ -357,10 +357,9 @@ export async function startGatewayInstance(
   const config = loadConfig({ ...stack.env, PORT: '0', ...options.env }, { mode: 'local' });
   const client = await createCosmosClient(config.cosmos, stack.cosmos ? { agent: stack.cosmos.agent } : {});
   const logger = options.logger ?? new MemoryLogger();
-  const gateway = createGateway(config, { cosmos: client, logger, ...options.deps });
+  const gateway = buildServices(config, { cosmos: client, logger, ...options.deps });
   await gateway.start();
-  const { dir, extensions } = functionsDirectory();
-  const server = await serveRoutes(loadRoutes<Gateway>(dir, extensions), gateway, {
+  const server = await serveRoutes(gatewayRoutes(gateway), {
     port: 0,
     host: '127.0.0.1',
   });
@@ -373,4 +372,17 @@ export async function startGatewayInstance(
       client.dispose();
     },
   };
+}
+
+/**
+ * The route table as the local host serves it: each route run through the pipeline on `services`,
+ * exactly as `functions/index.ts` registers it with the Functions host.
+ */
+export function gatewayRoutes(services: Services, routes: readonly AnyRoute[] = ROUTES): LocalRoute[] {
+  return routes.map((route) => ({
+    name: route.name,
+    template: route.template,
+    methods: route.methods,
+    handle: (request, context) => runOperation(route, services, request, context),
+  }));
 }

@@ -1,6 +1,6 @@
 import { isGatewayError } from '../../../src/errors';
 import { normalizeProxyUrl, normalizeResourcePath } from '../../../src/proxy/normalize-path';
-import { rawPathResolvesDots } from '../../../src/host/local/http-adapter';
+import { rawPathResolvesDots } from '../../../src/host/local/http/route-template';
 import { HOSTILE_PATHS } from '../../helpers/hostile-paths';
 
 describe('normalizeResourcePath', () => {

@@ -2,7 +2,7 @@ import { ManualClock } from '../../../src/clock';
 import type { ErrorCode } from '../../../src/errors';
 import { compilePolicies } from '../../../src/policy/policy-index';
 import { parsePolicy } from '../../../src/policy/model';
-import type { PolicySnapshot } from '../../../src/policy/policy-state';
+import type { PolicySnapshot } from '../../../src/store/policy-state';
 import { createSasToken } from '../../../src/sas/issue-sas-token';
 import {
   assertInsideSasScope,

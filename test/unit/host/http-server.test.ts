@@ -1,12 +1,7 @@
 import { Readable } from 'node:stream';
 import type { HttpResponseInit } from '@azure/functions';
-import {
-  compileRouteTemplate,
-  routeSegments,
-  serveRoutes,
-  type HttpRoute,
-  type LocalHttpServer,
-} from '../../../src/host/local/http-adapter';
+import { serveRoutes, type LocalHttpServer, type LocalRoute } from '../../../src/host/local/http/server';
+import { compileRouteTemplate, routeSegments } from '../../../src/host/local/http/route-template';
 import { readJsonBody } from '../../../src/http/request-context';
 import { jsonResponse } from '../../../src/http/responses';
 import { GatewayError } from '../../../src/errors';
@@ -50,14 +45,14 @@ describe('serveRoutes', () => {
   const logger = new MemoryLogger();
   const target = { label: 'target' };
 
-  const routes: HttpRoute<typeof target>[] = [
+  const routes: LocalRoute[] = [
     {
       name: 'echo',
-      route: 'echo/{id?}',
+      template: 'echo/{id?}',
       methods: ['GET', 'POST'],
-      handle: async (t, request, context) =>
+      handle: async (request, context) =>
         jsonResponse(200, {
-          target: t.label,
+          target: target.label,
           function: context.functionName,
           invocationId: context.invocationId,
           params: request.params,
@@ -69,19 +64,19 @@ describe('serveRoutes', () => {
     },
     {
       name: 'literal',
-      route: 'echo/fixed',
+      template: 'echo/fixed',
       methods: ['GET'],
       handle: () => Promise.resolve({ status: 200, body: 'literal' }),
     },
     {
       name: 'json',
-      route: 'json',
+      template: 'json',
       methods: ['GET'],
       handle: () => Promise.resolve({ status: 201, jsonBody: { ok: true } }),
     },
     {
       name: 'cookies',
-      route: 'cookies',
+      template: 'cookies',
       methods: ['GET'],
       handle: () =>
         Promise.resolve({
@@ -96,7 +91,7 @@ describe('serveRoutes', () => {
     },
     {
       name: 'stream',
-      route: 'stream',
+      template: 'stream',
       methods: ['GET'],
       handle: () =>
         Promise.resolve({
@@ -106,20 +101,20 @@ describe('serveRoutes', () => {
     },
     {
       name: 'empty',
-      route: 'empty',
+      template: 'empty',
       methods: ['DELETE'],
       handle: () => Promise.resolve({ status: 204, body: 'ignored' }),
     },
     {
       name: 'broken',
-      route: 'broken',
+      template: 'broken',
       methods: ['GET'],
       handle: () => Promise.reject(new Error('secret internals at /srv/app.js:12')),
     },
   ];
 
   beforeAll(async () => {
-    server = await serveRoutes(routes, () => Promise.resolve(target), { port: 0, logger });
+    server = await serveRoutes(routes, { port: 0, logger });
   });
 
   afterAll(() => server?.close());

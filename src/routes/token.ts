@@ -6,15 +6,17 @@
  * (`invalid_target`) → every asked action allowed on the whole subtree (`evaluateScope`, else
  * `invalid_scope`) → lifetime rule → sign. Fails closed (503) while policies are not loaded.
  */
-import type { HttpResponseInit } from '@azure/functions';
 import type { Principal } from '../auth/principal';
 import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
-import type { Gateway, RequestScope } from '../gateway';
-import { evaluateScope } from '../policy/evaluate';
-import { ACCESS_TOKEN_TYPE, readTokenRequest, type TokenRequest } from './token-request';
-import { createSasToken, sasLifetime } from './issue-sas-token';
-import { TOKEN_RESPONSE_HEADERS } from './oauth-error';
+import { authorize } from '../pipeline/authorize';
+import type { RequestScope, Route } from '../pipeline/operation';
+import { createSasToken, sasLifetime } from '../sas/issue-sas-token';
+import { oauthErrorResponse, TOKEN_RESPONSE_HEADERS } from '../sas/oauth-error';
+import { ACCESS_TOKEN_TYPE, readTokenRequest, type TokenRequest } from '../sas/token-request';
+import type { Services } from '../services';
+
+type Deps = Pick<Services, 'entra' | 'state' | 'config' | 'clock' | 'sasKeys' | 'logger'>;
 
 /** The success body (RFC 8693 section 2.2.1). */
 export interface TokenExchangeResponse {
@@ -34,14 +36,14 @@ const isTokenIdentifier = (value: string | undefined): value is string =>
  * (RFC 8693 section 2.2.2, with the Entra code as `subject_token_error`) and a 401 with a Bearer
  * challenge in the JSON mode, where it is the request's own credential.
  */
-async function subjectPrincipal(gateway: Gateway, request: TokenRequest): Promise<Principal> {
+async function subjectPrincipal(deps: Pick<Services, 'entra'>, request: TokenRequest): Promise<Principal> {
   const subjectError = (code: string) =>
     new GatewayError('ERR_SUBJECT_TOKEN_INVALID', `The subject token was refused (${code})`, {
       extensions: { subject_token_error: code },
     });
   let principal: Principal;
   try {
-    principal = await gateway.entra.verify(request.subjectToken);
+    principal = await deps.entra.verify(request.subjectToken);
   } catch (err) {
     if (request.mode === 'form' && err instanceof GatewayError && err.status === 401)
       throw subjectError(err.code);
@@ -56,33 +58,38 @@ async function subjectPrincipal(gateway: Gateway, request: TokenRequest): Promis
 }
 
 /** Runs one exchange; errors are thrown as GatewayErrors and rendered by `oauthErrorResponse`. */
-export async function exchangeToken(
-  gateway: Gateway,
-  { correlationId, request, audit }: RequestScope,
-): Promise<HttpResponseInit> {
+export const token: Route<Deps> = {
+  name: 'token',
+  template: 'token',
+  methods: ['POST'],
+  audit: 'token',
+  renderError: oauthErrorResponse,
+  run: exchange,
+};
+
+async function exchange(deps: Deps, { correlationId, request, audit }: RequestScope) {
   const asked = await readTokenRequest(request);
-  Object.assign(audit, {
-    resource: asked.resource,
-    action: asked.actions.join(' '),
-    path: asked.pathPrefix.length === 0 ? '/' : `/${asked.pathPrefix.join('/')}`,
-  });
-  const principal = await subjectPrincipal(gateway, asked);
-  audit.principal = principal;
-  const snapshot = gateway.state.snapshot();
+  audit.target(
+    asked.resource,
+    asked.actions.join(' '),
+    asked.pathPrefix.length === 0 ? '/' : `/${asked.pathPrefix.join('/')}`,
+  );
+  const principal = await subjectPrincipal(deps, asked);
+  audit.caller(principal);
+  const snapshot = deps.state.snapshot();
   if (!snapshot.resources.has(asked.resource)) {
     throw new GatewayError('ERR_TARGET_INVALID', `No resource named "${asked.resource}"`);
   }
-  const decision = evaluateScope(snapshot.index, {
+  const decision = authorize(snapshot, principal, {
     resource: asked.resource,
     actions: asked.actions,
-    pathPrefix: asked.pathPrefix,
-    principal,
+    subtree: asked.pathPrefix,
   });
-  Object.assign(audit, { policies: decision.policies, reasonCode: decision.reasonCode });
+  audit.outcome(decision.policies, decision.reasonCode);
   if (!decision.allowed) throw new GatewayError('ERR_SCOPE_INVALID', decision.reason);
 
-  const now = nowSeconds(gateway.clock);
-  const { sas } = gateway.config;
+  const now = nowSeconds(deps.clock);
+  const { sas } = deps.config;
   const lifetime = sasLifetime({
     asked: asked.requestedLifetime,
     defaultTtlSeconds: sas.defaultTtlSeconds,
@@ -109,10 +116,10 @@ export async function exchangeToken(
       startsAt: now,
       lifetimeSeconds: lifetime.seconds,
     },
-    gateway.sasKeys,
+    deps.sasKeys,
   );
   // The audit line names the token by its id; the token itself never reaches a log.
-  gateway.logger.log('info', 'sas.issued', {
+  deps.logger.log('info', 'sas.issued', {
     correlationId,
     sid: fields.sid,
     oid: fields.oid,

@@ -1,9 +1,12 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
-import type { Gateway, RequestScope } from '../gateway';
 import { jsonResponse } from '../http/responses';
 import { validationError } from '../http/validation';
-import type { CosmosAuditStore } from './cosmos-audit-store';
+import { requireAdmin, type AdminDeps } from '../pipeline/authenticate';
+import type { RequestScope, Route } from '../pipeline/operation';
+import type { Services } from '../services';
+
+type Deps = AdminDeps & Pick<Services, 'auditStore' | 'clock'>;
 
 const DAY_MS = 86_400_000;
 /** Longest range one query may cover: bounds the partitions a page can touch. */
@@ -43,12 +46,16 @@ const AuditQueryParams = z.strictObject({
  * `GET /api/audit?oid=&from=&to=&limit=&cursor=` (admin): the audit trail, oldest first, one page
  * at a time. Without `from`/`to`, the last 24 hours; a range covers at most 31 days.
  */
-export async function auditRequest(
-  gateway: Gateway,
-  store: CosmosAuditStore,
-  { request }: RequestScope,
-): Promise<HttpResponseInit> {
-  await gateway.requireAdmin(request);
+export const audit: Route<Deps> = {
+  name: 'audit',
+  template: 'audit',
+  methods: ['GET'],
+  run: query,
+};
+
+async function query(deps: Deps, scope: RequestScope): Promise<HttpResponseInit> {
+  const { request } = scope;
+  await requireAdmin(deps, scope);
   const params: Record<string, string> = {};
   for (const [key, value] of request.query) {
     if (key in params)
@@ -59,7 +66,7 @@ export async function auditRequest(
   }
   const parsed = AuditQueryParams.safeParse(params);
   if (!parsed.success) throw validationError(parsed.error);
-  const toMs = parsed.data.to ?? gateway.clock.now();
+  const toMs = parsed.data.to ?? deps.clock.now();
   const fromMs = parsed.data.from ?? toMs - DAY_MS;
   if (fromMs > toMs) {
     throw validationError(
@@ -78,7 +85,7 @@ export async function auditRequest(
       ]),
     );
   }
-  const page = await store.query({
+  const page = await deps.auditStore.query({
     oid: parsed.data.oid,
     fromMs,
     toMs,

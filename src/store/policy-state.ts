@@ -3,13 +3,13 @@ import type { Clock } from '../clock';
 import { GatewayError } from '../errors';
 import type { Logger } from '../logger';
 import { RevocationList } from '../revocation/revocation-list';
-import { CONTAINERS, ensureContainers } from '../store/cosmos';
-import { CosmosDocumentStore, type StoredDocument } from '../store/document-store';
-import { RefreshingCollection, type ParseResult } from '../store/refreshing-collection';
-import { StateRefresher } from '../store/state-refresher';
-import { parsePolicy, parseResource, type Policy, type Resource, type ResourceRules } from './model';
-import { compilePolicies, type PolicyIndex } from './policy-index';
-import { policyVersionTag } from './policy-version';
+import { CONTAINERS, ensureContainers } from './cosmos';
+import { CosmosDocumentStore, type StoredDocument } from './document-store';
+import { RefreshingCollection, type ParseResult } from './refreshing-collection';
+import { StateRefresher } from './state-refresher';
+import { parsePolicy, parseResource, type Policy, type Resource, type ResourceRules } from '../policy/model';
+import { compilePolicies, type PolicyIndex } from '../policy/policy-index';
+import { policyVersionTag } from '../policy/policy-version';
 
 /** What a decision reads: one consistent pair of compiled policies and resources. */
 export interface PolicySnapshot {

@@ -6,11 +6,15 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
-import type { Gateway, RequestScope } from '../gateway';
 import { readJsonBody } from '../http/request-context';
 import { jsonResponse } from '../http/responses';
 import { validationError } from '../http/validation';
-import { buildRevocation, RevocationRequestSchema, type Revocation } from './revocation';
+import { requireAdmin, type AdminDeps } from '../pipeline/authenticate';
+import type { RequestScope, Route } from '../pipeline/operation';
+import { buildRevocation, RevocationRequestSchema, type Revocation } from '../revocation/revocation';
+import type { Services } from '../services';
+
+type Deps = AdminDeps & Pick<Services, 'clock' | 'state' | 'logger'>;
 
 /** The record as the API shows it: everything stored except Cosmos fields. */
 function publicRecord(record: Revocation): Revocation {
@@ -25,27 +29,33 @@ function publicRecord(record: Revocation): Revocation {
  * @throws {GatewayError} 401 / 403 (admin role), 400 `ERR_VALIDATION` (exactly `{sid}` or
  *   `{oid, before?}`; `before` not more than the clock skew in the future), 415, 413, 503.
  */
-export async function revokeRequest(
-  gateway: Gateway,
-  { correlationId, request, audit }: RequestScope,
-): Promise<HttpResponseInit> {
-  Object.assign(audit, { resource: 'revocations', action: 'create' });
-  const admin = await gateway.requireAdmin(request);
+export const revocations: Route<Deps> = {
+  name: 'revocations',
+  template: 'revocations',
+  methods: ['POST'],
+  audit: 'revocation',
+  run: revoke,
+};
+
+async function revoke(deps: Deps, scope: RequestScope): Promise<HttpResponseInit> {
+  const { correlationId, request, audit } = scope;
+  audit.target('revocations', 'create', null);
+  const admin = await requireAdmin(deps, scope);
   const parsed = RevocationRequestSchema.safeParse(await readJsonBody(request));
   if (!parsed.success) throw validationError(parsed.error);
-  const now = nowSeconds(gateway.clock);
-  const skewSeconds = gateway.config.entra.clockSkewSeconds;
+  const now = nowSeconds(deps.clock);
+  const skewSeconds = deps.config.entra.clockSkewSeconds;
   if ('oid' in parsed.data && parsed.data.before !== undefined && parsed.data.before > now + skewSeconds) {
     throw new GatewayError('ERR_VALIDATION', 'before: must not be in the future', {
       extensions: { field: 'before' },
     });
   }
   const record = buildRevocation(parsed.data, now, {
-    maxTtlSeconds: gateway.config.sas.maxTtlSeconds,
+    maxTtlSeconds: deps.config.sas.maxTtlSeconds,
     skewSeconds,
   });
-  audit.path = `/${record.id}`;
-  const revocations = gateway.state.revocations;
+  audit.target('revocations', 'create', `/${record.id}`);
+  const revocations = deps.state.revocations;
   const store = revocations.store;
   if (record.kind === 'oid') {
     const held = await store.get(record.id);
@@ -57,7 +67,7 @@ export async function revokeRequest(
   }
   const { doc } = await store.put(record.id, { ...record });
   revocations.apply(doc);
-  gateway.logger.log('info', 'sas.revoked', {
+  deps.logger.log('info', 'sas.revoked', {
     correlationId,
     by: admin.oid,
     id: record.id,

@@ -1,0 +1,125 @@
+/**
+ * The authorize stage: the one decision of the gateway, for SAS and Entra callers alike. The
+ * decision API, the proxy and the token exchange all ask {@link authorize}; each only says what
+ * the answer means on its route (a decision body, a 403, an `invalid_scope`).
+ *
+ * - An unknown resource is a deny (`UNKNOWN_RESOURCE`), whatever the policies say.
+ * - A SAS caller is held to its token's grant (`sr`, `sp`), decided when the token was issued and
+ *   kept honest by its verification (revocations, the granting policies' versions): policies are
+ *   not evaluated again. Outside the grant: a deny with `SAS_SCOPE`.
+ * - An Entra caller (or an admin's what-if principal) is decided by the policies now.
+ */
+import type { SasGrant } from '../verifier/verify-sas-token';
+import type { Action } from '../policy/actions';
+import {
+  evaluatePolicies,
+  evaluateScope,
+  unknownResourceDecision,
+  type PolicyPrincipal,
+  type ReasonCode,
+} from '../policy/evaluate';
+import type { PolicySnapshot } from '../store/policy-state';
+import { checkSasScope } from '../verifier/sas-scope';
+
+/** Why a decision came out as it did: the evaluator's reasons, plus a SAS used outside its grant. */
+export type AuthorizeReason = ReasonCode | 'SAS_SCOPE';
+
+/** The outcome of {@link authorize}. */
+export interface Authorization {
+  readonly allowed: boolean;
+  readonly decision: 'allow' | 'deny';
+  /** One human sentence; not for branching (use `reasonCode`). */
+  readonly reason: string;
+  readonly reasonCode: AuthorizeReason;
+  /** The deciding policies: the matching allows or denies, or the SAS token's `spi`. */
+  readonly policies: readonly string[];
+  /** The smallest `maxTokenLifetimeSeconds` of the deciding allow policies, when any sets one. */
+  readonly maxTokenLifetimeSeconds?: number;
+}
+
+/** A request to decide: one action on one path. */
+export interface RequestQuery {
+  readonly resource: string;
+  readonly action: Action;
+  /** `/customers/42` or its segments. */
+  readonly path: string | readonly string[];
+}
+
+/** A SAS scope to issue: every asked action on the whole subtree (contract section 5). */
+export interface ScopeQuery {
+  readonly resource: string;
+  readonly actions: readonly Action[];
+  /** The subtree's segments; `[]` for the whole resource. */
+  readonly subtree: readonly string[];
+}
+
+/** Who asks: a verified caller (with its SAS grant, if any) or an admin's what-if principal. */
+export type Caller = PolicyPrincipal & { readonly sas?: SasGrant };
+
+const NO_POLICIES: readonly string[] = Object.freeze([]);
+
+function sasAuthorization(grant: SasGrant, query: RequestQuery | ScopeQuery): Authorization {
+  if (!('action' in query)) {
+    return {
+      allowed: false,
+      decision: 'deny',
+      reason: 'A shared access signature cannot be exchanged for another',
+      reasonCode: 'SAS_SCOPE',
+      policies: NO_POLICIES,
+    };
+  }
+  const path = typeof query.path === 'string' ? query.path : `/${query.path.join('/')}`;
+  const scope = checkSasScope(grant, { resource: query.resource, action: query.action, path });
+  if (!scope.inside) {
+    return {
+      allowed: false,
+      decision: 'deny',
+      reason: scope.reason,
+      reasonCode: 'SAS_SCOPE',
+      policies: NO_POLICIES,
+    };
+  }
+  return {
+    allowed: true,
+    decision: 'allow',
+    reason: `Allowed by the shared access signature (granted by ${grant.policies.join(', ')})`,
+    reasonCode: 'ALLOWED',
+    policies: grant.policies,
+  };
+}
+
+/**
+ * Decides a request or a SAS scope for a caller against one policy snapshot.
+ *
+ * @example
+ * ```ts
+ * const d = authorize(state.snapshot(), principal, { resource: 'orders', action: 'read', path: '/customers/42' });
+ * if (!d.allowed) throw new GatewayError(d.reasonCode === 'SAS_SCOPE' ? 'ERR_SAS_SCOPE' : 'ERR_POLICY_DENIED');
+ * ```
+ */
+export function authorize(
+  snapshot: PolicySnapshot,
+  caller: Caller,
+  query: RequestQuery | ScopeQuery,
+): Authorization {
+  if (!snapshot.resources.has(query.resource)) return unknownResourceDecision(query.resource);
+  if (caller.sas !== undefined) return sasAuthorization(caller.sas, query);
+  if ('action' in query) return evaluatePolicies(snapshot.index, { ...query, principal: caller });
+  const scope = evaluateScope(snapshot.index, {
+    resource: query.resource,
+    actions: query.actions,
+    pathPrefix: query.subtree,
+    principal: caller,
+  });
+  return {
+    allowed: scope.allowed,
+    decision: scope.allowed ? 'allow' : 'deny',
+    reason: scope.reason,
+    reasonCode: scope.reasonCode,
+    // The granting policies (the token's `spi`) when allowed; none otherwise.
+    policies: scope.policies,
+    ...(scope.maxTokenLifetimeSeconds === undefined
+      ? {}
+      : { maxTokenLifetimeSeconds: scope.maxTokenLifetimeSeconds }),
+  };
+}

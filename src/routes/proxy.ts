@@ -1,0 +1,87 @@
+/**
+ * `{any method} /api/proxy/{resource}/{*path}`: the request walks normalize → authenticate →
+ * authorize → mutate → forward, and the downstream's answer streams back as is.
+ *
+ * Nothing reaches the downstream unless every earlier stage passed: a hostile path is refused
+ * before the credential is even read, and a deny never opens a connection.
+ */
+import type { HttpResponseInit } from '@azure/functions';
+import { GatewayError } from '../errors';
+import { authenticateCaller, type AuthenticateDeps } from '../pipeline/authenticate';
+import { authorize } from '../pipeline/authorize';
+import type { RequestScope, Route } from '../pipeline/operation';
+import { ACTION_METHODS, actionForMethod, type Action } from '../policy/actions';
+import { forward } from '../proxy/forward';
+import { gatewayHeaders } from '../proxy/mutate';
+import { normalizeProxyUrl } from '../proxy/normalize-path';
+import type { Services } from '../services';
+
+type Deps = AuthenticateDeps & Pick<Services, 'state' | 'proxy' | 'logger'>;
+
+/** The action of the method, or 405 (OPTIONS, TRACE, CONNECT and custom verbs have none). */
+function actionOf(method: string): Action {
+  const action = actionForMethod(method);
+  if (action === undefined) {
+    throw new GatewayError('ERR_METHOD_NOT_ALLOWED', `Use ${ACTION_METHODS.join(', ')}`, {
+      headers: { allow: ACTION_METHODS.join(', ') },
+    });
+  }
+  return action;
+}
+
+/**
+ * @throws {GatewayError} 400 `ERR_PATH_TRAVERSAL`, 401 (credential), 403 `ERR_POLICY_DENIED` /
+ *   `ERR_SAS_SCOPE` / `ERR_OBO_REQUIRES_BEARER`, 404 `ERR_RESOURCE_NOT_FOUND`, 405, 413
+ *   `ERR_PAYLOAD_TOO_LARGE`, 502 `ERR_UPSTREAM_UNREACHABLE` / `ERR_UPSTREAM_CREDENTIAL`, 504
+ *   `ERR_UPSTREAM_TIMEOUT`; the pipeline turns each into problem+json.
+ */
+async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseInit> {
+  const { request, correlationId, audit } = scope;
+  const action = actionOf(request.method);
+  const { resource: name, path } = normalizeProxyUrl(request.url);
+  audit.target(name, action, `/${path.segments.join('/')}`);
+  const declared = request.headers.get('content-length');
+  const principal = await authenticateCaller(deps, scope, { acceptSas: true });
+  const snapshot = deps.state.snapshot();
+  const resource = snapshot.resources.get(name);
+  if (resource === undefined) throw new GatewayError('ERR_RESOURCE_NOT_FOUND', `No resource named "${name}"`);
+
+  const decision = authorize(snapshot, principal, { resource: name, action, path: path.segments });
+  audit.decision(decision);
+  if (!decision.allowed) {
+    // The reason names policies and paths: the operator's log gets it, the caller only the code.
+    if (decision.reasonCode === 'SAS_SCOPE') {
+      deps.logger.log('info', 'proxy.sas_scope', {
+        correlationId,
+        resource: name,
+        action,
+        reason: decision.reason,
+      });
+      throw new GatewayError('ERR_SAS_SCOPE', undefined, { challenge: ['SharedAccessSignature'] });
+    }
+    deps.logger.log('info', 'proxy.denied', {
+      correlationId,
+      resource: name,
+      action,
+      reasonCode: decision.reasonCode,
+      reason: decision.reason,
+      policies: decision.policies,
+    });
+    throw new GatewayError('ERR_POLICY_DENIED');
+  }
+
+  const proxy = deps.proxy;
+  if (declared !== null && Number(declared) > proxy.maxBodyBytes) {
+    throw new GatewayError('ERR_PAYLOAD_TOO_LARGE', `The body is larger than ${proxy.maxBodyBytes} bytes`);
+  }
+  const added = await gatewayHeaders(proxy, request, principal, resource, correlationId);
+  return forward(proxy, request, resource, path, added, correlationId);
+}
+
+export const proxy: Route<Deps> = {
+  name: 'proxy',
+  template: 'proxy/{resource}/{*path}',
+  methods: ACTION_METHODS,
+  audit: 'proxy',
+  run: proxyCall,
+};

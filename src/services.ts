@@ -1,0 +1,182 @@
+/**
+ * The composition root: {@link buildServices} builds every real object the gateway runs on, once,
+ * from validated config and its I/O, and {@link Services} is the one registry of them. Routes
+ * receive it as their `deps`, each declaring the few members it reads (a `Pick<Services, ...>`),
+ * so a route's reach is visible in its type. Nothing here knows a route.
+ */
+import type { CosmosClient } from '@azure/cosmos';
+import { DocumentAdmin } from './admin/document-admin';
+import { AuditLog, type AuditSink } from './audit/audit-log';
+import { CosmosAuditStore } from './audit/cosmos-audit-store';
+import { EntraTokenValidator } from './auth/entra/entra-token-validator';
+import { systemClock, type Clock } from './clock';
+import type { Config } from './config/load-config';
+import { createJsonLogger, type Logger } from './logger';
+import { OpenTelemetryMetrics, type Metrics } from './observability/metrics';
+import {
+  parsePolicy,
+  parseResource,
+  POLICY_ID_PATTERN,
+  RESOURCE_NAME_PATTERN,
+  type Policy,
+  type Resource,
+} from './policy/model';
+import { GatewayProxy, type GatewayProxyDeps } from './proxy/gateway-proxy';
+import { RateLimiter } from './ratelimit/rate-limiter';
+import { SasCredentialVerifier } from './sas/sas-credential-verifier';
+import { CONTAINERS } from './store/cosmos';
+import { CosmosHealthCheck } from './store/cosmos-health';
+import { PolicyState } from './store/policy-state';
+import { HmacKeyRing } from './verifier/hmac-key-ring';
+
+/** The I/O the gateway is built on: injected, so tests pass real embedded servers or small fakes. */
+export interface ServicesIO {
+  readonly cosmos: CosmosClient;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Used for OpenID metadata and JWKS; defaults to the global fetch. */
+  readonly fetch?: typeof fetch;
+  /** Default: OpenTelemetry (a no-op until an exporter is registered). */
+  readonly metrics?: Metrics;
+  /** Default: the Cosmos DB `audit` container. */
+  readonly auditSink?: AuditSink;
+  /** Downstream I/O of the proxy (credentials, env, pools, its deadline clock); defaults are the real ones. */
+  readonly proxy?: Partial<GatewayProxyDeps>;
+}
+
+/** Every service of one gateway instance. */
+export interface Services {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Verifies Entra ID access tokens (metadata, keys, claims). */
+  readonly entra: EntraTokenValidator;
+  /** Policies, resources and revocations from Cosmos DB, compiled and kept current. */
+  readonly state: PolicyState;
+  /** The SAS key ring (`SAS_SIGNING_KEYS`): the first key signs, all verify. */
+  readonly sasKeys: HmacKeyRing;
+  /** Verifies `SharedAccessSignature` credentials. */
+  readonly sas: SasCredentialVerifier;
+  /** The admin API's two document kinds. */
+  readonly admin: { readonly policies: DocumentAdmin<Policy>; readonly resources: DocumentAdmin<Resource> };
+  /** The decision log, written to Cosmos DB off the request path. */
+  readonly auditLog: AuditLog;
+  readonly auditStore: CosmosAuditStore;
+  /** Upstream pools, deadlines and downstream credentials of the proxy. */
+  readonly proxy: GatewayProxy;
+  readonly cosmosHealth: CosmosHealthCheck;
+  /** Per-instance limits by caller and by client IP (absent when set to 0). */
+  readonly limits: { readonly principal: RateLimiter | undefined; readonly ip: RateLimiter | undefined };
+  /**
+   * Loads what the hot path needs (OpenID metadata, signing keys, policies). Never throws: an
+   * unreachable dependency is reported by `/api/health`, and requests fail closed meanwhile.
+   */
+  start(): Promise<void>;
+  /** Stops background work and writes the audit records still queued (graceful shutdown). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the services of one gateway instance from validated config and its I/O.
+ *
+ * @example
+ * ```ts
+ * const services = buildServices(loadConfig(process.env, { mode: 'functions' }), { cosmos });
+ * await services.start();
+ * ```
+ */
+export function buildServices(config: Config, io: ServicesIO): Services {
+  const clock = io.clock ?? systemClock;
+  const logger = io.logger ?? createJsonLogger();
+  const metrics = io.metrics ?? new OpenTelemetryMetrics();
+  const entra = new EntraTokenValidator({
+    config: config.entra,
+    clock,
+    logger,
+    onJwksFetched: (outcome) => metrics.jwksRefresh(outcome),
+    ...(io.fetch ? { fetch: io.fetch } : {}),
+  });
+  const limiter = (perSecond: number) =>
+    perSecond > 0 ? new RateLimiter({ ratePerSecond: perSecond, burst: 2 * perSecond }, clock) : undefined;
+  const auditStore = new CosmosAuditStore(
+    io.cosmos.database(config.cosmos.database).container(CONTAINERS.audit),
+  );
+  const auditLog = new AuditLog({ sink: io.auditSink ?? auditStore, clock, logger });
+  const resourceRules = {
+    allowedHosts: config.downstreamAllowedHosts,
+    keySettings: config.downstreamKeySettings,
+  };
+  const state = new PolicyState({
+    client: io.cosmos,
+    databaseId: config.cosmos.database,
+    resourceRules,
+    refreshSeconds: config.policyRefreshSeconds,
+    clock,
+    logger,
+  });
+  const sasKeys = new HmacKeyRing(config.sas.signingKeys);
+  const proxy = new GatewayProxy(config, { clock, logger, keyRing: sasKeys, metrics, ...io.proxy });
+  const sas = new SasCredentialVerifier({
+    keys: sasKeys,
+    clock,
+    skewSeconds: config.entra.clockSkewSeconds,
+    state,
+  });
+  const rebuild = () => state.rebuild();
+  const admin = {
+    policies: new DocumentAdmin<Policy>({
+      noun: 'policy',
+      idField: 'id',
+      idPattern: POLICY_ID_PATTERN,
+      store: state.policyStore,
+      collection: state.policies,
+      validate: parsePolicy,
+      onLocalChange: rebuild,
+    }),
+    resources: new DocumentAdmin<Resource>({
+      noun: 'resource',
+      idField: 'name',
+      idPattern: RESOURCE_NAME_PATTERN,
+      store: state.resourceStore,
+      collection: state.resources,
+      validate: (body) => parseResource(body, resourceRules),
+      onLocalChange: rebuild,
+    }),
+  };
+  return {
+    config,
+    clock,
+    logger,
+    metrics,
+    entra,
+    state,
+    sasKeys,
+    sas,
+    admin,
+    auditLog,
+    auditStore,
+    proxy,
+    cosmosHealth: new CosmosHealthCheck(io.cosmos, config.cosmos.database, clock, logger),
+    limits: {
+      principal: limiter(config.rateLimits.principalPerSecond),
+      ip: limiter(config.rateLimits.ipPerSecond),
+    },
+    async start() {
+      auditLog.start();
+      metrics.observe({
+        policyIndexAgeSeconds: () => {
+          const age = state.refresher.ageMs();
+          return age === undefined ? undefined : age / 1000;
+        },
+        auditQueueDepth: () => auditLog.stats.queued,
+        auditDropped: () => auditLog.stats.dropped,
+      });
+      await Promise.all([entra.warmUp(), state.start()]);
+    },
+    async close() {
+      state.stop();
+      await Promise.all([auditLog.close(), proxy.close()]);
+    },
+  };
+}
