@@ -27,9 +27,6 @@ export const DEFAULTS = {
   port: 7071,
 } as const;
 
-/** Secrets of SAS signing keys must be at least this long (HMAC-SHA256 block of entropy). */
-export const MIN_SAS_KEY_BYTES = 32;
-
 /** Tenant ids that mean "any tenant" in Entra's multi-tenant endpoints. */
 export const MULTI_TENANT_IDS = ['organizations', 'common'] as const;
 

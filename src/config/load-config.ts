@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { DEFAULTS, MIN_SAS_KEY_BYTES, MULTI_TENANT_IDS, type SettingName } from './defaults';
+import { DEFAULTS, MULTI_TENANT_IDS, type SettingName } from './defaults';
+import { parseSigningKeySetting, type SigningKey } from './signing-keys';
 import { parseTrustedUrl } from './url-rules';
 
 /** A named HMAC key of the SAS key ring. */
-export interface SasSigningKey {
-  readonly name: string;
-  readonly secret: Buffer;
-}
+export type SasSigningKey = SigningKey;
 
 /** The gateway's validated, frozen configuration. Build it with {@link loadConfig}. */
 export interface Config {
@@ -72,9 +70,7 @@ export class ConfigError extends Error {
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const HOST_PATTERN =
   /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$|^\[[0-9a-f:.]+\]$/i;
-const KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$|^[A-Za-z0-9_-]+$/;
 
 const commaList = (value: string): string[] =>
   value
@@ -143,36 +139,14 @@ const hostList = z
   )
   .transform((hosts) => hosts.map((h) => h.toLowerCase()));
 
-/** Parses `name=base64secret,...`. Never echoes a secret in an error. */
+/** Parses `name=base64secret,...` (one reading for config and verifier). Never echoes a secret. */
 const sasKeys = z.string().transform((value, ctx): SasSigningKey[] => {
-  const keys: SasSigningKey[] = [];
-  for (const [index, pair] of commaList(value).entries()) {
-    const eq = pair.indexOf('=');
-    const name = eq > 0 ? pair.slice(0, eq) : '';
-    const encoded = eq > 0 ? pair.slice(eq + 1) : '';
-    const fail = (message: string) => {
-      ctx.addIssue({ code: 'custom', message: `key ${index + 1}: ${message}` });
-      return z.NEVER;
-    };
-    if (!KEY_NAME.test(name)) return fail('expected name=base64secret with a name of [A-Za-z0-9._-]');
-    if (!BASE64.test(encoded)) return fail(`secret of "${name}" is not base64`);
-    const secret = Buffer.from(
-      encoded,
-      encoded.includes('-') || encoded.includes('_') ? 'base64url' : 'base64',
-    );
-    if (secret.length < MIN_SAS_KEY_BYTES) {
-      return fail(
-        `secret of "${name}" is ${secret.length} bytes; at least ${MIN_SAS_KEY_BYTES} are required`,
-      );
-    }
-    if (keys.some((k) => k.name === name)) return fail(`name "${name}" appears twice`);
-    keys.push({ name, secret });
-  }
-  if (keys.length === 0) {
-    ctx.addIssue({ code: 'custom', message: 'expected at least one name=base64secret pair' });
+  try {
+    return parseSigningKeySetting(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
     return z.NEVER;
   }
-  return keys;
 });
 
 /**

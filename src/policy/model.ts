@@ -21,6 +21,7 @@ import { z } from 'zod';
 import { hostMatchesAllowList, parseTrustedUrl } from '../config/url-rules';
 import { ACTIONS } from './actions';
 import { globProblem } from './path-glob';
+import { describeIssue } from '../http/validation';
 
 /** Defaults and limits of the documents, in one visible place. */
 export const POLICY_LIMITS = {
@@ -191,23 +192,10 @@ export type DocumentParseResult<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly field: string; readonly error: string };
 
-/**
- * The field a zod issue is about, as `paths[2]` or `conditions[0].values`; `''` for the whole
- * document. An unknown field names itself (`principals.role`), not its parent.
- */
-export function issueField(issue: z.core.$ZodIssue): string {
-  const path = [...issue.path];
-  if (issue.code === 'unrecognized_keys' && issue.keys.length > 0) path.push(issue.keys[0]!);
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
-}
-
 function toResult<T>(parsed: z.ZodSafeParseResult<T>): DocumentParseResult<T> {
   if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0];
-  if (issue === undefined) return { ok: false, field: '', error: 'failed validation' };
-  const field = issueField(issue);
-  const message = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
-  return { ok: false, field, error: `${field || '(document)'}: ${message}` };
+  const { field, problem } = describeIssue(parsed.error);
+  return { ok: false, field, error: `${field || '(document)'}: ${problem}` };
 }
 
 /**

@@ -3,6 +3,7 @@
  * eagerly: a ring that could never verify anything is a configuration error, not a 401 later.
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { decodeSecret, KEY_NAME_PATTERN, MIN_SECRET_BYTES, signingKeyProblem } from '../config/signing-keys';
 
 /** A key as configured: `SAS_SIGNING_KEYS` holds `name=base64secret` pairs. */
 export interface SigningKeyInput {
@@ -17,19 +18,7 @@ export interface HmacKey {
   readonly key: KeyObject;
 }
 
-/** Key names as `SAS_SIGNING_KEYS` allows them, and as the SAS `skn` / statement `kid` carry them. */
-export const KEY_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-
-/** Shortest secret accepted: one SHA-256 output of entropy. */
-export const MIN_SECRET_BYTES = 32;
-
-const BASE64_TEXT = /^[A-Za-z0-9+/_-]+={0,2}$/;
-
-function secretBytes(name: string, secret: Uint8Array | string): Buffer {
-  if (typeof secret !== 'string') return Buffer.from(secret);
-  if (!BASE64_TEXT.test(secret)) throw new TypeError(`keys: the secret of "${name}" is not base64`);
-  return Buffer.from(secret, /[-_]/.test(secret) ? 'base64url' : 'base64');
-}
+export { KEY_NAME_PATTERN, MIN_SECRET_BYTES };
 
 /**
  * The key ring. Build it once (at start-up) and reuse it.
@@ -52,16 +41,15 @@ export class HmacKeyRing {
       throw new TypeError('keys: expected at least one key');
     }
     const byName = new Map<string, HmacKey>();
-    for (const input of keys) {
-      if (typeof input?.name !== 'string' || !KEY_NAME_PATTERN.test(input.name)) {
-        throw new TypeError('keys: every key needs a name of 1 to 64 of A-Z a-z 0-9 . _ -');
-      }
-      if (byName.has(input.name)) throw new TypeError(`keys: the name "${input.name}" appears twice`);
-      const bytes = secretBytes(input.name, input.secret);
-      if (bytes.length < MIN_SECRET_BYTES) {
-        throw new TypeError(`keys: the secret of "${input.name}" is shorter than ${MIN_SECRET_BYTES} bytes`);
-      }
-      byName.set(input.name, { name: input.name, key: createSecretKey(bytes) });
+    const names = new Set<string>();
+    for (const [index, input] of keys.entries()) {
+      const name = typeof input?.name === 'string' ? input.name : '';
+      const secret =
+        typeof input?.secret === 'string' ? decodeSecret(input.secret) : Buffer.from(input?.secret ?? []);
+      const problem = signingKeyProblem(name, secret, names);
+      if (problem !== undefined) throw new TypeError(`keys: key ${index + 1}: ${problem}`);
+      names.add(name);
+      byName.set(name, { name, key: createSecretKey(secret!) });
     }
     this.byName = byName;
     this.signing = byName.get(keys[0]!.name)!;

@@ -2,6 +2,7 @@
  * `verifySasToken`: what a downstream function can check of a SAS token on its own, with the
  * gateway's signing keys and nothing else: format, signature, time and scope.
  */
+import { parseSigningKeySetting } from '../config/signing-keys';
 import { HmacKeyRing, type SigningKeyInput } from './hmac-key-ring';
 import { assertSasScope, type SasScopeRequest } from './sas-scope';
 import { checkSasTime, parseSasToken, verifySasSignature, type SasAction } from './sas-token';
@@ -133,19 +134,9 @@ export function grantOf(parsed: ReturnType<typeof parseSasToken>): SasGrant {
 /**
  * Parses `SAS_SIGNING_KEYS` (`name=base64secret,...`) into keys for the options above.
  *
- * @throws {TypeError} a pair without a name or secret (the secret is never echoed).
+ * @throws {TypeError} naming the pair at fault: no name, not base64, too short, a repeated name
+ *   (the secret is never echoed).
  */
 export function parseSigningKeys(setting: string): SigningKeyInput[] {
-  const keys = setting
-    .split(',')
-    .map((pair) => pair.trim())
-    .filter((pair) => pair.length > 0)
-    .map((pair, index) => {
-      const eq = pair.indexOf('=');
-      if (eq <= 0 || eq === pair.length - 1)
-        throw new TypeError(`keys: pair ${index + 1} is not name=base64secret`);
-      return { name: pair.slice(0, eq), secret: pair.slice(eq + 1) };
-    });
-  new HmacKeyRing(keys); // eager: a bad setting fails here, not on the first request
-  return keys;
+  return parseSigningKeySetting(setting);
 }
