@@ -15,6 +15,8 @@ import {
   evaluatePolicies,
   evaluateScope,
   unknownResourceDecision,
+  type Decision,
+  type DecisionRequest,
   type PolicyPrincipal,
   type ReasonCode,
 } from '../policy/evaluate';
@@ -24,26 +26,11 @@ import { checkSasScope } from '../verifier/sas-scope';
 /** Why a decision came out as it did: the evaluator's reasons, plus a SAS used outside its grant. */
 export type AuthorizeReason = ReasonCode | 'SAS_SCOPE';
 
-/** The outcome of {@link authorize}. */
-export interface Authorization {
-  readonly allowed: boolean;
-  readonly decision: 'allow' | 'deny';
-  /** One human sentence; not for branching (use `reasonCode`). */
-  readonly reason: string;
-  readonly reasonCode: AuthorizeReason;
-  /** The deciding policies: the matching allows or denies, or the SAS token's `spi`. */
-  readonly policies: readonly string[];
-  /** The smallest `maxTokenLifetimeSeconds` of the deciding allow policies, when any sets one. */
-  readonly maxTokenLifetimeSeconds?: number;
-}
+/** The outcome of {@link authorize}: the evaluator's decision, with a SAS's own reason too. */
+export type Authorization = Omit<Decision, 'reasonCode'> & { readonly reasonCode: AuthorizeReason };
 
-/** A request to decide: one action on one path. */
-export interface RequestQuery {
-  readonly resource: string;
-  readonly action: Action;
-  /** `/customers/42` or its segments. */
-  readonly path: string | readonly string[];
-}
+/** A request to decide: one action on one path (`/customers/42` or its segments). */
+export type RequestQuery = Omit<DecisionRequest, 'principal'>;
 
 /** A SAS scope to issue: every asked action on the whole subtree (contract section 5). */
 export interface ScopeQuery {

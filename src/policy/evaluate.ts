@@ -36,7 +36,7 @@ import {
 } from './path-glob';
 import {
   candidatesFor,
-  keyFilterBit,
+  policiesFiledUnder,
   type CandidateLists,
   type CompiledCondition,
   type CompiledPolicy,
@@ -363,24 +363,11 @@ function collect(
   probe: Probe,
 ): CompiledPolicy[] | undefined {
   if (keyed.open.length > 0) into = visit(into, keyed.open, false, probe);
-  const keys = keyed.keys;
+  if (keyed.keys.length === 0) return into;
   const mine = probe.keys;
-  const n = keys.length;
-  if (n === 0) return into;
-  const filter = keyed.filter;
-  const shift = keyed.filterShift;
   for (let k = 0; k < mine.length; k++) {
-    const id = mine[k]!;
-    const bit = keyFilterBit(id, shift);
-    if ((filter[bit >>> 5]! & (1 << (bit & 31))) === 0) continue; // not filed under this key
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (keys[mid]! < id) lo = mid + 1;
-      else hi = mid;
-    }
-    if (keys[lo] === id) into = visit(into, keyed.lists[lo]!, true, probe);
+    const list = policiesFiledUnder(keyed, mine[k]!);
+    if (list !== undefined) into = visit(into, list, true, probe);
   }
   return into;
 }

@@ -166,6 +166,27 @@ export function keyFilterBit(key: number, shift: number): number {
   return Math.imul(key, 0x9e3779b1) >>> shift;
 }
 
+/**
+ * The policies of `keyed` filed under principal key `key`, or undefined when none are. The bit
+ * filter answers most misses without the binary search over `keys`.
+ */
+export function policiesFiledUnder(
+  keyed: PrincipalKeyedPolicies,
+  key: number,
+): readonly CompiledPolicy[] | undefined {
+  const bit = keyFilterBit(key, keyed.filterShift);
+  if ((keyed.filter[bit >>> 5]! & (1 << (bit & 31))) === 0) return undefined;
+  const keys = keyed.keys;
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return keys[lo] === key ? keyed.lists[lo] : undefined;
+}
+
 /** Filter size in bits: about 8 per key (a few percent false positives), 32 to 4096. */
 function filterBits(keys: number): number {
   let bits = 32;

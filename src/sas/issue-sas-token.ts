@@ -1,7 +1,8 @@
 /**
  * Issuing a SAS token: the lifetime rule of contract section 5 and the signing itself.
  */
-import { permissionsForActions, type Action } from '../policy/actions';
+import { permissionsForActions } from '../policy/actions';
+import type { SasGrant } from '../verifier/verify-sas-token';
 import { randomText } from '../random';
 import type { HmacKeyRing } from '../verifier/hmac-key-ring';
 import {
@@ -53,23 +54,15 @@ export function sasLifetime(inputs: LifetimeInputs): { seconds: number; limitedB
   return { seconds, limitedBy };
 }
 
-/** What a token grants and to whom. */
-export interface SasTokenGrant {
-  readonly resource: string;
-  /** Path scope segments; `[]` for the whole resource. */
-  readonly pathPrefix: readonly string[];
-  readonly actions: readonly Action[];
-  /** The granting allow policies (`spi`), in id order. */
-  readonly policies: readonly string[];
-  /** Each granting policy's version tag (`spv`), in the order of `policies`. */
-  readonly policyVersions: readonly string[];
-  readonly tid: string;
-  readonly oid: string;
-  readonly azp: string;
+/** What a token grants and to whom, from `st` for `lifetimeSeconds`. */
+export type SasTokenGrant = Pick<
+  SasGrant,
+  'resource' | 'pathPrefix' | 'actions' | 'policies' | 'policyVersions' | 'tid' | 'oid' | 'azp'
+> & {
   /** `st`, unix seconds. */
   readonly startsAt: number;
   readonly lifetimeSeconds: number;
-}
+};
 
 /** A fresh token id: 128 random bits, base64url (22 characters). */
 export function newSasId(): string {
