@@ -22,13 +22,13 @@ import { ROUTES } from '../src/routes';
 const RUNS = 7;
 const STACK_RUNS = 3;
 const TARGET_RATIO = 1.3;
-/** Longest the local stack may take to answer (the contract allows 30 s for a listening gateway). */
+/** Longest the local stack may take to answer (docs/reference.md §1 promises a listening gateway within 30 s). */
 const STACK_TIMEOUT_MS = 30_000;
 
 /**
  * A stand-in for the module the Functions host injects into its Node worker: `@azure/functions`
  * finds it, switches out of test mode and hands it every registration, which it records.
- * `log` marks a host new enough for HTTP streaming, which functions/proxy.ts turns on.
+ * `log` marks a host new enough for HTTP streaming, which functions/index.ts turns on.
  */
 const FAKE_FUNCTIONS_CORE = `'use strict';
 const registered = [];

@@ -26,7 +26,7 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
-@description('The gateway\'s own settings (contract section 2), merged into the app settings.')
+@description('The gateway\'s own settings (docs/reference.md §2), merged into the app settings.')
 param gatewaySettings object
 
 @description('Settings the operator adds (e.g. functionKey Key Vault references); never override the ones above.')

@@ -12,7 +12,7 @@ export interface CredentialVerifier {
 
 /**
  * The verifiers the gateway has. `sas` is the extension point for `SharedAccessSignature`
- * credentials (contract section 5): absent, that scheme is refused like any unknown one.
+ * credentials (docs/reference.md §6): absent, that scheme is refused like any unknown one.
  */
 export interface CredentialVerifiers {
   readonly entra: CredentialVerifier;

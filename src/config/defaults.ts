@@ -1,5 +1,5 @@
 /**
- * Every default the gateway uses, in one visible place. The contract (section 2) is the source
+ * Every default the gateway uses, in one visible place. docs/reference.md (§2) is the source
  * of truth for the values; a change here is a change of the product's outside.
  */
 export const DEFAULTS = {
@@ -30,7 +30,7 @@ export const DEFAULTS = {
 /** Tenant ids that mean "any tenant" in Entra's multi-tenant endpoints. */
 export const MULTI_TENANT_IDS = ['organizations', 'common'] as const;
 
-/** Every setting name the gateway reads: the contract's section 2, in order, then the gateway's own additions. */
+/** Every setting name the gateway reads: docs/reference.md §2, in order, then the gateway's own additions. */
 export const SETTING_NAMES = [
   'ENTRA_AUTHORITY',
   'ENTRA_TENANT_ID',

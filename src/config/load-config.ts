@@ -241,7 +241,7 @@ export interface LoadConfigOptions {
 }
 
 /**
- * Reads every setting of the contract's section 2 from `env`, validates it and returns a frozen
+ * Reads every setting of docs/reference.md §2 from `env`, validates it and returns a frozen
  * {@link Config}. Throws a {@link ConfigError} whose message is one line naming the setting.
  *
  * @example

@@ -1,11 +1,11 @@
 /**
  * The one rule for URLs the gateway trusts or calls: `https`, except on a loopback host, which
- * local runs and tests use over plain `http` (contract section 1).
+ * local runs and tests use over plain `http` (docs/reference.md §1).
  */
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
-/** True for the loopback host names the contract allows plain http on. */
+/** True for the loopback host names docs/reference.md (§1) allows plain http on. */
 export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname.toLowerCase());
 }

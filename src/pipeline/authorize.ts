@@ -32,7 +32,7 @@ export type Authorization = Omit<Decision, 'reasonCode'> & { readonly reasonCode
 /** A request to decide: one action on one path (`/customers/42` or its segments). */
 export type RequestQuery = Omit<DecisionRequest, 'principal'>;
 
-/** A SAS scope to issue: every asked action on the whole subtree (contract section 5). */
+/** A SAS scope to issue: every asked action on the whole subtree (docs/reference.md §6). */
 export interface ScopeQuery {
   readonly resource: string;
   readonly actions: readonly Action[];

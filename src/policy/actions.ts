@@ -1,6 +1,6 @@
 /**
  * Policy actions, the HTTP methods they stand for, and their SAS permission letters
- * (contract sections 4 and 5).
+ * (docs/reference.md §5, §6).
  *
  * | action   | methods    | SAS letter |
  * |----------|------------|------------|

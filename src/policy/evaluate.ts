@@ -2,7 +2,7 @@
  * The pure policy evaluator: a compiled index and a request in, a decision out. No I/O, no
  * clock, no logging; the same input always gives the same decision.
  *
- * Rules (contract section 4): default deny; any matching enabled `deny` wins; otherwise any
+ * Rules (docs/reference.md §5): default deny; any matching enabled `deny` wins; otherwise any
  * matching enabled `allow` allows. A policy matches when its resource and action fit, its
  * principals match, every condition holds and one of its paths matches.
  *
@@ -648,7 +648,7 @@ function scopeForAction(
 }
 
 /**
- * Decides a SAS path scope (contract section 5): each asked action is granted iff some matching
+ * Decides a SAS path scope (docs/reference.md §6): each asked action is granted iff some matching
  * allow policy covers the whole subtree ({@link coversSubtree}) and no matching deny policy
  * reaches into it ({@link reachesInto}).
  */

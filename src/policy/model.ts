@@ -1,5 +1,5 @@
 /**
- * The Policy and Resource documents (contract section 4): zod schemas, their types, and
+ * The Policy and Resource documents (docs/reference.md §5): zod schemas, their types, and
  * `parsePolicy` / `parseResource`, which return the typed document or the field at fault.
  *
  * Every object is strict: an unknown field is refused, because a misspelt `principals` or

@@ -1,6 +1,6 @@
 /**
  * Path globs of policies: syntax check, compilation, matching, and the two subtree questions a
- * SAS path scope asks (contract sections 4 and 5).
+ * SAS path scope asks (docs/reference.md §5, §6).
  *
  * A glob is `/` followed by segments separated by `/`. Each segment is exactly one of:
  *

@@ -1,5 +1,5 @@
 /**
- * Revocation records (contract section 4, `POST /api/revocations`), as stored in the Cosmos DB
+ * Revocation records (docs/reference.md §5, `POST /api/revocations`), as stored in the Cosmos DB
  * `revocations` container (partition `/id`):
  *
  * - `{"id": "sid:<sid>", "kind": "sid", "sid", "revokedAt", "purgeAfter", "ttl"}` revokes one token;

@@ -1,5 +1,5 @@
 /**
- * Issuing a SAS token: the lifetime rule of contract section 5 and the signing itself.
+ * Issuing a SAS token: the lifetime rule of docs/reference.md §6 and the signing itself.
  */
 import { permissionsForActions } from '../policy/actions';
 import type { SasGrant } from '../verifier/verify-sas-token';

@@ -15,7 +15,7 @@ jest.mock(
   { virtual: true },
 );
 
-/** The contract's routes: adding a route to the table without a row here fails. */
+/** The routes of docs/reference.md §4: adding a route to the table without a row here fails. */
 const EXPECTED = [
   { name: 'audit', route: 'audit', methods: ['GET'] },
   { name: 'authorize', route: 'authorize', methods: ['POST'] },

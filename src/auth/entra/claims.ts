@@ -11,7 +11,7 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Claims dropped from `Principal.claims`: mutable, user-editable or recyclable identifiers that
- * must never decide access (contract section 3). Dropping them means a policy condition on
+ * must never decide access (docs/reference.md §3). Dropping them means a policy condition on
  * them can never match, rather than matching on spoofable data.
  */
 export const UNTRUSTED_IDENTITY_CLAIMS: readonly string[] = [

@@ -35,7 +35,7 @@ export const SAMPLE_ORDERS_PORT = 7073;
 
 /**
  * How long start-up waits for the gateway's warm-up (metadata, keys, database) before it listens
- * anyway. Why: the contract wants a listening gateway within 30 s even when a dependency is
+ * anyway. Why: docs/reference.md (§1) promises a listening gateway within 30 s even when a dependency is
  * unreachable; requests fail closed and `/api/health` says why until the dependency answers.
  */
 const WARM_UP_BUDGET_MS = 15_000;
@@ -168,7 +168,7 @@ function isSet(env: Environment, name: string): boolean {
 /**
  * Starts the local stack: an embedded default for each external part whose setting is absent
  * (Cosmos DB without `COSMOS_ENDPOINT`, the dev identity provider without `ENTRA_AUTHORITY`),
- * the sample downstream `orders`, and (unless `depsOnly`) the gateway serving `functions/*` on
+ * the sample downstream `orders`, and (unless `depsOnly`) the gateway serving the route table on
  * `PORT`. Rejects with a `ConfigError` naming the setting when one is present but wrong; an
  * unreachable dependency is not an error (`/api/health` reports it).
  *
