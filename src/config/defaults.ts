@@ -1,6 +1,8 @@
 /**
- * Every default the gateway uses, in one visible place. docs/reference.md (§2) is the source
- * of truth for the values; a change here is a change of the product's outside.
+ * The default of every setting, in one visible place (docs/reference.md §2 documents them; a
+ * change here is a change of the product's outside). Entra validation's caching and limit
+ * defaults are in src/auth/entra/entra-defaults.ts; a module's own internal limits stay beside
+ * the code they bound, each with its reason.
  */
 export const DEFAULTS = {
   clockSkewSeconds: 60,

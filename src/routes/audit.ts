@@ -1,3 +1,7 @@
+/**
+ * `GET /api/audit` (admin): the audit trail, read back one page at a time. Reading it is not
+ * itself audited.
+ */
 import type { HttpResponseInit } from '@azure/functions';
 import { z } from 'zod';
 import { jsonResponse } from '../http/responses';

@@ -11,15 +11,10 @@ import { jsonResponse } from '../http/responses';
 import { validationError } from '../http/validation';
 import { requireAdmin, type AdminDeps } from '../pipeline/authenticate';
 import type { RequestScope, Route } from '../pipeline/operation';
-import { buildRevocation, RevocationRequestSchema, type Revocation } from '../revocation/revocation';
+import { buildRevocation, RevocationRequestSchema } from '../revocation/revocation';
 import type { Services } from '../services';
 
 type Deps = AdminDeps & Pick<Services, 'clock' | 'state' | 'logger'>;
-
-/** The record as the API shows it: everything stored except Cosmos fields. */
-function publicRecord(record: Revocation): Revocation {
-  return record;
-}
 
 /**
  * Stores a revocation. 201 with the stored record; 200 with the held record when an `oid`
@@ -62,7 +57,7 @@ async function revoke(deps: Deps, scope: RequestScope): Promise<HttpResponseInit
     const heldBefore = held && !held.deleted ? held.body.before : undefined;
     if (typeof heldBefore === 'number' && heldBefore >= record.before) {
       revocations.apply(held!);
-      return jsonResponse(200, publicRecord(held!.body as Revocation));
+      return jsonResponse(200, held!.body);
     }
   }
   const { doc } = await store.put(record.id, { ...record });
@@ -73,5 +68,5 @@ async function revoke(deps: Deps, scope: RequestScope): Promise<HttpResponseInit
     id: record.id,
     ...(record.kind === 'oid' ? { before: record.before } : {}),
   });
-  return jsonResponse(201, publicRecord(doc.body as Revocation));
+  return jsonResponse(201, doc.body);
 }
