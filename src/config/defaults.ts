@@ -6,6 +6,8 @@
  */
 export const DEFAULTS = {
   clockSkewSeconds: 60,
+  /** Tokens with neither `scp` nor `roles` are refused unless the API opts into ACL-style authorization. */
+  allowAclAuthorization: false,
   adminRole: 'Gateway.Admin',
   cosmosDatabase: 'gateway',
   sasDefaultTtlSeconds: 300,
@@ -39,6 +41,7 @@ export const SETTING_NAMES = [
   'ENTRA_ALLOWED_TENANTS',
   'ENTRA_AUDIENCES',
   'ENTRA_CLOCK_SKEW_SECONDS',
+  'ENTRA_ALLOW_ACL_AUTHORIZATION',
   'GATEWAY_ADMIN_ROLE',
   'COSMOS_ENDPOINT',
   'COSMOS_KEY',

@@ -20,6 +20,12 @@ export interface Config {
     /** Client id GUIDs and/or App ID URIs that `aud` may equal. */
     readonly audiences: readonly string[];
     readonly clockSkewSeconds: number;
+    /**
+     * Admit tokens that carry neither `scp` nor `roles` (`ENTRA_ALLOW_ACL_AUTHORIZATION`), for APIs
+     * that authorize apps by client id alone. Off: such tokens are refused, as
+     * Microsoft.Identity.Web refuses them.
+     */
+    readonly allowAclAuthorization: boolean;
   };
   readonly adminRole: string;
   readonly cosmos: {
@@ -186,6 +192,9 @@ const SETTINGS = {
   ENTRA_ALLOWED_TENANTS: guidList,
   ENTRA_AUDIENCES: audienceList,
   ENTRA_CLOCK_SKEW_SECONDS: integer(0, 600),
+  ENTRA_ALLOW_ACL_AUTHORIZATION: z
+    .enum(['true', 'false'], { message: 'expected true or false' })
+    .transform((value) => value === 'true'),
   GATEWAY_ADMIN_ROLE: z
     .string()
     .regex(/^[^\s,]{1,120}$/, 'expected an app role value without spaces or commas'),
@@ -291,6 +300,7 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
   const cosmosKey = read(env, 'COSMOS_KEY');
   const cosmosDatabase = read(env, 'COSMOS_DATABASE') ?? DEFAULTS.cosmosDatabase;
   const clockSkewSeconds = read(env, 'ENTRA_CLOCK_SKEW_SECONDS') ?? DEFAULTS.clockSkewSeconds;
+  const allowAclAuthorization = read(env, 'ENTRA_ALLOW_ACL_AUTHORIZATION') ?? DEFAULTS.allowAclAuthorization;
   const adminRole = read(env, 'GATEWAY_ADMIN_ROLE') ?? DEFAULTS.adminRole;
   const policyRefreshSeconds = read(env, 'POLICY_REFRESH_SECONDS') ?? DEFAULTS.policyRefreshSeconds;
   const proxyMaxBodyBytes = read(env, 'PROXY_MAX_BODY_BYTES') ?? DEFAULTS.proxyMaxBodyBytes;
@@ -321,6 +331,7 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
       allowedTenants: allowedTenants ?? [tenant.toLowerCase()],
       audiences,
       clockSkewSeconds,
+      allowAclAuthorization,
     },
     adminRole,
     cosmos: { endpoint: cosmosEndpoint, key: cosmosKey, database: cosmosDatabase },

@@ -23,7 +23,10 @@ export const UNTRUSTED_IDENTITY_CLAIMS: readonly string[] = [
 
 /** What the claims are checked against. */
 export interface ClaimExpectations {
-  readonly config: Pick<Config['entra'], 'tenantId' | 'multiTenant' | 'allowedTenants' | 'audiences'>;
+  readonly config: Pick<
+    Config['entra'],
+    'tenantId' | 'multiTenant' | 'allowedTenants' | 'audiences' | 'allowAclAuthorization'
+  >;
   /** The metadata issuer; may contain `{tenantid}`. */
   readonly issuerTemplate: string;
 }
@@ -48,7 +51,10 @@ export function principalFromEntraClaims(
 
   // Entra access tokens carry exactly one audience; an array (even one containing ours) is not
   // an Entra token, and accepting it would let a token for several APIs be replayed here.
-  if (typeof payload.aud !== 'string' || !config.audiences.includes(payload.aud)) {
+  if (
+    typeof payload.aud !== 'string' ||
+    !config.audiences.some((valid) => audienceMatches(payload.aud as string, valid))
+  ) {
     throw new GatewayError('ERR_TOKEN_AUDIENCE');
   }
 
@@ -77,6 +83,12 @@ export function principalFromEntraClaims(
   // v2 names the client `azp`, v1 `appid`.
   const azp = optionalString(payload, 'azp') ?? optionalString(payload, 'appid');
   const scopes = scp === undefined ? [] : scp.split(' ').filter((s) => s.length > 0);
+  // A token that grants nothing: any client of an allowed tenant can get one for this API
+  // (client credentials) without being granted a role. Microsoft.Identity.Web refuses it
+  // (IDW10201) unless the API authorizes apps by client id (its ACL mode; ours is a setting).
+  if (!config.allowAclAuthorization && scopes.length === 0 && roles.length === 0) {
+    throw new GatewayError('ERR_TOKEN_NO_SCOPE_OR_ROLE');
+  }
 
   // Entra sets `idtyp: app` only when the app opts into the optional claim; without it, an
   // app-only token is recognised by having no delegated scopes and `sub === oid`.
@@ -104,6 +116,39 @@ export function principalFromEntraClaims(
     expiresAt: payload.exp,
     claims: Object.freeze(kept),
   });
+}
+
+/**
+ * `aud` against one configured audience, ignoring one trailing `/` on either side as Microsoft's
+ * validators do by default (`IgnoreTrailingSlashWhenValidatingAudience`): `api://x/` (what a v1
+ * client asking for `api://x/` gets) is `api://x`; `api://x//` is not.
+ */
+export function audienceMatches(aud: string, valid: string): boolean {
+  if (aud === valid) return true;
+  const [longer, shorter] = aud.length > valid.length ? [aud, valid] : [valid, aud];
+  return longer.length === shorter.length + 1 && longer.endsWith('/') && longer.startsWith(shorter);
+}
+
+/**
+ * Whether the JWK that verified a token may sign for the token's issuer (Microsoft's
+ * `ValidateIssuerSigningKey`, IDX40005): a JWK's `issuer` (with `{tenantid}` replaced by the
+ * token's `tid`) must equal the token's `iss` or the v2 issuer of that tenant. A JWK without an
+ * `issuer` (all v1 keys), or with a blank one, may sign for any issuer the metadata trusts. In
+ * multi-tenant mode this is what ties a key to the tenants it signs for.
+ *
+ * @param v2IssuerTemplate the v2 metadata issuer (may hold `{tenantid}`), when loaded
+ * @throws {GatewayError} `ERR_TOKEN_KEY_ISSUER`
+ */
+export function checkSigningKeyIssuer(
+  keyIssuer: string | undefined,
+  payload: Readonly<Record<string, unknown>>,
+  v2IssuerTemplate: string | undefined,
+): void {
+  if (keyIssuer === undefined || keyIssuer.trim() === '') return;
+  const tid = payload.tid as string;
+  const effective = keyIssuer.replaceAll('{tenantid}', tid);
+  const v2Issuer = v2IssuerTemplate?.replaceAll('{tenantid}', tid);
+  if (effective !== payload.iss && effective !== v2Issuer) throw new GatewayError('ERR_TOKEN_KEY_ISSUER');
 }
 
 /**

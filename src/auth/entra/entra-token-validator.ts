@@ -5,9 +5,13 @@
  * 1. verified-token cache (SHA-256 of the token) — a repeated token stops here;
  * 2. shape: size cap, three base64url segments, header `alg` exactly RS256, `kid`, `ver`;
  * 3. OpenID metadata of the token's version (issuer, jwks_uri) and the key for `kid`;
- * 4. `jsonwebtoken.verify` with a KeyObject, RS256 only, `exp`/`nbf` with the configured skew;
- * 5. claims: `exp` present, `aud`, `tid` allowed, `iss` equal to the metadata issuer for `tid`,
- *    claim types; then the Principal.
+ * 4. `jsonwebtoken.verify` with a KeyObject, RS256 only, `exp`/`nbf` with the configured skew,
+ *    and `nbf` not after `exp`;
+ * 5. claims: `exp` present, `aud` (one trailing `/` ignored), `tid` allowed, `iss` equal to the
+ *    metadata issuer for `tid`, claim types, a scope or an app role (unless ACL authorization);
+ * 6. the signing key's own `issuer`, when its JWK names one, fits the token's; then the Principal.
+ *
+ * docs/entra-validation.md lists the rules in order, each with its code.
  */
 import type { KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
@@ -16,7 +20,7 @@ import type { Config } from '../../config/load-config';
 import { GatewayError, type ErrorCode } from '../../errors';
 import type { Logger } from '../../logger';
 import type { Principal } from '../principal';
-import { principalFromEntraClaims } from './claims';
+import { checkSigningKeyIssuer, principalFromEntraClaims } from './claims';
 import { ENTRA_DEFAULTS, type EntraCachePolicy } from './entra-defaults';
 import { fetchOpenIdMetadata, type OpenIdMetadata } from './openid-metadata';
 import { RefreshingValue } from './refreshing-value';
@@ -130,11 +134,12 @@ export class EntraTokenValidator {
     const metadata = this.heldMetadata(shape.version) ?? (await this.metadataFor(shape.version));
     const keySet = this.keySetFor(metadata.jwksUri);
     const key = keySet.peek(shape.kid) ?? (await keySet.get(shape.kid));
-    const payload = this.verifySignature(token, key);
+    const payload = this.verifySignature(token, key.key);
     const principal = principalFromEntraClaims(payload, {
       config: this.options.config,
       issuerTemplate: metadata.issuer,
     });
+    checkSigningKeyIssuer(key.issuer, payload, this.metadata['2.0'].value?.issuer ?? metadata.issuer);
     this.verified.set(cacheKey, principal, nowSeconds(this.options.clock));
     return principal;
   }
@@ -238,11 +243,25 @@ export class EntraTokenValidator {
         clockTolerance: this.options.config.clockSkewSeconds,
       });
       if (typeof payload === 'string') throw new GatewayError('ERR_TOKEN_MALFORMED');
+      if (startsAfterExpiry(payload)) throw new GatewayError('ERR_TOKEN_LIFETIME');
       return payload;
     } catch (err) {
+      // Microsoft checks that `nbf` is not after `exp` before either time: such a token is
+      // refused as malformed in time, not as "expired" or "not yet valid" (IDX10224).
+      if (
+        (err instanceof jwt.TokenExpiredError || err instanceof jwt.NotBeforeError) &&
+        startsAfterExpiry(jwt.decode(token, { json: true }))
+      ) {
+        throw new GatewayError('ERR_TOKEN_LIFETIME', undefined, { cause: err });
+      }
       throw mapJsonWebTokenError(err);
     }
   }
+}
+
+/** True for a payload whose numeric `nbf` is after its numeric `exp`: never valid at any time. */
+function startsAfterExpiry(payload: Readonly<Record<string, unknown>> | null): boolean {
+  return typeof payload?.nbf === 'number' && typeof payload.exp === 'number' && payload.nbf > payload.exp;
 }
 
 /** jsonwebtoken's errors, by class and message, to stable codes (the original kept as `cause`). */

@@ -24,10 +24,13 @@ export class MetadataError extends Error {
 /**
  * The metadata URL for a tenant and token version, in Entra's layout:
  * `${authority}/${tenant}/v2.0/.well-known/openid-configuration` (v2) and
- * `${authority}/${tenant}/.well-known/openid-configuration` (v1).
+ * `${authority}/${tenant}/.well-known/openid-configuration` (v1; `common` for `organizations`).
  */
 export function openIdMetadataUrl(authority: string, tenant: string, version: EntraTokenVersion): string {
-  const base = `${authority.replace(/\/+$/, '')}/${encodeURIComponent(tenant)}`;
+  // Entra has no v1 metadata for `organizations` (it answers AADSTS90002); Microsoft's validators
+  // read `/common`'s instead, whose `{tenantid}` issuer serves every tenant alike.
+  const segment = version === '1.0' && tenant.toLowerCase() === 'organizations' ? 'common' : tenant;
+  const base = `${authority.replace(/\/+$/, '')}/${encodeURIComponent(segment)}`;
   return version === '2.0'
     ? `${base}/v2.0/.well-known/openid-configuration`
     : `${base}/.well-known/openid-configuration`;

@@ -11,8 +11,18 @@ import type { EntraCachePolicy } from './entra-defaults';
 import { fetchJson, MetadataError } from './openid-metadata';
 import { RefreshingValue } from './refreshing-value';
 
+/** A verification key and the issuer its JWK names, if any (Entra's v2 keys carry one). */
+export interface SigningKey {
+  readonly key: KeyObject;
+  /**
+   * The JWK's `issuer` member: the issuer (template, with `{tenantid}` for multi-tenant JWKS) of
+   * the tokens this key may sign. Undefined when the JWK names none (v1 keys).
+   */
+  readonly issuer: string | undefined;
+}
+
 /** Keys by `kid`. */
-export type SigningKeyMap = ReadonlyMap<string, KeyObject>;
+export type SigningKeyMap = ReadonlyMap<string, SigningKey>;
 
 /** RSA keys below this size are ignored: Entra publishes 2048-bit keys. */
 const MIN_RSA_MODULUS_BITS = 2048;
@@ -25,17 +35,19 @@ const MIN_RSA_MODULUS_BITS = 2048;
  * key set. The document is fetched by the caller (with its injected `fetch` and timeout), so
  * jwks-rsa makes no HTTP request of its own.
  */
-export async function parseJwks(document: unknown): Promise<Map<string, KeyObject>> {
+export async function parseJwks(document: unknown): Promise<Map<string, SigningKey>> {
   const list = (document as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(list)) throw new MetadataError('JWKS has no "keys" array');
-  const rsa = (list as unknown[]).filter(
-    (jwk): jwk is Record<string, unknown> =>
-      typeof jwk === 'object' &&
-      jwk !== null &&
-      (jwk as Record<string, unknown>).kty === 'RSA' &&
-      typeof (jwk as Record<string, unknown>).kid === 'string',
-  );
-  const keys = new Map<string, KeyObject>();
+  // Of several JWKs with one `kid`, the first is the key, as Microsoft's validators take it
+  // (the first match in the key set); later ones are ignored, whatever they hold.
+  const firstByKid = new Map<string, Record<string, unknown>>();
+  for (const jwk of list as unknown[]) {
+    if (typeof jwk !== 'object' || jwk === null) continue;
+    const kid = (jwk as Record<string, unknown>).kid;
+    if (typeof kid === 'string' && !firstByKid.has(kid)) firstByKid.set(kid, jwk as Record<string, unknown>);
+  }
+  const rsa = [...firstByKid.values()].filter((jwk) => jwk.kty === 'RSA');
+  const keys = new Map<string, SigningKey>();
   if (rsa.length > 0) {
     const client = new JwksClient({
       cache: false,
@@ -47,7 +59,8 @@ export async function parseJwks(document: unknown): Promise<Map<string, KeyObjec
       if (!signingKey.kid) continue;
       const key = createPublicKey(signingKey.getPublicKey());
       if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_MODULUS_BITS) continue;
-      keys.set(signingKey.kid, key);
+      const issuer = firstByKid.get(signingKey.kid)?.issuer;
+      keys.set(signingKey.kid, { key, issuer: typeof issuer === 'string' ? issuer : undefined });
     }
   }
   if (keys.size === 0) throw new MetadataError('JWKS has no usable RSA signing key');
@@ -147,7 +160,7 @@ export class SigningKeySet {
    * The key for `kid` if held, without I/O (a stale set starts a background refresh); `undefined`
    * means "ask {@link get}", which applies the unknown-kid policy.
    */
-  peek(kid: string): KeyObject | undefined {
+  peek(kid: string): SigningKey | undefined {
     const held = this.keys.value?.get(kid);
     if (held) this.refreshInBackgroundIfDue();
     return held;
@@ -160,7 +173,7 @@ export class SigningKeySet {
    *   refetch failed while we hold other keys); `ERR_IDP_UNAVAILABLE` (503) when no JWKS was ever
    *   loaded and it cannot be fetched now.
    */
-  async get(kid: string): Promise<KeyObject> {
+  async get(kid: string): Promise<SigningKey> {
     const { policy } = this.options;
     const held = this.keys.value?.get(kid);
     if (held) {

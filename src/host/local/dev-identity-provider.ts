@@ -122,6 +122,7 @@ export function entraConfigFor(
     allowedTenants: [idp.tenantId],
     audiences: [idp.clientId, idp.audience],
     clockSkewSeconds: 60,
+    allowAclAuthorization: false,
     ...overrides,
   };
 }

@@ -1,4 +1,8 @@
-import { principalFromEntraClaims, type ClaimExpectations } from '../../../../src/auth/entra/claims';
+import {
+  checkSigningKeyIssuer,
+  principalFromEntraClaims,
+  type ClaimExpectations,
+} from '../../../../src/auth/entra/claims';
 import type { ErrorCode } from '../../../../src/errors';
 import { GatewayError } from '../../../../src/errors';
 
@@ -13,11 +17,18 @@ const single: ClaimExpectations = {
     multiTenant: false,
     allowedTenants: [TID],
     audiences: [CLIENT, `api://${CLIENT}`],
+    allowAclAuthorization: false,
   },
   issuerTemplate: `${AUTH}/${TID}/v2.0`,
 };
 const multi: ClaimExpectations = {
-  config: { tenantId: 'organizations', multiTenant: true, allowedTenants: [TID, OTHER], audiences: [CLIENT] },
+  config: {
+    tenantId: 'organizations',
+    multiTenant: true,
+    allowedTenants: [TID, OTHER],
+    audiences: [CLIENT],
+    allowAclAuthorization: false,
+  },
   issuerTemplate: `${AUTH}/{tenantid}/v2.0`,
 };
 
@@ -49,6 +60,19 @@ describe('principalFromEntraClaims: checks', () => {
     ['wrong aud', { ...base, aud: 'api://other' }, single, 'ERR_TOKEN_AUDIENCE'],
     ['aud array of ours', { ...base, aud: [CLIENT] }, single, 'ERR_TOKEN_AUDIENCE'],
     ['aud case changed', { ...base, aud: CLIENT.toUpperCase() }, single, 'ERR_TOKEN_AUDIENCE'],
+    ['aud with one trailing slash', { ...base, aud: `api://${CLIENT}/` }, single, 'ok'],
+    ['aud with two trailing slashes', { ...base, aud: `api://${CLIENT}//` }, single, 'ERR_TOKEN_AUDIENCE'],
+    ['aud with another character added', { ...base, aud: `api://${CLIENT}x` }, single, 'ERR_TOKEN_AUDIENCE'],
+    ['neither scp nor roles', { ...base, scp: undefined }, single, 'ERR_TOKEN_NO_SCOPE_OR_ROLE'],
+    ['empty scp, no roles', { ...base, scp: '' }, single, 'ERR_TOKEN_NO_SCOPE_OR_ROLE'],
+    ['empty roles, no scp', { ...base, scp: undefined, roles: [] }, single, 'ERR_TOKEN_NO_SCOPE_OR_ROLE'],
+    ['roles only', { ...base, scp: undefined, roles: ['R'] }, single, 'ok'],
+    [
+      'neither scp nor roles, ACL authorization on',
+      { ...base, scp: undefined },
+      { ...single, config: { ...single.config, allowAclAuthorization: true } },
+      'ok',
+    ],
     ['missing tid', { ...base, tid: undefined }, single, 'ERR_TOKEN_CLAIMS'],
     ['tid not a GUID', { ...base, tid: 'contoso' }, single, 'ERR_TOKEN_TENANT'],
     ['tid not allowed', { ...base, tid: OTHER, iss: `${AUTH}/${OTHER}/v2.0` }, single, 'ERR_TOKEN_TENANT'],
@@ -90,11 +114,15 @@ describe('principalFromEntraClaims: mapping', () => {
     ['scp split on spaces', { scp: ' a  b c ' }, { scopes: ['a', 'b', 'c'], idtyp: 'user' }],
     ['azp from v2 azp', { azp: 'client-v2' }, { azp: 'client-v2' }],
     ['azp from v1 appid', { appid: 'client-v1' }, { azp: 'client-v1' }],
-    ['idtyp app claim', { idtyp: 'app', scp: undefined }, { idtyp: 'app' }],
-    ['no scp and oid === sub → app', { scp: undefined, sub: 'o1' }, { idtyp: 'app' }],
-    ['no scp but sub !== oid → user', { scp: undefined }, { idtyp: 'user' }],
+    ['idtyp app claim', { idtyp: 'app', scp: undefined, roles: ['R'] }, { idtyp: 'app' }],
+    ['no scp and oid === sub → app', { scp: undefined, roles: ['R'], sub: 'o1' }, { idtyp: 'app' }],
+    ['no scp but sub !== oid → user', { scp: undefined, roles: ['R'] }, { idtyp: 'user' }],
     ['scp present and oid === sub → user', { sub: 'o1' }, { idtyp: 'user' }],
-    ['idtyp user wins over oid === sub', { idtyp: 'user', scp: undefined, sub: 'o1' }, { idtyp: 'user' }],
+    [
+      'idtyp user wins over oid === sub',
+      { idtyp: 'user', scp: undefined, roles: ['R'], sub: 'o1' },
+      { idtyp: 'user' },
+    ],
     ['absent lists are empty', {}, { roles: [], groups: [] }],
     [
       'roles and groups',
@@ -121,7 +149,7 @@ describe('principalFromEntraClaims: mapping', () => {
   });
 
   it.each([
-    ['app-only without idtyp (no scp, oid === sub)', { scp: undefined, sub: 'o1' }, 'app'],
+    ['app-only without idtyp (no scp, oid === sub)', { scp: undefined, roles: ['R'], sub: 'o1' }, 'app'],
     ['delegated without idtyp', {}, 'user'],
     ['idtyp app', { idtyp: 'app' }, 'app'],
   ])("policies see the gateway's classification as the idtyp claim: %s", (_name, claims, idtyp) => {
@@ -150,5 +178,39 @@ describe('principalFromEntraClaims: mapping', () => {
     for (const name of ['email', 'upn', 'preferred_username', 'unique_name'])
       expect(principal.claims).not.toHaveProperty(name);
     expect(Object.isFrozen(principal.claims)).toBe(true);
+  });
+});
+
+describe('checkSigningKeyIssuer (Microsoft ValidateIssuerSigningKey, IDX40005)', () => {
+  const token = { iss: `${AUTH}/${TID}/v2.0`, tid: TID };
+  const v2Template = `${AUTH}/{tenantid}/v2.0`;
+  it.each<[string, string | undefined, Record<string, unknown>, string | undefined, ErrorCode | 'ok']>([
+    ['a key without issuer', undefined, token, v2Template, 'ok'],
+    ['a key with a blank issuer', '  ', token, v2Template, 'ok'],
+    ['tenant-specific key issuer equal to iss', `${AUTH}/${TID}/v2.0`, token, v2Template, 'ok'],
+    ['{tenantid} key issuer, filled with tid', `${AUTH}/{tenantid}/v2.0`, token, v2Template, 'ok'],
+    ['key issuer of another tenant', `${AUTH}/${OTHER}/v2.0`, token, v2Template, 'ERR_TOKEN_KEY_ISSUER'],
+    [
+      'key issuer of another cloud',
+      `https://login.microsoftonline.us/${TID}/v2.0`,
+      token,
+      v2Template,
+      'ERR_TOKEN_KEY_ISSUER',
+    ],
+    [
+      'v1 token (sts issuer) with a v2 key issuer: matches the v2 issuer of its tid',
+      `${AUTH}/{tenantid}/v2.0`,
+      { iss: `https://sts.example.test/${TID}/`, tid: TID },
+      v2Template,
+      'ok',
+    ],
+  ])('%s', (_name, keyIssuer, payload, v2, expected) => {
+    let outcome: ErrorCode | 'ok' = 'ok';
+    try {
+      checkSigningKeyIssuer(keyIssuer, payload, v2);
+    } catch (err) {
+      outcome = (err as GatewayError).code;
+    }
+    expect(outcome).toBe(expected);
   });
 });

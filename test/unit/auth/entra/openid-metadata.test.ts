@@ -34,6 +34,13 @@ describe('openIdMetadataUrl', () => {
       '1.0',
       'http://127.0.0.1:7072/common/.well-known/openid-configuration',
     ],
+    // Entra answers /organizations v1 metadata with AADSTS90002: Microsoft reads /common's.
+    [
+      'https://login.microsoftonline.com',
+      'organizations',
+      '1.0',
+      'https://login.microsoftonline.com/common/.well-known/openid-configuration',
+    ],
   ] as const)('%s + %s (v%s)', (authority, tenant, version, url) => {
     expect(openIdMetadataUrl(authority, tenant, version)).toBe(url);
   });

@@ -58,8 +58,33 @@ describe('parseJwks', () => {
     await expect(parseJwks(document)).rejects.toThrow(/JWKS/);
   });
 
+  it('of two JWKs with one kid the first is the key (as Microsoft takes the first match)', async () => {
+    const first = await parseJwks({
+      keys: [
+        { ...K1, issuer: 'first' },
+        { ...K2, kid: 'k1', issuer: 'second' },
+      ],
+    });
+    expect(first.get('k1')!.issuer).toBe('first');
+    expect(first.get('k1')!.key.export({ format: 'jwk' }).n).toBe(K1.n);
+    // The first is unusable (an EC key): the kid is unusable, a later RSA key with it is ignored.
+    const keys = await parseJwks({ keys: [{ kty: 'EC', crv: 'P-256', kid: 'k1', x: 'a', y: 'b' }, K1, K2] });
+    expect([...keys.keys()]).toEqual(['k2']);
+  });
+
+  it('keeps the issuer a JWK names (string only)', async () => {
+    const keys = await parseJwks({
+      keys: [
+        { ...K1, issuer: 'https://idp/{tenantid}/v2.0' },
+        { ...K2, issuer: 42 },
+      ],
+    });
+    expect(keys.get('k1')!.issuer).toBe('https://idp/{tenantid}/v2.0');
+    expect(keys.get('k2')!.issuer).toBeUndefined();
+  });
+
   it('imports public keys as KeyObjects', async () => {
-    const key = (await parseJwks({ keys: [K1] })).get('k1')!;
+    const { key } = (await parseJwks({ keys: [K1] })).get('k1')!;
     expect(key.type).toBe('public');
     expect(key.asymmetricKeyType).toBe('rsa');
   });
