@@ -39,6 +39,7 @@ export async function benchEntraValidation(): Promise<Record<string, number | st
       config: entraConfigFor(idp),
       clock,
       logger: silentLogger,
+      fetch: idp.fetch,
     });
     await validator.warmUp();
     if (validator.health().status !== 'ok')

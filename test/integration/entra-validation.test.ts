@@ -15,6 +15,7 @@ import {
   DEV_CLIENT_APP_ID_SP_OID,
   DEV_TENANT_ID,
   DEV_USER_OID,
+  devV1IssuerBase,
   entraConfigFor,
   generateDevSigningKey,
   loadOrCreateDevSigningKey,
@@ -54,7 +55,12 @@ function startClock(): ManualClock {
 
 function newValidator(idp: DevIdentityProvider, clock: ManualClock, config: Partial<Config['entra']> = {}) {
   const logger = new MemoryLogger();
-  const validator = new EntraTokenValidator({ config: entraConfigFor(idp, config), clock, logger });
+  const validator = new EntraTokenValidator({
+    config: entraConfigFor(idp, config),
+    clock,
+    logger,
+    fetch: idp.fetch,
+  });
   return { validator, logger };
 }
 
@@ -334,7 +340,7 @@ describe('EntraTokenValidator against the dev identity provider', () => {
   });
 
   it.each([
-    ['expired 30 s ago (within the 60 s skew)', { exp: harness_now() - 30 }],
+    ['expired 30 s ago (within the 60 s skew)', { exp: harness_now() - 30, nbf: harness_now() - 3630 }],
     ['nbf 30 s ahead (within the 60 s skew)', { nbf: harness_now() + 30 }],
   ])('accepts a token %s', async (_name, claims) => {
     await expect(validator.verify(idp.mintToken({ claims }))).resolves.toMatchObject({ kind: 'entra' });
@@ -567,38 +573,56 @@ describe('dev identity provider: Entra URL layout and token shape', () => {
   afterAll(() => idp.close());
 
   const get = async (path: string) => {
-    const response = await fetch(`${idp.authority}${path}`);
+    const response = await idp.fetch(`${idp.authority}${path}`);
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
 
+  // As Entra: v2 issuers on the authority's host, v1 issuers on a host of their own (the
+  // sts.windows.net of the twin), tenant-specific v2 JWKS, common's for the multi-tenant segments.
   it.each([
     [
       `/${DEV_TENANT_ID}/v2.0/.well-known/openid-configuration`,
-      `/${DEV_TENANT_ID}/v2.0`,
-      '/common/discovery/v2.0/keys',
+      `AUTH/${DEV_TENANT_ID}/v2.0`,
+      `/${DEV_TENANT_ID}/discovery/v2.0/keys`,
     ],
-    [`/${DEV_TENANT_ID}/.well-known/openid-configuration`, `/${DEV_TENANT_ID}/`, '/common/discovery/keys'],
+    [`/${DEV_TENANT_ID}/.well-known/openid-configuration`, `V1/${DEV_TENANT_ID}/`, '/common/discovery/keys'],
     [
       '/organizations/v2.0/.well-known/openid-configuration',
-      '/{tenantid}/v2.0',
+      'AUTH/{tenantid}/v2.0',
       '/common/discovery/v2.0/keys',
     ],
-    ['/common/v2.0/.well-known/openid-configuration', '/{tenantid}/v2.0', '/common/discovery/v2.0/keys'],
-    ['/common/.well-known/openid-configuration', '/{tenantid}/', '/common/discovery/keys'],
-  ])('GET %s → issuer …%s, jwks_uri …%s', async (path, issuerPath, jwksPath) => {
+    ['/common/v2.0/.well-known/openid-configuration', 'AUTH/{tenantid}/v2.0', '/common/discovery/v2.0/keys'],
+    ['/common/.well-known/openid-configuration', 'V1/{tenantid}/', '/common/discovery/keys'],
+  ])('GET %s → issuer %s, jwks_uri …%s', async (path, issuer, jwksPath) => {
     const { status, body } = await get(path);
     expect(status).toBe(200);
     expect(body).toMatchObject({
-      issuer: `${idp.authority}${issuerPath}`,
+      issuer: issuer.replace('AUTH', idp.authority).replace('V1', devV1IssuerBase(idp.authority)),
       jwks_uri: `${idp.authority}${jwksPath}`,
     });
+    expect(new URL(devV1IssuerBase(idp.authority)).host).not.toBe(new URL(idp.authority).host);
   });
 
   it.each([
     ['an unknown tenant', `/${OTHER_TENANT}/v2.0/.well-known/openid-configuration`, 400],
+    [
+      'v1 metadata of organizations (AADSTS90002, as Entra)',
+      '/organizations/.well-known/openid-configuration',
+      400,
+    ],
     ['an unknown path', '/nope', 404],
   ])('answers %s with %s', async (_name, path, status) => {
     expect((await get(path)).status).toBe(status);
+  });
+
+  it.each([
+    [`/${DEV_TENANT_ID}/discovery/v2.0/keys`, `AUTH/${DEV_TENANT_ID}/v2.0`],
+    ['/common/discovery/v2.0/keys', 'AUTH/{tenantid}/v2.0'],
+    ['/common/discovery/keys', undefined],
+  ])('JWKS %s: keys name the issuer %s (v1 keys none)', async (path, issuer) => {
+    const { body } = await get(path);
+    const [jwk] = body.keys as Record<string, unknown>[];
+    expect(jwk!.issuer).toBe(issuer?.replace('AUTH', idp.authority));
   });
 
   it('publishes RSA JWKs whose kid is the RFC 7638 thumbprint, and counts requests', async () => {

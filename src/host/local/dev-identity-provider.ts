@@ -1,10 +1,19 @@
 /**
- * An Entra-shaped identity provider for the local stack and the tests: a real `node:http` server
- * on loopback that serves Entra's URL layout (OpenID metadata per tenant and version, the JWKS)
- * and mints RS256 access tokens shaped like Entra's v1 and v2 tokens.
+ * Entra's twin for the local stack and the tests: a real HTTPS server on loopback that serves
+ * Entra's URL layout and behaviour, so that the gateway and real MSAL clients meet it exactly as
+ * they meet Entra, with no code path of their own for "dev mode":
  *
- * It exists so that the gateway's validator runs against real HTTP and real signatures, with no
- * code path of its own for "dev mode": the gateway only sees another authority URL.
+ * - OpenID metadata per tenant and version; the v1 issuer on a host of its own (as
+ *   `sts.windows.net` is not `login.microsoftonline.com`); `organizations` has no v1 metadata
+ *   (AADSTS90002), as at Entra;
+ * - the JWKS per tenant (v2 keys carry the tenant's `issuer`), for `common` (with `{tenantid}`)
+ *   and for v1 (no `issuer`);
+ * - a token endpoint for confidential clients: client credentials and on-behalf-of
+ *   (`urn:ietf:params:oauth:grant-type:jwt-bearer`), with Entra's error shapes;
+ * - RS256 access tokens shaped like Entra's v1 and v2 tokens.
+ *
+ * Its certificate comes from the local certificate authority (`.local/embedded-cosmos/ca.pem`,
+ * shared with the embedded Cosmos DB): clients trust that CA, and TLS checks stay on.
  *
  * @example
  * ```ts
@@ -25,12 +34,15 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { systemClock, nowSeconds, type Clock } from '../../clock';
 import type { Config } from '../../config/load-config';
+import { EMBEDDED_COSMOS_CERT_DIR, ensureLocalCertificate } from './embedded-cosmos';
+import { fetchTrusting } from './local-trust';
 
 export const DEV_TENANT_ID = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
 /** The gateway API's app registration. */
@@ -46,7 +58,38 @@ export const DEV_CLIENT_APP_ID_SP_OID = '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 
 /** Where the local stack listens for the dev IdP, and what `token-cli` puts in `iss`. */
 export const DEV_IDP_PORT = 7072;
-export const DEV_IDP_AUTHORITY = `http://127.0.0.1:${DEV_IDP_PORT}`;
+export const DEV_IDP_AUTHORITY = `https://127.0.0.1:${DEV_IDP_PORT}`;
+
+/** A confidential client app registered with the dev IdP (client credentials, on-behalf-of). */
+export interface DevClientApp {
+  readonly secret: string;
+  /** App roles this app is granted on the gateway API: its client-credentials tokens carry them. */
+  readonly roles: readonly string[];
+}
+
+/** A daemon / service app with a secret and an app role on the API (client credentials). */
+export const DEV_SERVICE_CLIENT_ID = 'd43a1e5c-0b7a-4c1e-9f00-5e2d4c6b8a01';
+export const DEV_SERVICE_CLIENT_SECRET = 'dev-only-service-secret';
+/** The gateway API's own credential, for on-behalf-of calls to downstreams (`GATEWAY_CLIENT_SECRET`). */
+export const DEV_API_CLIENT_SECRET = 'dev-only-gateway-secret';
+
+/** The apps the dev IdP knows besides the API: client id → secret and granted app roles. */
+export const DEV_CLIENT_APPS: Readonly<Record<string, DevClientApp>> = {
+  [DEV_SERVICE_CLIENT_ID]: { secret: DEV_SERVICE_CLIENT_SECRET, roles: ['Orders.Reader'] },
+  [DEV_API_CLIENT_ID]: { secret: DEV_API_CLIENT_SECRET, roles: [] },
+};
+
+/**
+ * The host of the v1 issuer for an authority: the same loopback server under its other name
+ * (`localhost` for `127.0.0.1` and back), so v1 and v2 issuers differ in their host as Entra's
+ * `sts.windows.net` and `login.microsoftonline.com` do. A validator that derives the issuer from
+ * the authority instead of reading the metadata fails here as it would against Entra.
+ */
+export function devV1IssuerBase(authority: string): string {
+  const url = new URL(authority);
+  url.hostname = url.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+  return url.origin;
+}
 /** The persisted signing key shared by the local stack's IdP and `token-cli` (relative to the cwd). */
 export const DEV_IDP_KEY_FILE = '.local/dev-idp/signing-key.pem';
 
@@ -64,7 +107,7 @@ export interface MintTokenOptions {
   azp?: string;
   /** Default: the client id GUID (v2) or the App ID URI (v1). */
   audience?: string;
-  /** Default 3600. */
+  /** Default 3600; negative: a token that expired that long ago (issued an hour before it expired). */
   lifetimeSeconds?: number;
   /** App-only token (client credentials): `idtyp: 'app'`, `sub === oid`, roles but no `scp`. */
   app?: boolean;
@@ -74,8 +117,14 @@ export interface MintTokenOptions {
 
 /** A running dev identity provider. */
 export interface DevIdentityProvider {
-  /** e.g. `http://127.0.0.1:7072`, no trailing slash: the value of `ENTRA_AUTHORITY`. */
+  /** e.g. `https://127.0.0.1:7072`, no trailing slash: the value of `ENTRA_AUTHORITY`. */
   readonly authority: string;
+  /** The PEM of the certificate authority its TLS certificate chains to. */
+  readonly ca: string;
+  /** `fetch` that trusts {@link ca} (and nothing else it would not trust anyway). */
+  readonly fetch: typeof fetch;
+  /** Token requests received, as parsed forms (secrets included: tests only). */
+  readonly tokenRequests: readonly Readonly<Record<string, string>>[];
   readonly tenantId: string;
   /** The API's client id GUID (v2 audience). */
   readonly clientId: string;
@@ -138,6 +187,10 @@ export interface DevIdentityProviderOptions {
   /** Persist the RSA private key (PKCS#8 PEM) here; reuse it if the file exists. */
   keyFile?: string;
   clock?: Clock;
+  /** Where the local certificate authority lives; default the stack's (`.local/embedded-cosmos`). */
+  certDir?: string;
+  /** Confidential clients; default {@link DEV_CLIENT_APPS}. */
+  clients?: Readonly<Record<string, DevClientApp>>;
 }
 
 /** An RSA signing key with its published form. */
@@ -215,12 +268,19 @@ export function mintDevToken(
     : createHash('sha256').update(`${oid}:${context.clientId}`).digest('base64url').slice(0, 43);
   const scopes = options.app ? [] : (options.scopes ?? ['access_as_user']);
 
+  const exp = now + (options.lifetimeSeconds ?? 3600);
+  // A token already expired when minted (a negative lifetime) was issued an hour before it
+  // expired, as a real one would have been: never `nbf` after `exp`.
+  const issued = exp <= now ? exp - 3600 : now;
   const payload: Record<string, unknown> = {
     aud: options.audience ?? (version === '2.0' ? context.clientId : `api://${context.clientId}`),
-    iss: version === '2.0' ? `${context.authority}/${tid}/v2.0` : `${context.authority}/${tid}/`,
-    iat: now,
-    nbf: now,
-    exp: now + (options.lifetimeSeconds ?? 3600),
+    iss:
+      version === '2.0'
+        ? `${context.authority}/${tid}/v2.0`
+        : `${devV1IssuerBase(context.authority)}/${tid}/`,
+    iat: issued,
+    nbf: issued,
+    exp,
     ...(version === '2.0'
       ? { azp: client, azpacr: '0' }
       : {
@@ -247,15 +307,33 @@ export function mintDevToken(
 }
 
 const MULTI_TENANT_SEGMENTS = new Set(['organizations', 'common']);
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** Longest token request body read; Entra's own limit is far above any real request. */
+const MAX_FORM_BYTES = 64 * 1024;
+
+/** An Entra-style OAuth error: status, `error`, and an `AADSTS` description. */
+class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    description: string,
+  ) {
+    super(description);
+  }
+}
 
 /**
- * Starts the dev identity provider on loopback.
+ * Starts the dev identity provider on loopback, over HTTPS.
  *
- * Routes (as Entra lays them out), for `{tenant}` = its tenant GUID, `organizations` or `common`:
- * - `GET /{tenant}/v2.0/.well-known/openid-configuration`: v2 metadata; issuer
- *   `${authority}/${tid}/v2.0`, or `${authority}/{tenantid}/v2.0` for the multi-tenant segments.
- * - `GET /{tenant}/.well-known/openid-configuration`: v1 metadata; issuer `${authority}/${tid}/`.
- * - `GET /common/discovery/v2.0/keys` and `GET /common/discovery/keys`: the JWKS.
+ * Routes (as Entra lays them out), `{tenant}` being its tenant GUID, `organizations` or `common`:
+ * - `GET /{tenant}/v2.0/.well-known/openid-configuration`: issuer `${authority}/${tid}/v2.0`
+ *   (`{tenantid}` for the multi-tenant segments); jwks_uri the tenant's own JWKS, or `common`'s.
+ * - `GET /{tenant}/.well-known/openid-configuration`: v1; issuer `${v1 host}/${tid}/`;
+ *   `organizations` answers 400 AADSTS90002, as Entra does.
+ * - `GET /{tid}/discovery/v2.0/keys`, `/common/discovery/v2.0/keys`: keys with `issuer`
+ *   (tenant-specific, or with `{tenantid}`); `GET /{tenant}/discovery/keys`: v1 keys, no `issuer`.
+ * - `POST /{tenant}/oauth2/v2.0/token`: `client_credentials` (scope `<api>/.default`) and
+ *   on-behalf-of (`jwt-bearer`, `requested_token_use=on_behalf_of`), client secret in the form.
  */
 export async function startDevIdentityProvider(
   options: DevIdentityProviderOptions = {},
@@ -264,23 +342,33 @@ export async function startDevIdentityProvider(
   const tenantId = (options.tenantId ?? DEV_TENANT_ID).toLowerCase();
   const clientId = options.clientId ?? DEV_API_CLIENT_ID;
   const clock = options.clock ?? systemClock;
+  const clients = options.clients ?? DEV_CLIENT_APPS;
+  const certificate = await ensureLocalCertificate(options.certDir ?? EMBEDDED_COSMOS_CERT_DIR);
 
   let current = options.keyFile ? loadOrCreateDevSigningKey(options.keyFile) : generateDevSigningKey();
   let published: DevSigningKey[] = [current];
   let available = true;
   let jwksRequests = 0;
   let metadataRequests = 0;
+  const tokenRequests: Record<string, string>[] = [];
   let authority = '';
 
+  const isTenant = (segment: string) => segment === tenantId || MULTI_TENANT_SEGMENTS.has(segment);
+
   const metadata = (tenantSegment: string, version: '1.0' | '2.0') => {
-    const issuerTenant = MULTI_TENANT_SEGMENTS.has(tenantSegment) ? '{tenantid}' : tenantSegment;
+    const multi = MULTI_TENANT_SEGMENTS.has(tenantSegment);
+    const issuerTenant = multi ? '{tenantid}' : tenantSegment;
     const base = `${authority}/${tenantSegment}`;
     const v2 = version === '2.0';
     return {
-      issuer: v2 ? `${authority}/${issuerTenant}/v2.0` : `${authority}/${issuerTenant}/`,
-      jwks_uri: v2 ? `${authority}/common/discovery/v2.0/keys` : `${authority}/common/discovery/keys`,
+      issuer: v2 ? `${authority}/${issuerTenant}/v2.0` : `${devV1IssuerBase(authority)}/${issuerTenant}/`,
+      jwks_uri: v2
+        ? `${authority}/${multi ? 'common' : tenantSegment}/discovery/v2.0/keys`
+        : `${authority}/common/discovery/keys`,
       authorization_endpoint: v2 ? `${base}/oauth2/v2.0/authorize` : `${base}/oauth2/authorize`,
       token_endpoint: v2 ? `${base}/oauth2/v2.0/token` : `${base}/oauth2/token`,
+      end_session_endpoint: v2 ? `${base}/oauth2/v2.0/logout` : `${base}/oauth2/logout`,
+      token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
       response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
       subject_types_supported: ['pairwise'],
       id_token_signing_alg_values_supported: ['RS256'],
@@ -289,34 +377,183 @@ export async function startDevIdentityProvider(
     };
   };
 
+  /** A JWKS document: v2 keys name the issuer they sign for, v1 keys do not. */
+  const jwks = (issuer: string | undefined) => ({
+    keys: published.map((k) => (issuer === undefined ? k.jwk : { ...k.jwk, issuer })),
+  });
+
   const send = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
     res.end(JSON.stringify(body));
   };
 
+  const context = (): DevTokenContext => ({ authority, tenantId, clientId, clock });
+
+  /** The confidential client of a token request, authenticated by its secret. */
+  const authenticateClient = (form: Record<string, string>): { id: string; app: DevClientApp } => {
+    const id = form.client_id ?? '';
+    const app = Object.hasOwn(clients, id) ? clients[id] : undefined;
+    if (app === undefined) {
+      throw new OAuthError(
+        400,
+        'unauthorized_client',
+        `AADSTS700016: Application with identifier '${id}' was not found.`,
+      );
+    }
+    if (form.client_secret !== app.secret) {
+      throw new OAuthError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
+    }
+    return { id, app };
+  };
+
+  /** `client_credentials`: an app-only v2 token for the API named by `scope=<api>/.default`. */
+  const clientCredentials = (tenant: string, form: Record<string, string>) => {
+    const { id, app } = authenticateClient(form);
+    const scope = form.scope ?? '';
+    const resource = scope.endsWith('/.default') ? scope.slice(0, -'/.default'.length) : undefined;
+    if (resource === undefined || scope.includes(' ')) {
+      throw new OAuthError(
+        400,
+        'invalid_scope',
+        `AADSTS1002012: The provided value for scope ${scope} is not valid.`,
+      );
+    }
+    if (resource !== clientId && resource !== `api://${clientId}`) {
+      throw new OAuthError(
+        400,
+        'invalid_resource',
+        `AADSTS500011: The resource principal named ${resource} was not found.`,
+      );
+    }
+    return mintDevToken(current, context(), {
+      app: true,
+      azp: id,
+      tid: MULTI_TENANT_SEGMENTS.has(tenant) ? tenantId : tenant,
+      roles: [...app.roles],
+      claims: { oid: servicePrincipalOid(id), sub: servicePrincipalOid(id) },
+    });
+  };
+
+  /** On-behalf-of: the caller's token for the requesting client in, a token for another API out. */
+  const onBehalfOf = (form: Record<string, string>) => {
+    const { id } = authenticateClient(form);
+    if (form.requested_token_use !== 'on_behalf_of') {
+      throw new OAuthError(
+        400,
+        'invalid_request',
+        "AADSTS900144: The request body must contain 'requested_token_use'.",
+      );
+    }
+    let user: Record<string, unknown>;
+    try {
+      user = verifyOwnToken(form.assertion ?? '', published, clock);
+    } catch {
+      throw new OAuthError(400, 'invalid_grant', 'AADSTS50013: Assertion failed signature validation.');
+    }
+    // The assertion must have been issued to the requesting app (its client id or App ID URI).
+    if (user.aud !== id && user.aud !== `api://${id}` && user.aud !== `api://${id}/`) {
+      throw new OAuthError(
+        400,
+        'invalid_grant',
+        'AADSTS50013: Assertion audience does not match the Client app presenting the assertion.',
+      );
+    }
+    const scopes = (form.scope ?? '').split(' ').filter((s) => s.length > 0);
+    const resource = scopes[0]?.replace(/\/[^/]*$/, '');
+    if (resource === undefined || resource === '' || scopes.some((s) => !s.startsWith(`${resource}/`))) {
+      throw new OAuthError(
+        400,
+        'invalid_scope',
+        'AADSTS70011: The provided request must include a valid scope.',
+      );
+    }
+    const names = scopes.map((s) => s.slice(resource.length + 1)).filter((s) => s !== '.default');
+    return mintDevToken(current, context(), {
+      azp: id,
+      tid: typeof user.tid === 'string' ? user.tid : tenantId,
+      ...(typeof user.oid === 'string' ? { oid: user.oid } : {}),
+      audience: resource,
+      scopes: names.length > 0 ? names : ['user_impersonation'],
+    });
+  };
+
+  const token = async (req: IncomingMessage, res: ServerResponse, tenant: string) => {
+    try {
+      const form = await readForm(req);
+      tokenRequests.push(form);
+      if (!isTenant(tenant)) {
+        throw new OAuthError(400, 'invalid_tenant', `AADSTS90002: Tenant '${tenant}' not found.`);
+      }
+      const grant = form.grant_type;
+      const accessToken =
+        grant === 'client_credentials'
+          ? clientCredentials(tenant, form)
+          : grant === JWT_BEARER
+            ? onBehalfOf(form)
+            : undefined;
+      if (accessToken === undefined) {
+        throw new OAuthError(
+          400,
+          'unsupported_grant_type',
+          `AADSTS70003: The app requested an unsupported grant type '${grant ?? ''}'.`,
+        );
+      }
+      const lifetime = 3600;
+      send(res, 200, {
+        token_type: 'Bearer',
+        expires_in: lifetime,
+        ext_expires_in: lifetime,
+        access_token: accessToken,
+        ...(grant === JWT_BEARER ? { scope: form.scope } : {}),
+      });
+    } catch (err) {
+      const failure =
+        err instanceof OAuthError
+          ? err
+          : new OAuthError(400, 'invalid_request', 'AADSTS900144: malformed request');
+      send(res, failure.status, {
+        error: failure.error,
+        error_description: failure.message,
+        error_codes: [Number(/AADSTS(\d+)/.exec(failure.message)?.[1] ?? 0)],
+        timestamp: new Date(clock.now()).toISOString().replace('T', ' ').slice(0, 19) + 'Z',
+      });
+    }
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://dev-idp').pathname;
+    const path = new URL(req.url ?? '/', 'https://dev-idp').pathname;
     const segments = path.split('/').filter((s) => s.length > 0);
-    const isJwks = path === '/common/discovery/v2.0/keys' || path === '/common/discovery/keys';
-    const v2Metadata =
-      segments.length === 4 &&
-      segments[1] === 'v2.0' &&
-      segments[2] === '.well-known' &&
-      segments[3] === 'openid-configuration';
-    const v1Metadata =
-      segments.length === 3 && segments[1] === '.well-known' && segments[2] === 'openid-configuration';
+    const tenant = (segments[0] ?? '').toLowerCase();
+    const rest = segments.slice(1).join('/');
+
+    if (rest === 'oauth2/v2.0/token') {
+      if (req.method !== 'POST') return send(res, 405, { error: 'method_not_allowed' });
+      void token(req, res, tenant);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method_not_allowed' });
 
-    if (isJwks) {
+    const keys =
+      rest === 'discovery/v2.0/keys'
+        ? ('v2' as const)
+        : rest === 'discovery/keys'
+          ? ('v1' as const)
+          : undefined;
+    if (keys !== undefined) {
       jwksRequests += 1;
       if (!available) return send(res, 503, { error: 'temporarily_unavailable' });
-      return send(res, 200, { keys: published.map((k) => k.jwk) });
+      if (!isTenant(tenant)) return send(res, 400, { error: 'invalid_tenant' });
+      if (keys === 'v1') return send(res, 200, jwks(undefined));
+      const issuerTenant = MULTI_TENANT_SEGMENTS.has(tenant) ? '{tenantid}' : tenant;
+      return send(res, 200, jwks(`${authority}/${issuerTenant}/v2.0`));
     }
+    const v2Metadata = rest === 'v2.0/.well-known/openid-configuration';
+    const v1Metadata = rest === '.well-known/openid-configuration';
     if (v2Metadata || v1Metadata) {
       metadataRequests += 1;
       if (!available) return send(res, 503, { error: 'temporarily_unavailable' });
-      const tenant = (segments[0] ?? '').toLowerCase();
-      if (tenant !== tenantId && !MULTI_TENANT_SEGMENTS.has(tenant)) {
+      // Entra has no v1 metadata for `organizations`: Microsoft's validators read `common`'s.
+      if (!isTenant(tenant) || (v1Metadata && tenant === 'organizations')) {
         return send(res, 400, {
           error: 'invalid_tenant',
           error_description: `AADSTS90002: Tenant '${tenant}' not found.`,
@@ -327,7 +564,7 @@ export async function startDevIdentityProvider(
     return send(res, 404, { error: 'not_found' });
   };
 
-  const server = createServer(handle);
+  const server = createServer({ cert: certificate.cert, key: certificate.key }, handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
@@ -336,14 +573,16 @@ export async function startDevIdentityProvider(
     });
   });
   const { port } = server.address() as AddressInfo;
-  authority = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const context = (): DevTokenContext => ({ authority, tenantId, clientId, clock });
+  authority = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   return {
     authority,
     tenantId,
     clientId,
     audience: `api://${clientId}`,
+    ca: certificate.ca,
+    fetch: fetchTrusting(certificate.ca),
+    tokenRequests,
     get jwksRequests() {
       return jwksRequests;
     },
@@ -382,6 +621,52 @@ export async function startDevIdentityProvider(
         server.closeAllConnections();
       }),
   };
+}
+
+/** The service principal object id of an app in the dev tenant: stable per client id. */
+function servicePrincipalOid(appId: string): string {
+  if (appId === DEV_CLIENT_APP_ID) return DEV_CLIENT_APP_ID_SP_OID;
+  const hex = createHash('sha256').update(`sp:${appId}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Verifies a token this provider signed (any published key, RS256, lifetime); returns its claims. */
+function verifyOwnToken(
+  token: string,
+  keys: readonly DevSigningKey[],
+  clock: Clock,
+): Record<string, unknown> {
+  const kid = (jwt.decode(token, { complete: true })?.header as { kid?: string } | undefined)?.kid;
+  const key = keys.find((k) => k.kid === kid);
+  if (key === undefined) throw new Error('unknown key');
+  const payload = jwt.verify(token, key.publicKey, {
+    algorithms: ['RS256'],
+    clockTimestamp: nowSeconds(clock),
+  });
+  if (typeof payload === 'string') throw new Error('not a JWT');
+  return payload;
+}
+
+/** Reads an `application/x-www-form-urlencoded` body (bounded) into a plain object. */
+async function readForm(req: IncomingMessage): Promise<Record<string, string>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_FORM_BYTES)
+      throw new OAuthError(400, 'invalid_request', 'AADSTS90014: The request body is too large.');
+    chunks.push(chunk as Buffer);
+  }
+  const form: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) form[name] = value;
+  // Client secret in an Authorization: Basic header (client_secret_basic).
+  const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (basic !== undefined) {
+    const [id, secret] = Buffer.from(basic, 'base64').toString('utf8').split(':').map(decodeURIComponent);
+    if (id !== undefined) form.client_id ??= id;
+    if (secret !== undefined) form.client_secret ??= secret;
+  }
+  return form;
 }
 
 function b64url(value: Record<string, unknown>): string {

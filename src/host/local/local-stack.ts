@@ -1,7 +1,4 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
-import { join } from 'node:path';
 import type { CosmosClient } from '@azure/cosmos';
 import { loadConfig, type Environment } from '../../config/load-config';
 import { SETTING_NAMES } from '../../config/defaults';
@@ -9,6 +6,7 @@ import { createJsonLogger, describeError, MemoryLogger, type Logger } from '../.
 import { createCosmosClient } from '../../store/cosmos';
 import {
   DEV_API_CLIENT_ID,
+  DEV_API_CLIENT_SECRET,
   DEV_IDP_KEY_FILE,
   DEV_IDP_PORT,
   DEV_TENANT_ID,
@@ -16,7 +14,6 @@ import {
   type DevIdentityProvider,
 } from './dev-identity-provider';
 import {
-  EMBEDDED_COSMOS_CERT_DIR,
   EMBEDDED_COSMOS_KEY,
   EMBEDDED_COSMOS_PORT,
   startEmbeddedCosmos,
@@ -28,6 +25,7 @@ import { ROUTES } from '../../routes';
 import { buildServices, type Services, type ServicesIO } from '../../services';
 import { seedDemoPolicies } from './demo';
 import { serveRoutes, type LocalHttpServer, type LocalRoute } from './http/server';
+import { fetchTrusting, isLoopbackUrl, localCaFor, msalNetworkClient } from './local-trust';
 import { ordersRoute, ordersSettingsFromEnv, type OrdersSettings } from './orders-downstream';
 
 /** The sample downstream's port in `npm start` / `npm run dev:deps` (local.settings.sample.json uses it). */
@@ -144,19 +142,37 @@ async function onPreferredPort<T>(
  * to be another local stack's embedded server (a second instance on one database): its
  * certificate authority under `.local/` is trusted, when it is there.
  */
-async function cosmosAgentFor(endpoint: string): Promise<{ agent?: Agent }> {
-  if (!isLoopbackUrl(endpoint)) return {};
-  const caFile = join(EMBEDDED_COSMOS_CERT_DIR, 'ca.pem');
-  if (!existsSync(caFile)) return {};
-  return { agent: new Agent({ ca: await readFile(caFile, 'utf8'), keepAlive: true }) };
+function cosmosAgentFor(endpoint: string): { agent?: Agent } {
+  const ca = localCaFor(endpoint);
+  return ca === undefined ? {} : { agent: new Agent({ ca, keepAlive: true }) };
 }
 
-function isLoopbackUrl(value: string): boolean {
-  try {
-    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(value).hostname);
-  } catch {
-    return false;
-  }
+/**
+ * The gateway's I/O towards the identity provider: when it is the dev identity provider (this
+ * stack's, or another local stack's on loopback), `fetch` and msal's network client trust the
+ * local certificate authority, and on-behalf-of uses the dev IdP's registration of the gateway
+ * API (unless `GATEWAY_CLIENT_ID` is set).
+ */
+function identityProviderIO(authority: string, idp: DevIdentityProvider | undefined): Partial<ServicesIO> {
+  const ca = idp?.ca ?? localCaFor(authority);
+  if (ca === undefined) return {};
+  const trusting = fetchTrusting(ca);
+  const devCredential =
+    isSet(process.env, 'GATEWAY_CLIENT_ID') || idp === undefined
+      ? {}
+      : { GATEWAY_CLIENT_ID: DEV_API_CLIENT_ID, GATEWAY_CLIENT_SECRET: DEV_API_CLIENT_SECRET };
+  return {
+    fetch: trusting,
+    proxy: { msalNetworkClient: msalNetworkClient(trusting), env: { ...devCredential, ...process.env } },
+  };
+}
+
+/** `io` over `base`, the proxy's own members merged one level deep (a test's override wins). */
+function withIO(
+  base: Partial<ServicesIO>,
+  io: Partial<Omit<ServicesIO, 'cosmos'>> | undefined,
+): Partial<ServicesIO> {
+  return { ...base, ...io, proxy: { ...base.proxy, ...io?.proxy } };
 }
 
 /** True when a setting is present (absent and empty are alike, as in loadConfig). */
@@ -215,7 +231,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     } else if (isLoopbackUrl(effective.COSMOS_ENDPOINT!)) {
       // Another local stack's embedded server: its dev key (it checks none) unless one is given.
       effective.COSMOS_KEY ??= EMBEDDED_COSMOS_KEY;
-      cosmosAgent = await cosmosAgentFor(effective.COSMOS_ENDPOINT!);
+      cosmosAgent = cosmosAgentFor(effective.COSMOS_ENDPOINT!);
       const agent = cosmosAgent.agent;
       if (agent) stops.push(() => agent.destroy());
     }
@@ -273,7 +289,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const client: CosmosClient = await createCosmosClient(config.cosmos, cosmosAgent);
     stops.push(() => client.dispose());
     await startTelemetry(env, logger); // only with APPLICATIONINSIGHTS_CONNECTION_STRING
-    const gateway = buildServices(config, { cosmos: client, logger, ...options.io });
+    const gateway = buildServices(config, {
+      cosmos: client,
+      logger,
+      ...withIO(identityProviderIO(config.entra.authority, idp), options.io),
+    });
     ordersSettings = { keys: gateway.sasKeys, requirePrincipal: true };
     stops.push(() => gateway.close());
     await warmUp(gateway, logger);
@@ -357,7 +377,11 @@ export async function startGatewayInstance(
   const config = loadConfig({ ...stack.env, PORT: '0', ...options.env }, { mode: 'local' });
   const client = await createCosmosClient(config.cosmos, stack.cosmos ? { agent: stack.cosmos.agent } : {});
   const logger = options.logger ?? new MemoryLogger();
-  const gateway = buildServices(config, { cosmos: client, logger, ...options.deps });
+  const gateway = buildServices(config, {
+    cosmos: client,
+    logger,
+    ...withIO(identityProviderIO(config.entra.authority, stack.idp), options.deps),
+  });
   await gateway.start();
   const server = await serveRoutes(gatewayRoutes(gateway), {
     port: 0,

@@ -38,7 +38,7 @@ describe('local.settings.sample.json', () => {
 
   it('points at the fixed ports and identities of `npm run dev:deps`', () => {
     const v = sample.Values;
-    expect(v.ENTRA_AUTHORITY).toBe(`http://127.0.0.1:${DEV_IDP_PORT}`);
+    expect(v.ENTRA_AUTHORITY).toBe(`https://127.0.0.1:${DEV_IDP_PORT}`);
     expect(v.ENTRA_TENANT_ID).toBe(DEV_TENANT_ID);
     expect(v.ENTRA_AUDIENCES).toBe(`${DEV_API_CLIENT_ID},${DEV_API_AUDIENCE}`);
     expect(v.COSMOS_ENDPOINT).toBe(`https://127.0.0.1:${EMBEDDED_COSMOS_PORT}`);
