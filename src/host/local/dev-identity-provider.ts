@@ -41,7 +41,7 @@ import { dirname } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { systemClock, nowSeconds, type Clock } from '../../clock';
 import type { Config } from '../../config/load-config';
-import { EMBEDDED_COSMOS_CERT_DIR, ensureLocalCertificate } from './embedded-cosmos';
+import { ensureLocalCertificate, LOCAL_CA_DIR } from './local-certificate';
 import { fetchTrusting } from './local-trust';
 
 export const DEV_TENANT_ID = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
@@ -308,6 +308,7 @@ export function mintDevToken(
 
 const MULTI_TENANT_SEGMENTS = new Set(['organizations', 'common']);
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 /** Longest token request body read; Entra's own limit is far above any real request. */
 const MAX_FORM_BYTES = 64 * 1024;
 
@@ -343,7 +344,7 @@ export async function startDevIdentityProvider(
   const clientId = options.clientId ?? DEV_API_CLIENT_ID;
   const clock = options.clock ?? systemClock;
   const clients = options.clients ?? DEV_CLIENT_APPS;
-  const certificate = await ensureLocalCertificate(options.certDir ?? EMBEDDED_COSMOS_CERT_DIR);
+  const certificate = await ensureLocalCertificate(options.certDir ?? LOCAL_CA_DIR);
 
   let current = options.keyFile ? loadOrCreateDevSigningKey(options.keyFile) : generateDevSigningKey();
   let published: DevSigningKey[] = [current];
@@ -458,7 +459,8 @@ export async function startDevIdentityProvider(
         'AADSTS50013: Assertion audience does not match the Client app presenting the assertion.',
       );
     }
-    const scopes = (form.scope ?? '').split(' ').filter((s) => s.length > 0);
+    // MSAL adds the OpenID Connect scopes to every request; Entra grants them beside the API's.
+    const scopes = (form.scope ?? '').split(' ').filter((s) => s.length > 0 && !OIDC_SCOPES.has(s));
     const resource = scopes[0]?.replace(/\/[^/]*$/, '');
     if (resource === undefined || resource === '' || scopes.some((s) => !s.startsWith(`${resource}/`))) {
       throw new OAuthError(
@@ -468,13 +470,14 @@ export async function startDevIdentityProvider(
       );
     }
     const names = scopes.map((s) => s.slice(resource.length + 1)).filter((s) => s !== '.default');
-    return mintDevToken(current, context(), {
+    const accessToken = mintDevToken(current, context(), {
       azp: id,
       tid: typeof user.tid === 'string' ? user.tid : tenantId,
       ...(typeof user.oid === 'string' ? { oid: user.oid } : {}),
       audience: resource,
       scopes: names.length > 0 ? names : ['user_impersonation'],
     });
+    return { accessToken, scope: scopes.join(' ') };
   };
 
   const token = async (req: IncomingMessage, res: ServerResponse, tenant: string) => {
@@ -485,13 +488,13 @@ export async function startDevIdentityProvider(
         throw new OAuthError(400, 'invalid_tenant', `AADSTS90002: Tenant '${tenant}' not found.`);
       }
       const grant = form.grant_type;
-      const accessToken =
+      const issued =
         grant === 'client_credentials'
-          ? clientCredentials(tenant, form)
+          ? { accessToken: clientCredentials(tenant, form), scope: undefined }
           : grant === JWT_BEARER
             ? onBehalfOf(form)
             : undefined;
-      if (accessToken === undefined) {
+      if (issued === undefined) {
         throw new OAuthError(
           400,
           'unsupported_grant_type',
@@ -503,8 +506,8 @@ export async function startDevIdentityProvider(
         token_type: 'Bearer',
         expires_in: lifetime,
         ext_expires_in: lifetime,
-        access_token: accessToken,
-        ...(grant === JWT_BEARER ? { scope: form.scope } : {}),
+        access_token: issued.accessToken,
+        ...(issued.scope === undefined ? {} : { scope: issued.scope }),
       });
     } catch (err) {
       const failure =

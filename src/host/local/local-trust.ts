@@ -8,13 +8,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { EMBEDDED_COSMOS_CERT_DIR } from './embedded-cosmos';
+import { LOCAL_CA_DIR } from './local-certificate';
 
 /** `fetch` over an undici agent that trusts `ca` besides the usual roots. */
 export function fetchTrusting(ca: string): typeof fetch {
   const dispatcher = new Agent({ connect: { ca } });
-  return ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
+  return (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+    undiciFetch(input as never, { ...(init as object), dispatcher });
 }
 
 /** msal-node's HTTP client over `fetchImpl` (GET and POST, JSON bodies), as its default one is. */
@@ -52,6 +52,6 @@ export function isLoopbackUrl(value: string): boolean {
  */
 export function localCaFor(url: string): string | undefined {
   if (!url.startsWith('https:') || !isLoopbackUrl(url)) return undefined;
-  const file = join(EMBEDDED_COSMOS_CERT_DIR, 'ca.pem');
+  const file = join(LOCAL_CA_DIR, 'ca.pem');
   return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
 }

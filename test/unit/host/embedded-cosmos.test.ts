@@ -2,11 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CosmosClient } from '@azure/cosmos';
-import {
-  ensureLocalCertificate,
-  startEmbeddedCosmos,
-  type EmbeddedCosmos,
-} from '../../../src/host/local/embedded-cosmos';
+import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../../src/host/local/embedded-cosmos';
+import { ensureLocalCertificate } from '../../../src/host/local/local-certificate';
 import { createCosmosClient } from '../../../src/store/cosmos';
 
 describe('embedded Cosmos DB', () => {

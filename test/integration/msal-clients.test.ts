@@ -1,0 +1,177 @@
+/**
+ * Real MSAL clients against the dev identity provider, and the gateway in between: msal-node's
+ * `ConfidentialClientApplication` acquires an app token (client credentials) and calls the
+ * gateway with it; the gateway's own on-behalf-of downstream credential runs msal-node against
+ * the same token endpoint. Nothing here fakes msal: it discovers the authority's metadata, posts
+ * its forms and parses the answers as it does against Entra (its documented `knownAuthorities`
+ * and `system.networkClient` options point it at the loopback provider and trust the local CA).
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as msalNode from '@azure/msal-node';
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import jwt from 'jsonwebtoken';
+import {
+  DEV_API_CLIENT_ID,
+  DEV_API_CLIENT_SECRET,
+  DEV_SERVICE_CLIENT_ID,
+  DEV_SERVICE_CLIENT_SECRET,
+  DEV_USER_OID,
+} from '../../src/host/local/dev-identity-provider';
+import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
+import { msalNetworkClient } from '../../src/host/local/local-trust';
+import { MemoryLogger } from '../../src/logger';
+import { call, jsonCall } from '../helpers/http';
+
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+describe('msal-node clients against the dev identity provider and the gateway', () => {
+  let stack: LocalStack;
+  let api: string;
+  let admin: string;
+  let downstream: Server;
+  let downstreamUrl: string;
+  const received: IncomingHttpHeaders[] = [];
+  const logger = new MemoryLogger();
+
+  /** A confidential client as an app developer would write it, pointed at the dev IdP. */
+  const confidentialClient = (clientId: string, clientSecret: string) =>
+    new ConfidentialClientApplication({
+      auth: {
+        clientId,
+        clientSecret,
+        authority: `${stack.idp!.authority}/${stack.idp!.tenantId}`,
+        knownAuthorities: [new URL(stack.idp!.authority).host],
+      },
+      system: { networkClient: msalNetworkClient(stack.idp!.fetch) },
+    });
+
+  beforeAll(async () => {
+    stack = await startLocalStack({
+      env: {},
+      port: 0,
+      logger,
+      seedDemo: false,
+      // jest cannot run the gateway's dynamic import() of msal-node: hand it the same module.
+      io: { proxy: { loadMsal: () => Promise.resolve(msalNode) } },
+    });
+    api = `${stack.gatewayUrl}/api`;
+    admin = stack.idp!.mintToken({ roles: ['Gateway.Admin'] });
+    downstream = createServer((req, res) => {
+      received.push(req.headers);
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => downstream.listen(0, '127.0.0.1', resolve));
+    downstreamUrl = `http://127.0.0.1:${(downstream.address() as AddressInfo).port}`;
+    const puts = await Promise.all([
+      call(
+        `${api}/resources/as-user`,
+        jsonCall('PUT', admin, {
+          name: 'as-user',
+          upstream: downstreamUrl,
+          auth: { type: 'onBehalfOf', scopes: ['api://downstream-app/Orders.Read'] },
+        }),
+      ),
+      call(
+        `${api}/policies/readers`,
+        jsonCall('PUT', admin, {
+          id: 'readers',
+          effect: 'allow',
+          resource: '*',
+          actions: ['read'],
+          principals: { roles: ['Orders.Reader'] },
+        }),
+      ),
+    ]);
+    for (const put of puts) expect([200, 201]).toContain(put.status);
+  });
+
+  afterAll(async () => {
+    await stack?.close();
+    await new Promise<void>((resolve) => downstream?.close(() => resolve()));
+  });
+
+  it('client credentials: msal gets an app token with its app role, and the gateway accepts it', async () => {
+    const result = await confidentialClient(
+      DEV_SERVICE_CLIENT_ID,
+      DEV_SERVICE_CLIENT_SECRET,
+    ).acquireTokenByClientCredential({
+      scopes: [`api://${DEV_API_CLIENT_ID}/.default`],
+    });
+    expect(result?.tokenType).toBe('Bearer');
+    const claims = jwt.decode(result!.accessToken) as Record<string, unknown>;
+    expect(claims).toMatchObject({
+      aud: DEV_API_CLIENT_ID,
+      azp: DEV_SERVICE_CLIENT_ID,
+      idtyp: 'app',
+      roles: ['Orders.Reader'],
+    });
+
+    const res = await call(`${api}/authorize`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${result!.accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ resource: 'as-user', action: 'read', path: '/x' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ allowed: true, policies: ['readers'] });
+  });
+
+  it('client credentials without an app role: a token the gateway refuses (IDW10201 rule)', async () => {
+    // The gateway API's own registration holds no role on itself: its app token grants nothing.
+    const result = await confidentialClient(
+      DEV_API_CLIENT_ID,
+      DEV_API_CLIENT_SECRET,
+    ).acquireTokenByClientCredential({
+      scopes: [`${DEV_API_CLIENT_ID}/.default`],
+    });
+    const res = await call(`${api}/authorize`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${result!.accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ resource: 'as-user', action: 'read' }),
+    });
+    expect(res.status).toBe(401);
+    expect(res.json.code).toBe('ERR_TOKEN_NO_SCOPE_OR_ROLE');
+  });
+
+  it.each([
+    ['a wrong client secret', DEV_SERVICE_CLIENT_ID, 'wrong', 'invalid_client'],
+    ['an unknown client', '00000000-0000-4000-8000-000000000000', 'x', 'unauthorized_client'],
+  ])("msal surfaces Entra's error for %s", async (_name, clientId, secret, error) => {
+    await expect(
+      confidentialClient(clientId, secret).acquireTokenByClientCredential({
+        scopes: [`api://${DEV_API_CLIENT_ID}/.default`],
+      }),
+    ).rejects.toMatchObject({ errorCode: error });
+  });
+
+  it('on-behalf-of: the proxy gets a token for the downstream from the dev IdP through msal, for the same user', async () => {
+    const user = stack.idp!.mintToken({ roles: ['Orders.Reader'] });
+    const before = stack.idp!.tokenRequests.length;
+    const res = await call(`${api}/proxy/as-user/orders`, { headers: { authorization: `Bearer ${user}` } });
+    expect(res.status).toBe(200);
+
+    const sent = stack.idp!.tokenRequests.slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({
+      grant_type: JWT_BEARER,
+      requested_token_use: 'on_behalf_of',
+      client_id: DEV_API_CLIENT_ID,
+      assertion: user,
+    });
+    const authorization = received.at(-1)!.authorization!;
+    expect(authorization).toMatch(/^Bearer /);
+    const obo = jwt.decode(authorization.slice(7)) as Record<string, unknown>;
+    expect(obo).toMatchObject({
+      aud: 'api://downstream-app',
+      scp: 'Orders.Read',
+      azp: DEV_API_CLIENT_ID,
+      oid: DEV_USER_OID,
+      tid: stack.idp!.tenantId,
+    });
+
+    // msal's cache answers the same caller again: no second round trip to the identity provider.
+    const again = await call(`${api}/proxy/as-user/orders`, { headers: { authorization: `Bearer ${user}` } });
+    expect(again.status).toBe(200);
+    expect(stack.idp!.tokenRequests.length - before).toBe(1);
+  });
+});
