@@ -151,6 +151,13 @@ export interface DevIdentityProvider {
   ): string;
   /** A new key signs from now on; the old one stays published only with `keepOld`. */
   rotateSigningKey(options?: { keepOld?: boolean }): void;
+  /**
+   * Publishes one more key in every JWKS (it does not sign `mintToken`'s tokens: sign with
+   * `mintDevToken`). `issuer`, when given, is the issuer its v2 JWK names wherever it is
+   * published, as a key bound to one tenant or cloud is: what Microsoft's signing-key issuer
+   * check (IDX40005) is about.
+   */
+  publishKey(key: DevSigningKey, options?: { issuer?: string }): void;
   /** `false`: metadata and JWKS answer 503, as in an outage. */
   setAvailable(available: boolean): void;
   close(): Promise<void>;
@@ -348,6 +355,8 @@ export async function startDevIdentityProvider(
 
   let current = options.keyFile ? loadOrCreateDevSigningKey(options.keyFile) : generateDevSigningKey();
   let published: DevSigningKey[] = [current];
+  /** Keys published with an issuer of their own (kid → issuer), whatever JWKS they appear in. */
+  const boundIssuers = new Map<string, string>();
   let available = true;
   let jwksRequests = 0;
   let metadataRequests = 0;
@@ -380,7 +389,9 @@ export async function startDevIdentityProvider(
 
   /** A JWKS document: v2 keys name the issuer they sign for, v1 keys do not. */
   const jwks = (issuer: string | undefined) => ({
-    keys: published.map((k) => (issuer === undefined ? k.jwk : { ...k.jwk, issuer })),
+    keys: published.map((k) =>
+      issuer === undefined ? k.jwk : { ...k.jwk, issuer: boundIssuers.get(k.kid) ?? issuer },
+    ),
   });
 
   const send = (res: ServerResponse, status: number, body: unknown) => {
@@ -614,6 +625,10 @@ export async function startDevIdentityProvider(
     rotateSigningKey(rotateOptions = {}) {
       current = generateDevSigningKey();
       published = rotateOptions.keepOld ? [...published, current] : [current];
+    },
+    publishKey(key, publishOptions = {}) {
+      published = [...published, key];
+      if (publishOptions.issuer !== undefined) boundIssuers.set(key.kid, publishOptions.issuer);
     },
     setAvailable(value) {
       available = value;
