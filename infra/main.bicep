@@ -44,6 +44,9 @@ param entraAudiences string
 @description('ENTRA_CLOCK_SKEW_SECONDS: tolerance on exp / nbf.')
 param entraClockSkewSeconds int = 60
 
+@description('ENTRA_ALLOW_ACL_AUTHORIZATION: admit tokens with neither scp nor roles (APIs that authorize apps by client id).')
+param entraAllowAclAuthorization bool = false
+
 @description('GATEWAY_ADMIN_ROLE: the app role that may use the admin API.')
 param gatewayAdminRole string = 'Gateway.Admin'
 
@@ -246,6 +249,7 @@ module gateway 'modules/function-app.bicep' = {
       ENTRA_ALLOWED_TENANTS: effectiveAllowedTenants
       ENTRA_AUDIENCES: entraAudiences
       ENTRA_CLOCK_SKEW_SECONDS: string(entraClockSkewSeconds)
+      ENTRA_ALLOW_ACL_AUTHORIZATION: entraAllowAclAuthorization ? 'true' : 'false'
       GATEWAY_ADMIN_ROLE: gatewayAdminRole
       COSMOS_ENDPOINT: cosmos.outputs.endpoint
       COSMOS_DATABASE: cosmos.outputs.databaseName

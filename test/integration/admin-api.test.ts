@@ -52,7 +52,13 @@ describe('admin and decision APIs on the local stack (embedded Cosmos DB, demo p
       expect.arrayContaining(['orders-read-own', 'orders-writers', 'orders-deny-blocked-group']),
     );
     const resources = await call(`${api}/resources`, jsonCall('GET', admin));
-    expect(resources.json.items).toEqual([expect.objectContaining({ name: 'orders', timeoutMs: 10000 })]);
+    expect(resources.json.items).toEqual([
+      expect.objectContaining({ name: 'orders', timeoutMs: 10000 }),
+      expect.objectContaining({
+        name: 'orders-as-user',
+        auth: expect.objectContaining({ type: 'onBehalfOf' }),
+      }),
+    ]);
   });
 
   it('creates (201), replaces (200), honours If-Match (412 when stale) and soft-deletes (204, then 404)', async () => {

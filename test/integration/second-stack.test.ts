@@ -75,7 +75,7 @@ describe('a second local stack on the first one’s database (from dist/)', () =
 
   it('starts, embeds nothing it was pointed at, and is healthy', async () => {
     expect(second.out()).toMatch(/Cosmos DB\s+https:\/\/127\.0\.0\.1:\d+\s+from COSMOS_ENDPOINT/);
-    expect(second.out()).toMatch(/identity provider\s+http:\/\/127\.0\.0\.1:\d+\s+from ENTRA_AUTHORITY/);
+    expect(second.out()).toMatch(/identity provider\s+https:\/\/127\.0\.0\.1:\d+\s+from ENTRA_AUTHORITY/);
     for (const api of [api1, api2]) {
       const health = await call(`${api}/health`);
       expect({ api, status: health.status, state: health.json.status }).toEqual({

@@ -65,6 +65,8 @@ export function formatBanner(stack: LocalStack): string {
       `curl -s ${auth} ${gateway}/api/policies`,
       `# through the proxy: policy checked, then forwarded with a signed x-gateway-principal`,
       `curl -s ${auth} ${gateway}/api/proxy/orders/customers/${DEV_USER_OID}/orders`,
+      `# the same, the downstream called with a token obtained on behalf of you (on-behalf-of)`,
+      `curl -s ${auth} ${gateway}/api/proxy/orders-as-user/customers/${DEV_USER_OID}/orders`,
       `# exchange the Entra token for a 5-minute SAS token scoped to your own orders, then use it`,
       `SAS=$(curl -s ${gateway}/api/token -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token_type=urn:ietf:params:oauth:token-type:access_token --data-urlencode "subject_token=$TOKEN" -d resource=orders/customers/${DEV_USER_OID} -d scope=read | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,
       `curl -s -H "Authorization: SharedAccessSignature $SAS" ${gateway}/api/proxy/orders/customers/${DEV_USER_OID}/orders`,

@@ -83,7 +83,13 @@ function refused(code: string): HttpResponseInit {
 }
 
 /** Headers the gateway sets on forwarded calls; echoed so callers can see what arrived. */
-const ECHOED_HEADERS = ['x-gateway-principal', 'x-correlation-id', 'traceparent', 'x-functions-key'] as const;
+const ECHOED_HEADERS = [
+  'x-gateway-principal',
+  'x-correlation-id',
+  'traceparent',
+  'x-functions-key',
+  'authorization',
+] as const;
 
 /**
  * Answers one call with JSON that echoes what arrived (method, path, query and the headers the
@@ -101,7 +107,10 @@ export function answerOrders(
   const received = Object.fromEntries(
     ECHOED_HEADERS.map((name) => [
       name,
-      name === 'x-functions-key' ? request.headers.has(name) : request.headers.get(name),
+      // Credentials are shown as present or not, never their value.
+      name === 'x-functions-key' || name === 'authorization'
+        ? request.headers.has(name)
+        : request.headers.get(name),
     ]),
   );
   const echo = {
