@@ -37,8 +37,11 @@ export function ordersSettingsFromEnv(env: Readonly<Record<string, string | unde
   };
 }
 
-/** The resource name the gateway forwards to this sample under: the statement's audience. */
-export const ORDERS_RESOURCE = 'orders';
+/**
+ * The resource names the gateway forwards to this sample under (the statement's audience): the
+ * demo's `orders`, and `orders-as-user`, the same downstream reached with an on-behalf-of token.
+ */
+export const ORDERS_RESOURCES: readonly string[] = ['orders', 'orders-as-user'];
 
 /**
  * The sample downstream's route: every path below `/api/orders`. `settings` is read per call (the
@@ -64,14 +67,16 @@ function callerOf(
   if (settings?.keys === undefined || header === null) {
     return required ? { refusal: refused('ERR_PRINCIPAL_STATEMENT_INVALID') } : {};
   }
-  try {
-    return {
-      caller: verifyPrincipalStatement(header, { keys: settings.keys, expectedResource: ORDERS_RESOURCE }),
-    };
-  } catch (err) {
-    if (!(err instanceof VerifierError)) throw err;
-    return required ? { refusal: refused(err.code) } : {};
+  let failure: VerifierError | undefined;
+  for (const expectedResource of ORDERS_RESOURCES) {
+    try {
+      return { caller: verifyPrincipalStatement(header, { keys: settings.keys, expectedResource }) };
+    } catch (err) {
+      if (!(err instanceof VerifierError)) throw err;
+      failure ??= err;
+    }
   }
+  return required ? { refusal: refused(failure!.code) } : {};
 }
 
 function refused(code: string): HttpResponseInit {
