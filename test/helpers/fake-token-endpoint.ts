@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import type { INetworkModule } from '@azure/msal-node';
+import { msalNetworkClient } from '../../src/host/local/local-trust';
 
 /** One token request the fake endpoint received (form fields). */
 export type TokenRequest = Record<string, string>;
@@ -99,25 +100,8 @@ export async function startFakeTokenEndpoint(): Promise<FakeTokenEndpoint> {
  * global TLS switch). Only `https://127.0.0.1` URLs are allowed.
  */
 export function loopbackNetworkClient(): INetworkModule {
-  const send = async <T>(
-    url: string,
-    method: string,
-    options?: NetworkRequestOptions,
-  ): Promise<NetworkResponse<T>> => {
+  return msalNetworkClient(((url: string, init?: RequestInit) => {
     if (!url.startsWith('https://127.0.0.1:')) throw new Error(`test network client: refusing ${url}`);
-    const res = await fetch(url.replace('https://', 'http://'), {
-      method,
-      headers: options?.headers ?? {},
-      ...(options?.body === undefined ? {} : { body: options.body }),
-    });
-    return {
-      status: res.status,
-      headers: Object.fromEntries(res.headers),
-      body: (await res.json()) as T,
-    };
-  };
-  return {
-    sendGetRequestAsync: (url, options) => send(url, 'GET', options),
-    sendPostRequestAsync: (url, options) => send(url, 'POST', options),
-  };
+    return fetch(url.replace('https://', 'http://'), init);
+  }) as typeof fetch);
 }
