@@ -22,6 +22,7 @@ import {
   type Resource,
 } from './policy/model';
 import { GatewayProxy, type GatewayProxyDeps } from './proxy/gateway-proxy';
+import { StatementSigner } from './proxy/principal-statement';
 import { RateLimiter } from './ratelimit/rate-limiter';
 import { SasCredentialVerifier } from './sas/sas-credential-verifier';
 import { CONTAINERS } from './store/cosmos';
@@ -54,8 +55,10 @@ export interface Services {
   readonly entra: EntraTokenValidator;
   /** Policies, resources and revocations from Cosmos DB, compiled and kept current. */
   readonly state: PolicyState;
-  /** The SAS key ring (`SAS_SIGNING_KEYS`): the first key signs, all verify. */
+  /** The SAS key ring (`SAS_SIGNING_KEYS`): the first key signs, all verify. The gateway's alone. */
   readonly sasKeys: HmacKeyRing;
+  /** Signs `x-gateway-principal` (`STATEMENT_SIGNING_KEYS`) and publishes the public keys. */
+  readonly statements: StatementSigner;
   /** Verifies `SharedAccessSignature` credentials. */
   readonly sas: SasCredentialVerifier;
   /** The admin API's two document kinds. */
@@ -116,7 +119,8 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     logger,
   });
   const sasKeys = new HmacKeyRing(config.sas.signingKeys);
-  const proxy = new GatewayProxy(config, { clock, logger, keyRing: sasKeys, metrics, ...io.proxy });
+  const statements = new StatementSigner(config.statement.signingKeys, clock);
+  const proxy = new GatewayProxy(config, { clock, logger, statements, metrics, ...io.proxy });
   const sas = new SasCredentialVerifier({
     keys: sasKeys,
     clock,
@@ -152,6 +156,7 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     entra,
     state,
     sasKeys,
+    statements,
     sas,
     admin,
     auditLog,

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { DEFAULTS, MULTI_TENANT_IDS, type SettingName } from './defaults';
-import { parseSigningKeySetting, type SigningKey } from './signing-keys';
+import {
+  generateStatementKey,
+  parseSigningKeySetting,
+  parseStatementKeySetting,
+  type SigningKey,
+  type StatementKey,
+} from './signing-keys';
 import { parseTrustedUrl } from './url-rules';
 
 /** A named HMAC key of the SAS key ring. */
@@ -41,6 +47,18 @@ export interface Config {
     readonly keysGenerated: boolean;
     readonly defaultTtlSeconds: number;
     readonly maxTtlSeconds: number;
+  };
+  /** The `x-gateway-principal` statement: who signs it and as which issuer. */
+  readonly statement: {
+    /** EC P-256 keys (`STATEMENT_SIGNING_KEYS`): the first signs, all are published. */
+    readonly signingKeys: readonly StatementKey[];
+    /** True when the key was generated for this run (local mode without the setting). */
+    readonly keysGenerated: boolean;
+    /**
+     * `GATEWAY_ISSUER`: the `iss` of statements and of the metadata. Undefined: each request's own
+     * base URL (`http(s)://host/api`).
+     */
+    readonly issuer: string | undefined;
   };
   readonly downstreamAllowedHosts: readonly string[];
   /**
@@ -155,6 +173,16 @@ const sasKeys = z.string().transform((value, ctx): SasSigningKey[] => {
   }
 });
 
+/** Parses `name=base64(PKCS#8 DER),...` EC P-256 keys. Never echoes a key. */
+const statementKeys = z.string().transform((value, ctx): StatementKey[] => {
+  try {
+    return parseStatementKeySetting(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
 /**
  * The gateway's own secrets: never an app setting a resource may send upstream, even if listed.
  * (Every other name must be listed to be usable; this only catches a listing mistake.)
@@ -202,6 +230,8 @@ const SETTINGS = {
   COSMOS_KEY: z.string().min(1, 'must not be empty (unset it to use managed identity)'),
   COSMOS_DATABASE: z.string().regex(DATABASE_ID, 'expected a Cosmos DB database id ([A-Za-z0-9_-])'),
   SAS_SIGNING_KEYS: sasKeys,
+  GATEWAY_ISSUER: trustedUrl,
+  STATEMENT_SIGNING_KEYS: statementKeys,
   SAS_DEFAULT_TTL_SECONDS: integer(1, 86_400),
   SAS_MAX_TTL_SECONDS: integer(1, 86_400),
   DOWNSTREAM_ALLOWED_HOSTS: hostList,
@@ -283,6 +313,10 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
   if (givenKeys === undefined && options.mode === 'functions') {
     throw new ConfigError('SAS_SIGNING_KEYS', `required ${underHost} (name=base64secret,...)`);
   }
+  const givenStatementKeys = read(env, 'STATEMENT_SIGNING_KEYS');
+  if (givenStatementKeys === undefined && options.mode === 'functions') {
+    throw new ConfigError('STATEMENT_SIGNING_KEYS', `required ${underHost} (name=base64(PKCS#8 DER),...)`);
+  }
 
   let allowedHosts = read(env, 'DOWNSTREAM_ALLOWED_HOSTS');
   if (allowedHosts === undefined) {
@@ -322,6 +356,12 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
       'SAS_SIGNING_KEYS is not set: using a random key for this run; SAS tokens will not survive a restart',
     );
   }
+  const statementSigningKeys = givenStatementKeys ?? [
+    generateStatementKey(`local-${randomBytes(3).toString('hex')}`),
+  ];
+  if (givenStatementKeys === undefined) {
+    options.warn?.('STATEMENT_SIGNING_KEYS is not set: using a random key for this run');
+  }
 
   const config: Config = {
     entra: {
@@ -340,6 +380,11 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
       keysGenerated: givenKeys === undefined,
       defaultTtlSeconds: defaultTtl,
       maxTtlSeconds: maxTtl,
+    },
+    statement: {
+      signingKeys: statementSigningKeys,
+      keysGenerated: givenStatementKeys === undefined,
+      issuer: read(env, 'GATEWAY_ISSUER'),
     },
     downstreamAllowedHosts: allowedHosts,
     downstreamKeySettings: keySettings,

@@ -53,6 +53,17 @@ export async function readBodyText(request: HttpRequest, maxBytes: number): Prom
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
 
 /**
+ * The gateway's base URL as the caller reached it: `${scheme}://${host}/api`, from the request
+ * URL alone (the default `GATEWAY_ISSUER`). Read as text: no URL parsing on the proxy's path.
+ */
+export function apiBaseUrl(url: string): string {
+  const scheme = url.indexOf('://');
+  if (scheme === -1) return '/api';
+  const hostEnd = url.indexOf('/', scheme + 3);
+  return `${hostEnd === -1 ? url : url.slice(0, hostEnd)}/api`;
+}
+
+/**
  * Reads and parses a JSON request body. Refuses a non-JSON content type (415), an oversized body
  * (413) and malformed JSON (400), each with its own code.
  */

@@ -180,6 +180,17 @@ export function resourceSchema({ allowedHosts, keySettings }: ResourceRules) {
       .min(1)
       .max(POLICY_LIMITS.maxTimeoutMs)
       .default(POLICY_LIMITS.defaultTimeoutMs),
+    /**
+     * The `aud` of the `x-gateway-principal` statements sent to this downstream (what it checks
+     * it is the intended recipient). Default: the resource's name.
+     */
+    audience: z.string().min(1).max(512).regex(/^\S+$/, 'must not hold whitespace').optional(),
+    /**
+     * Bind each statement to its request: `htm` (method), `htu` (upstream URL without query) and
+     * a `jti`, signed per call, so a captured statement cannot be replayed to another method or
+     * path. Costs one signature per call. Default false.
+     */
+    boundStatement: z.boolean().default(false),
   });
 }
 

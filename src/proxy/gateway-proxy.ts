@@ -1,6 +1,6 @@
 /**
  * The proxy's per-gateway state: upstream connection pools, downstream credentials with their
- * token caches, and the key ring that signs `x-gateway-principal`. Built once per gateway (the
+ * token caches, and the signer of `x-gateway-principal`. Built once per gateway (the
  * composition root passes it its config and I/O), closed with it.
  */
 import type { TokenCredential } from '@azure/core-auth';
@@ -11,7 +11,7 @@ import { systemClock } from '../clock';
 import type { Config, Environment } from '../config/load-config';
 import { parseTrustedUrl } from '../config/url-rules';
 import type { Logger } from '../logger';
-import { HmacKeyRing } from '../verifier/hmac-key-ring';
+import { StatementSigner } from './principal-statement';
 import { AccessTokenCache } from './credentials/access-token-cache';
 import { DownstreamCredentials } from './credentials/downstream-credential';
 import { functionKeyCredential } from './credentials/function-key';
@@ -42,8 +42,8 @@ export interface GatewayProxyDeps {
   /** msal's HTTP client (tests point it at a loopback token endpoint). */
   readonly msalNetworkClient?: INetworkModule;
   readonly pools?: UpstreamPoolOptions;
-  /** The SAS key ring that signs `x-gateway-principal` (the gateway's `sasKeys`); default built from config. */
-  readonly keyRing?: HmacKeyRing;
+  /** Signs `x-gateway-principal` (the gateway's statement signer); default built from config. */
+  readonly statements?: StatementSigner;
   /** Upstream latency is recorded here. */
   readonly metrics?: Metrics;
   /** Where on-behalf-of asks Entra for tokens. Default `ENTRA_AUTHORITY` (tests: a loopback endpoint). */
@@ -73,7 +73,9 @@ export class GatewayProxy {
   readonly logger: Logger;
   readonly maxBodyBytes: number;
   readonly allowedHosts: readonly string[];
-  readonly keyRing: HmacKeyRing;
+  readonly statements: StatementSigner;
+  /** `GATEWAY_ISSUER`; undefined: each request's own base URL. */
+  readonly issuer: string | undefined;
   readonly pools: UpstreamPools;
   /** Deadlines of calls in flight (a resource's `timeoutMs` over the whole exchange). */
   readonly deadlines: DeadlineWheel;
@@ -86,7 +88,8 @@ export class GatewayProxy {
     this.logger = deps.logger;
     this.maxBodyBytes = config.proxyMaxBodyBytes;
     this.allowedHosts = deps.allowedHosts ?? config.downstreamAllowedHosts;
-    this.keyRing = deps.keyRing ?? new HmacKeyRing(config.sas.signingKeys);
+    this.statements = deps.statements ?? new StatementSigner(config.statement.signingKeys, this.clock);
+    this.issuer = config.statement.issuer;
     this.pools = new UpstreamPools(deps.pools);
     this.deadlines = new DeadlineWheel(this.clock);
     this.metrics = deps.metrics;

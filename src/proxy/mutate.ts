@@ -4,19 +4,34 @@
  */
 import type { HttpRequest } from '@azure/functions';
 import type { Principal } from '../auth/principal';
-import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
+import { apiBaseUrl } from '../http/request-context';
 import type { Resource } from '../policy/model';
-import { createPrincipalStatement } from '../verifier/principal-statement';
 import type { GatewayProxy } from './gateway-proxy';
-
-/** Lifetime of `x-gateway-principal`: one call, with room for a slow upstream and clock skew. */
-export const PRINCIPAL_STATEMENT_TTL_SECONDS = 60;
+import type { NormalizedPath } from './normalize-path';
 
 /** The caller's Entra token, for on-behalf-of. */
 function bearerToken(request: HttpRequest): string | undefined {
   const header = request.headers.get('authorization');
   return header !== null && /^bearer /i.test(header) ? header.slice(7) : undefined;
+}
+
+/** The statement of who calls: reused per caller and downstream, or bound to this request. */
+function statement(
+  proxy: GatewayProxy,
+  request: HttpRequest,
+  principal: Principal,
+  resource: Resource,
+  path: NormalizedPath,
+): string {
+  const issuer = proxy.issuer ?? apiBaseUrl(request.url);
+  const audience = resource.audience ?? resource.name;
+  if (!resource.boundStatement) return proxy.statements.statementFor(principal, audience, issuer);
+  const target = proxy.target(resource.upstream);
+  return proxy.statements.boundStatementFor(principal, audience, issuer, {
+    method: request.method,
+    url: `${target.origin}${target.basePath}${path.forwardPath || '/'}`,
+  });
 }
 
 /**
@@ -29,7 +44,7 @@ export async function gatewayHeaders(
   request: HttpRequest,
   principal: Principal,
   resource: Resource,
-  correlationId: string,
+  path: NormalizedPath,
 ): Promise<Record<string, string>> {
   let headers: Record<string, string> = {};
   if (resource.auth.type !== 'none') {
@@ -44,20 +59,5 @@ export async function gatewayHeaders(
       throw new GatewayError('ERR_UPSTREAM_CREDENTIAL', undefined, { cause: err });
     }
   }
-  return {
-    ...headers,
-    'x-gateway-principal': createPrincipalStatement(
-      {
-        oid: principal.oid,
-        tid: principal.tid,
-        azp: principal.azp,
-        roles: principal.roles,
-        resource: resource.name,
-        correlationId,
-      },
-      proxy.keyRing,
-      nowSeconds(proxy.clock),
-      PRINCIPAL_STATEMENT_TTL_SECONDS,
-    ),
-  };
+  return { ...headers, 'x-gateway-principal': statement(proxy, request, principal, resource, path) };
 }

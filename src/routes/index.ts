@@ -11,6 +11,7 @@ import { health } from './health';
 import { proxy } from './proxy';
 import { revocations } from './revocations';
 import { token } from './token';
+import { jwks, openIdConfiguration } from './well-known';
 
 /** Every route, in no particular order (the hosts order templates by precedence themselves). */
 export const ROUTES: readonly AnyRoute[] = Object.freeze([
@@ -22,4 +23,6 @@ export const ROUTES: readonly AnyRoute[] = Object.freeze([
   revocations,
   audit,
   proxy,
+  jwks,
+  openIdConfiguration,
 ]);

@@ -74,7 +74,7 @@ async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseI
   if (declared !== null && Number(declared) > proxy.maxBodyBytes) {
     throw new GatewayError('ERR_PAYLOAD_TOO_LARGE', `The body is larger than ${proxy.maxBodyBytes} bytes`);
   }
-  const added = await gatewayHeaders(proxy, request, principal, resource, correlationId);
+  const added = await gatewayHeaders(proxy, request, principal, resource, path);
   return forward(proxy, request, resource, path, added, correlationId);
 }
 

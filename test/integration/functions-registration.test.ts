@@ -29,6 +29,8 @@ const EXPECTED = [
   { name: 'resources', route: 'resources/{name?}', methods: ['GET', 'PUT', 'DELETE'] },
   { name: 'revocations', route: 'revocations', methods: ['POST'] },
   { name: 'token', route: 'token', methods: ['POST'] },
+  { name: 'jwks', route: '.well-known/jwks.json', methods: ['GET'] },
+  { name: 'openid-configuration', route: '.well-known/openid-configuration', methods: ['GET'] },
 ];
 
 interface HttpTriggerBinding {

@@ -209,7 +209,10 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
     user = stack.idp!.mintToken({ roles: ['Proxy.User'], oid: '11111111-1111-4111-8111-111111111111' });
     outsider = stack.idp!.mintToken({ roles: ['Someone.Else'] });
     down = await startDownstream();
-    const settings: OrdersSettings = { keys: gateway.sasKeys, requirePrincipal: true };
+    const settings: OrdersSettings = {
+      gatewayIssuer: `${stack.gatewayUrl}/api`,
+      functionKey: 'function-key-1',
+    };
     orders = await serveRoutes([ordersRoute(() => settings)], { port: 0 });
 
     const dead = createServer();
@@ -225,7 +228,10 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
       resource('fkmissing', { upstream: base, auth: { type: 'functionKey', keySetting: 'NOT_SET_KEY' } }),
       resource('mi', { upstream: base, auth: { type: 'managedIdentity', scope: 'api://svc/.default' } }),
       resource('obo', { upstream: base, auth: { type: 'onBehalfOf', scopes: ['api://svc/read'] } }),
-      resource('orders', { upstream: `${orders.url}/api/orders` }),
+      resource('orders', {
+        upstream: `${orders.url}/api/orders`,
+        auth: { type: 'functionKey', keySetting: 'SVC_KEY' },
+      }),
       call(
         `${api}/policies/proxy-users`,
         jsonCall('PUT', admin, {
@@ -283,7 +289,8 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
     expect(seen['x-caller-hop']).toBeUndefined();
     expect(seen['x-gateway-admin']).toBeUndefined();
     expect(seen['x-gateway-principal']).not.toBe('forged');
-    expect(seen['x-gateway-principal']).toMatch(/^[\w-]+\.[\w-]{43}$/);
+    // A compact JWS: header, claims, and a 64-byte ES256 signature.
+    expect(seen['x-gateway-principal']).toMatch(/^[\w-]+\.[\w-]+\.[\w-]{86}$/);
     expect(seen['x-custom']).toBe('kept');
     expect(seen['x-correlation-id']).toBe('corr-42');
     expect(seen.traceparent).toBe(trace);
@@ -507,17 +514,36 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
     });
   });
 
-  it('the orders sample verifies x-gateway-principal: 200 through the gateway, 401 direct', async () => {
+  it('the orders sample verifies the channel and x-gateway-principal: 200 through the gateway, 401 direct', async () => {
     const via = await call(`${api}/proxy/orders/customers/42/orders`, { headers: bearer(user) });
     expect(via.status).toBe(200);
     expect(via.json.caller).toMatchObject({
       oid: '11111111-1111-4111-8111-111111111111',
       roles: ['Proxy.User'],
+      cred: 'entra',
     });
-    const direct = await call(`${orders.url}/api/orders/customers/42/orders`, {
-      headers: { 'x-gateway-principal': 'forged.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
+    // The statement is not echoed back: a caller never gets one to replay.
+    expect(via.json.received).toMatchObject({ 'x-gateway-principal': true });
+    const statement = stack.gateway!.statements.statementFor(
+      await stack.gateway!.entra.verify(user),
+      'orders',
+      api,
+    );
+    // Without the channel credential, even a genuine statement is refused.
+    const noKey = await call(`${orders.url}/api/orders/customers/42/orders`, {
+      headers: { 'x-gateway-principal': statement },
     });
-    expect(direct.status).toBe(401);
+    expect({ status: noKey.status, code: noKey.json.code }).toEqual({
+      status: 401,
+      code: 'ERR_CHANNEL_CREDENTIAL',
+    });
+    const forged = await call(`${orders.url}/api/orders/customers/42/orders`, {
+      headers: { 'x-functions-key': 'function-key-1', 'x-gateway-principal': 'forged.AAAA.BBBB' },
+    });
+    expect({ status: forged.status, code: forged.json.code }).toEqual({
+      status: 401,
+      code: 'ERR_PRINCIPAL_STATEMENT_INVALID',
+    });
     expect((await call(`${orders.url}/api/orders/x`)).status).toBe(401);
   });
 

@@ -26,22 +26,20 @@
 import {
   constants,
   createHash,
-  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   randomBytes,
   sign,
   type KeyObject,
 } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { systemClock, nowSeconds, type Clock } from '../../clock';
 import type { Config } from '../../config/load-config';
 import { ensureLocalCertificate, LOCAL_CA_DIR } from './local-certificate';
+import { loadOrCreatePrivateKey } from './local-key-files';
 import { fetchTrusting } from './local-trust';
 
 export const DEV_TENANT_ID = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
@@ -231,20 +229,7 @@ export function generateDevSigningKey(): DevSigningKey {
  * Two processes racing to create it both end up with the key that was written first.
  */
 export function loadOrCreateDevSigningKey(file: string = DEV_IDP_KEY_FILE): DevSigningKey {
-  try {
-    return devSigningKey(createPrivateKey(readFileSync(file, 'utf8')));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const key = generateDevSigningKey();
-  mkdirSync(dirname(file), { recursive: true });
-  try {
-    writeFileSync(file, key.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
-    return key;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return devSigningKey(createPrivateKey(readFileSync(file, 'utf8')));
-  }
+  return devSigningKey(loadOrCreatePrivateKey(file, () => generateDevSigningKey().privateKey));
 }
 
 /** What a minted token is stamped with besides the caller's options. */

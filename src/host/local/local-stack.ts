@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { CosmosClient } from '@azure/cosmos';
 import { loadConfig, type Environment } from '../../config/load-config';
-import { SETTING_NAMES } from '../../config/defaults';
+import { DEFAULTS, SETTING_NAMES } from '../../config/defaults';
+import { generateStatementKey, statementKeySetting } from '../../config/signing-keys';
 import { createJsonLogger, describeError, MemoryLogger, type Logger } from '../../logger';
 import { createCosmosClient } from '../../store/cosmos';
 import {
@@ -26,7 +28,11 @@ import { buildServices, type Services, type ServicesIO } from '../../services';
 import { seedDemoPolicies } from './demo';
 import { serveRoutes, type LocalHttpServer, type LocalRoute } from './http/server';
 import { fetchTrusting, isLoopbackUrl, localCaFor, msalNetworkClient } from './local-trust';
-import { ordersRoute, ordersSettingsFromEnv, type OrdersSettings } from './orders-downstream';
+import { ordersRoute, type OrdersSettings } from './orders-downstream';
+import { loadOrCreateStatementKey, LOCAL_STATEMENT_KEY_FILE } from './local-key-files';
+
+/** The sample's function key under `npm start` and `npm run dev:deps` (dev only; local.settings.sample.json has it). */
+export const DEV_ORDERS_KEY = 'dev-only-orders-function-key';
 
 /** The sample downstream's port in `npm start` / `npm run dev:deps` (local.settings.sample.json uses it). */
 export const SAMPLE_ORDERS_PORT = 7073;
@@ -88,6 +94,8 @@ export interface LocalStack {
   readonly cosmos: EmbeddedCosmos | undefined;
   /** The sample downstream; its API is at `${orders.url}/api/orders`. */
   readonly orders: LocalHttpServer;
+  /** The sample's function key (`ORDERS_KEY`, dev only): what the gateway sends it as `x-functions-key`. */
+  readonly ordersKey: string;
   /** The gateway's services (its state, key ring, audit log), for tests and tools; undefined with `depsOnly`. */
   readonly gateway: Services | undefined;
   /** Stops every server and connection the stack opened. */
@@ -148,22 +156,35 @@ function cosmosAgentFor(endpoint: string): { agent?: Agent } {
 }
 
 /**
- * The gateway's I/O towards the identity provider: when it is the dev identity provider (this
- * stack's, or another local stack's on loopback), `fetch` and msal's network client trust the
- * local certificate authority, and on-behalf-of uses the dev IdP's registration of the gateway
- * API (unless `GATEWAY_CLIENT_ID` is set).
+ * The gateway's local I/O: the sample's function key among the app settings the proxy reads, and,
+ * when the identity provider is the dev one (this stack's, or another local stack's on loopback),
+ * `fetch` and msal's network client that trust the local certificate authority, and the dev
+ * IdP's registration of the gateway API for on-behalf-of (unless `GATEWAY_CLIENT_ID` is set).
  */
-function identityProviderIO(authority: string, idp: DevIdentityProvider | undefined): Partial<ServicesIO> {
+function localIO(
+  authority: string,
+  idp: DevIdentityProvider | undefined,
+  ordersKey: string,
+): Partial<ServicesIO> {
   const ca = idp?.ca ?? localCaFor(authority);
-  if (ca === undefined) return {};
-  const trusting = fetchTrusting(ca);
   const devCredential =
     isSet(process.env, 'GATEWAY_CLIENT_ID') || idp === undefined
       ? {}
       : { GATEWAY_CLIENT_ID: DEV_API_CLIENT_ID, GATEWAY_CLIENT_SECRET: DEV_API_CLIENT_SECRET };
+  const env = { ORDERS_KEY: ordersKey, ...devCredential, ...process.env };
+  if (ca === undefined) return { proxy: { env } };
+  const trusting = fetchTrusting(ca);
+  return { fetch: trusting, proxy: { msalNetworkClient: msalNetworkClient(trusting), env } };
+}
+
+/** The sample's trust in the dev IdP's tokens for `api://orders` (on-behalf-of calls). */
+function ordersEntraTrust(idp: DevIdentityProvider) {
   return {
-    fetch: trusting,
-    proxy: { msalNetworkClient: msalNetworkClient(trusting), env: { ...devCredential, ...process.env } },
+    issuer: `${idp.authority}/${idp.tenantId}/v2.0`,
+    jwksUri: `${idp.authority}/${idp.tenantId}/discovery/v2.0/keys`,
+    audience: 'api://orders',
+    algorithms: ['RS256' as const],
+    fetch: idp.fetch,
   };
 }
 
@@ -248,10 +269,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       effective.ENTRA_AUDIENCES ??= `${idp.clientId},${idp.audience}`;
     }
 
-    // The sample verifies x-gateway-principal with the gateway's key ring, known once config loads;
-    // with --deps-only, from the settings `func start` will give the gateway.
+    // The gateway's statement keys: the environment's, else kept under `.local/` (npm start) or
+    // made for this run; every instance of this stack signs with the same ones.
+    effective.STATEMENT_SIGNING_KEYS ??= statementKeySetting([
+      fixed
+        ? loadOrCreateStatementKey(LOCAL_STATEMENT_KEY_FILE)
+        : generateStatementKey(`local-${randomBytes(3).toString('hex')}`),
+    ]);
+    const ordersKey =
+      env.ORDERS_KEY?.trim() ||
+      (fixed || options.depsOnly ? DEV_ORDERS_KEY : randomBytes(24).toString('base64url'));
+    // The sample trusts the gateway's issuer (known once it listens; with --deps-only, where
+    // `func start` will serve it), its function key, and Entra tokens for `api://orders`.
+    const ordersTrust = (gatewayIssuer: string): OrdersSettings => ({
+      gatewayIssuer,
+      functionKey: ordersKey,
+      ...(idp ? { entra: ordersEntraTrust(idp) } : {}),
+    });
     let ordersSettings: OrdersSettings | undefined = options.depsOnly
-      ? ordersSettingsFromEnv(effective)
+      ? ordersTrust(effective.GATEWAY_ISSUER ?? `http://127.0.0.1:${env.PORT ?? DEFAULTS.port}/api`)
       : undefined;
     const orders = await onPreferredPort(
       'sample downstream',
@@ -275,6 +311,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         idp,
         cosmos,
         orders,
+        ordersKey,
         gateway: undefined,
         close: stopAll,
       };
@@ -292,9 +329,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const gateway = buildServices(config, {
       cosmos: client,
       logger,
-      ...withIO(identityProviderIO(config.entra.authority, idp), options.io),
+      ...withIO(localIO(config.entra.authority, idp, ordersKey), options.io),
     });
-    ordersSettings = { keys: gateway.sasKeys, requirePrincipal: true };
     stops.push(() => gateway.close());
     await warmUp(gateway, logger);
 
@@ -304,6 +340,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logger,
     });
     stops.push(() => server.close());
+    ordersSettings = ordersTrust(config.statement.issuer ?? `${server.url}/api`);
 
     // Demo resources and policies, only with the dev identity provider: never against a real tenant.
     if (idp && options.seedDemo !== false) {
@@ -324,6 +361,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       idp,
       cosmos,
       orders,
+      ordersKey,
       gateway,
       close: stopAll,
     };
@@ -380,7 +418,7 @@ export async function startGatewayInstance(
   const gateway = buildServices(config, {
     cosmos: client,
     logger,
-    ...withIO(identityProviderIO(config.entra.authority, stack.idp), options.deps),
+    ...withIO(localIO(config.entra.authority, stack.idp, stack.ordersKey), options.deps),
   });
   await gateway.start();
   const server = await serveRoutes(gatewayRoutes(gateway), {

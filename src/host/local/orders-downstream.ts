@@ -1,135 +1,222 @@
 /**
  * The sample downstream `orders`: what the gateway's proxy forwards to in the local stack, and
- * what samples/orders deploys as a Functions app of its own. It trusts a caller only through the
- * gateway's verified `x-gateway-principal` statement.
+ * what samples/orders deploys as a Functions app of its own. It is written as any downstream
+ * should be, with standard libraries only (jsonwebtoken and jwks-rsa) and no secret of the
+ * gateway's:
+ *
+ * 1. the channel: the call carries the gateway's downstream credential, a function key
+ *    (`x-functions-key`) or an Entra token for this API (managed identity, on-behalf-of); never
+ *    anonymous;
+ * 2. the caller: `x-gateway-principal` is a JWT from the gateway's issuer, verified through the
+ *    gateway's published JWKS (ES256), whose audience is one of this app's resource names.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import jwt from 'jsonwebtoken';
+import { JwksClient } from 'jwks-rsa';
 import { ACTION_METHODS } from '../../policy/actions';
-import {
-  HmacKeyRing,
-  parseSigningKeys,
-  verifyPrincipalStatement,
-  VerifierError,
-  type PrincipalStatement,
-} from '../../verifier';
 import type { LocalRoute } from './http/server';
-
-/**
- * How the sample trusts the gateway. `keys` is the gateway's SAS key ring (`SAS_SIGNING_KEYS`):
- * the `x-gateway-principal` statement is signed with a key derived from it. With
- * `requirePrincipal`, a call without a valid statement for `orders` is refused with 401.
- */
-export interface OrdersSettings {
-  readonly keys: HmacKeyRing | undefined;
-  readonly requirePrincipal: boolean;
-}
-
-/**
- * Settings from app settings, as under the Functions host: `SAS_SIGNING_KEYS` (the gateway's) and
- * `ORDERS_REQUIRE_PRINCIPAL` (default `true`; `false` turns the check off, for a quick try-out).
- * Fails closed: required but no keys means every call is refused.
- */
-export function ordersSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): OrdersSettings {
-  const setting = env.SAS_SIGNING_KEYS?.trim();
-  return {
-    keys: setting ? new HmacKeyRing(parseSigningKeys(setting)) : undefined,
-    requirePrincipal: env.ORDERS_REQUIRE_PRINCIPAL?.trim().toLowerCase() !== 'false',
-  };
-}
 
 /**
  * The resource names the gateway forwards to this sample under (the statement's audience): the
  * demo's `orders`, and `orders-as-user`, the same downstream reached with an on-behalf-of token.
  */
-export const ORDERS_RESOURCES: readonly string[] = ['orders', 'orders-as-user'];
+export const ORDERS_RESOURCES: readonly [string, ...string[]] = ['orders', 'orders-as-user'];
+
+/** An Entra-style token issuer this downstream accepts bearer tokens from (the channel). */
+export interface TrustedTokenIssuer {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  /** The `aud` such tokens must carry: this API. */
+  readonly audience: string;
+  readonly algorithms: readonly jwt.Algorithm[];
+  /** `fetch` for the JWKS (the local stack's trusts its certificate authority). */
+  readonly fetch?: typeof fetch;
+}
+
+/** How the sample trusts its callers. */
+export interface OrdersSettings {
+  /** The gateway's issuer URL (`GATEWAY_ISSUER`): statements carry it; its JWKS lives below it. */
+  readonly gatewayIssuer: string | undefined;
+  /**
+   * The function key the gateway must send. Under the Functions host the host checks it
+   * (`authLevel: 'function'`) and this is undefined; the local stack has no host, so it is here.
+   */
+  readonly functionKey: string | undefined;
+  /** Entra bearer tokens for this API are a channel credential too (managed identity, OBO). */
+  readonly entra?: TrustedTokenIssuer;
+  /** `fetch` for the gateway's JWKS. */
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * Settings from app settings, as under the Functions host: `GATEWAY_ISSUER` (required: without
+ * it every call is refused). The function key is the host's to check.
+ */
+export function ordersSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): OrdersSettings {
+  return { gatewayIssuer: env.GATEWAY_ISSUER?.trim() || undefined, functionKey: undefined };
+}
 
 /**
  * The sample downstream's route: every path below `/api/orders`. `settings` is read per call (the
- * local stack knows the gateway's key ring only once the gateway is built); no settings means the
- * statement is read if it verifies, never required.
+ * local stack knows the gateway's address only once the gateway listens).
  */
 export function ordersRoute(settings: () => OrdersSettings | undefined): LocalRoute {
+  const verifiers = new VerifierCache();
   return {
     name: 'orders',
     template: 'orders/{*path}',
     methods: ACTION_METHODS,
-    handle: (request, context) => answerOrders(settings(), request, context),
+    handle: (request, context) => answerOrders(settings(), request, context, verifiers),
   };
 }
 
-/** The caller the gateway vouches for, a 401 answer, or undefined when not required and absent. */
-function callerOf(
-  settings: OrdersSettings | undefined,
-  request: HttpRequest,
-): { caller?: PrincipalStatement; refusal?: HttpResponseInit } {
-  const header = request.headers.get('x-gateway-principal');
-  const required = settings?.requirePrincipal ?? false;
-  if (settings?.keys === undefined || header === null) {
-    return required ? { refusal: refused('ERR_PRINCIPAL_STATEMENT_INVALID') } : {};
-  }
-  let failure: VerifierError | undefined;
-  for (const expectedResource of ORDERS_RESOURCES) {
-    try {
-      return { caller: verifyPrincipalStatement(header, { keys: settings.keys, expectedResource }) };
-    } catch (err) {
-      if (!(err instanceof VerifierError)) throw err;
-      failure ??= err;
+/** A JWT verifier over a JWKS, by the standard libraries, with jwks-rsa's key cache. */
+function jwksVerifier(
+  jwksUri: string,
+  options: jwt.VerifyOptions & { algorithms: jwt.Algorithm[] },
+  fetchImpl: typeof fetch = globalThis.fetch,
+): (token: string) => Promise<jwt.JwtPayload> {
+  const client = new JwksClient({
+    jwksUri,
+    cache: true,
+    rateLimit: true,
+    fetcher: async (uri) => (await (await fetchImpl(uri)).json()) as { keys: never[] },
+  });
+  return (token) =>
+    new Promise((resolve, reject) => {
+      jwt.verify(
+        token,
+        (header, callback) => {
+          client
+            .getSigningKey(header.kid)
+            .then((key) => callback(null, key.getPublicKey()))
+            .catch((err: Error) => callback(err));
+        },
+        options,
+        (err, payload) =>
+          err || typeof payload !== 'object' ? reject(err ?? new Error('no claims')) : resolve(payload),
+      );
+    });
+}
+
+/** One verifier per trusted issuer, built on first use and kept (jwks-rsa caches the keys). */
+class VerifierCache {
+  private readonly byKey = new Map<string, (token: string) => Promise<jwt.JwtPayload>>();
+
+  get(key: string, build: () => (token: string) => Promise<jwt.JwtPayload>) {
+    let verifier = this.byKey.get(key);
+    if (verifier === undefined) {
+      verifier = build();
+      this.byKey.set(key, verifier);
     }
+    return verifier;
   }
-  return required ? { refusal: refused(failure!.code) } : {};
 }
 
-function refused(code: string): HttpResponseInit {
+function equalSecrets(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** The channel check: a function key, or an Entra token for this API. */
+async function channelAllowed(
+  settings: OrdersSettings,
+  request: HttpRequest,
+  verifiers: VerifierCache,
+): Promise<boolean> {
+  const key = request.headers.get('x-functions-key');
+  if (settings.functionKey !== undefined && key !== null && equalSecrets(key, settings.functionKey))
+    return true;
+  const bearer = /^Bearer (.+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
+  const entra = settings.entra;
+  if (bearer !== undefined && entra !== undefined) {
+    const verify = verifiers.get(`entra ${entra.jwksUri}`, () =>
+      jwksVerifier(
+        entra.jwksUri,
+        { algorithms: [...entra.algorithms], issuer: entra.issuer, audience: entra.audience },
+        entra.fetch,
+      ),
+    );
+    return verify(bearer).then(
+      () => true,
+      () => false,
+    );
+  }
+  // Under the Functions host the host checked the key before this code ran.
+  return settings.functionKey === undefined && settings.entra === undefined;
+}
+
+function refused(status: 401, code: string, title: string, challenge: string): HttpResponseInit {
   return {
-    status: 401,
-    headers: { 'content-type': 'application/problem+json', 'www-authenticate': 'GatewayPrincipal' },
-    body: JSON.stringify({ status: 401, code, title: 'Call this function through the gateway' }),
+    status,
+    headers: { 'content-type': 'application/problem+json', 'www-authenticate': challenge },
+    body: JSON.stringify({ status, code, title }),
   };
 }
-
-/** Headers the gateway sets on forwarded calls; echoed so callers can see what arrived. */
-const ECHOED_HEADERS = [
-  'x-gateway-principal',
-  'x-correlation-id',
-  'traceparent',
-  'x-functions-key',
-  'authorization',
-] as const;
 
 /**
- * Answers one call with JSON that echoes what arrived (method, path, query and the headers the
- * gateway adds), plus a customer's orders on `GET /api/orders/customers/{id}/orders`.
+ * Answers one call: 401 without the channel credential or a valid statement, else JSON that
+ * echoes what arrived (method, path, query, which gateway headers came) and who the verified
+ * statement says is calling, plus a customer's orders on `GET /api/orders/customers/{id}/orders`.
  */
-export function answerOrders(
+export async function answerOrders(
   settings: OrdersSettings | undefined,
   request: HttpRequest,
   context: InvocationContext,
+  verifiers: VerifierCache = new VerifierCache(),
 ): Promise<HttpResponseInit> {
-  const { caller, refusal } = callerOf(settings, request);
-  if (refusal !== undefined) return Promise.resolve(refusal);
+  if (settings === undefined || !(await channelAllowed(settings, request, verifiers))) {
+    return refused(401, 'ERR_CHANNEL_CREDENTIAL', 'Call this function through the gateway', 'FunctionKey');
+  }
+  const header = request.headers.get('x-gateway-principal');
+  const issuer = settings.gatewayIssuer;
+  let caller: jwt.JwtPayload;
+  try {
+    if (header === null || issuer === undefined) throw new Error('no statement');
+    const verify = verifiers.get(`gateway ${issuer}`, () =>
+      jwksVerifier(
+        `${issuer}/.well-known/jwks.json`,
+        { algorithms: ['ES256'], issuer, audience: [...ORDERS_RESOURCES], maxAge: '60s' },
+        settings.fetch,
+      ),
+    );
+    caller = await verify(header);
+  } catch {
+    return refused(
+      401,
+      'ERR_PRINCIPAL_STATEMENT_INVALID',
+      'Call this function through the gateway',
+      'GatewayPrincipal',
+    );
+  }
+
   const path = `/${request.params.path ?? ''}`;
   const customer = /^\/customers\/([^/]+)\/orders\/?$/.exec(path)?.[1];
-  const received = Object.fromEntries(
-    ECHOED_HEADERS.map((name) => [
-      name,
-      // Credentials are shown as present or not, never their value.
-      name === 'x-functions-key' || name === 'authorization'
-        ? request.headers.has(name)
-        : request.headers.get(name),
-    ]),
-  );
   const echo = {
     service: 'orders',
     invocationId: context.invocationId,
     method: request.method,
     path,
     query: Object.fromEntries(request.query),
-    received,
+    // Which gateway headers arrived; credentials and the statement as present or not, never their value.
+    received: {
+      'x-gateway-principal': header !== null,
+      'x-correlation-id': request.headers.get('x-correlation-id'),
+      traceparent: request.headers.get('traceparent'),
+      'x-functions-key': request.headers.has('x-functions-key'),
+      authorization: request.headers.has('authorization'),
+    },
     // Who the gateway says is calling: the verified statement, never a header taken on trust.
-    caller:
-      caller === undefined
-        ? null
-        : { oid: caller.oid ?? null, tid: caller.tid, azp: caller.azp ?? null, roles: caller.roles },
+    caller: {
+      sub: caller.sub,
+      oid: caller.oid ?? null,
+      tid: caller.tid,
+      azp: caller.azp ?? null,
+      roles: caller.roles,
+      cred: caller.cred,
+    },
   };
   const orders =
     request.method === 'GET' && customer !== undefined
@@ -140,9 +227,5 @@ export function answerOrders(
       : undefined;
   const correlationId = request.headers.get('x-correlation-id');
   const headers: Record<string, string> = correlationId ? { 'x-correlation-id': correlationId } : {};
-  return Promise.resolve({
-    status: 200,
-    jsonBody: orders ? { ...echo, orders } : echo,
-    headers,
-  });
+  return { status: 200, jsonBody: orders ? { ...echo, orders } : echo, headers };
 }
