@@ -44,6 +44,9 @@ param entraAudiences string
 @description('ENTRA_CLOCK_SKEW_SECONDS: tolerance on exp / nbf.')
 param entraClockSkewSeconds int = 60
 
+@description('GATEWAY_ISSUER: the issuer URL downstreams trust in x-gateway-principal; empty: https://<the app host>/api. Set it when callers reach the gateway through a custom domain or a front door.')
+param gatewayIssuer string = ''
+
 @description('ENTRA_ALLOW_ACL_AUTHORIZATION: admit tokens with neither scp nor roles (APIs that authorize apps by client id).')
 param entraAllowAclAuthorization bool = false
 
@@ -152,6 +155,8 @@ var functionAppName = '${abbrs.webSitesFunctions}gateway-${resourceToken}'
 var deploymentContainerName = 'app-package-${resourceToken}'
 // The secret scripts/deploy.sh creates and scripts/rotate-sas-key.sh rotates.
 var sasSigningKeysSecretName = 'sas-signing-keys'
+// The statement signing keys (x-gateway-principal), created by scripts/deploy.sh likewise.
+var statementSigningKeysSecretName = 'statement-signing-keys'
 
 // A single-tenant gateway accepts its own tenant; a multi-tenant one must be told which tenants
 // (the gateway refuses to start without ENTRA_ALLOWED_TENANTS then, naming the setting).
@@ -256,6 +261,9 @@ module gateway 'modules/function-app.bicep' = {
       // Resolved by the platform with the user-assigned identity (keyVaultReferenceIdentity);
       // versionless, so a restart picks up a rotated ring.
       SAS_SIGNING_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${sasSigningKeysSecretName}/)'
+      STATEMENT_SIGNING_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${statementSigningKeysSecretName}/)'
+      // Empty: the issuer is the address callers reach the app at (https://<host>/api).
+      GATEWAY_ISSUER: gatewayIssuer
       SAS_DEFAULT_TTL_SECONDS: string(sasDefaultTtlSeconds)
       SAS_MAX_TTL_SECONDS: string(sasMaxTtlSeconds)
       DOWNSTREAM_ALLOWED_HOSTS: downstreamAllowedHosts

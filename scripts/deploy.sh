@@ -158,6 +158,16 @@ else
   created_key=true
 fi
 
+# The statement signing key (x-gateway-principal, published in the gateway's JWKS), likewise
+# created once and kept across redeployments.
+if printf '%s\n' "$secret_names" | grep -qx "$STATEMENT_SECRET_NAME"; then
+  log "Key Vault $vault_name already holds $STATEMENT_SECRET_NAME: keeping it"
+else
+  log "storing the first statement signing key (s1) in $vault_name"
+  retry 5 15 write_secret "$vault_name" "$STATEMENT_SECRET_NAME" "s1=$(new_statement_key)" --tags signer=s1
+  created_key=true
+fi
+
 # --- 5. build and package --------------------------------------------------------------------------
 # dist/app is the whole app (docs/cold-start.md): one esbuild bundle for every function, the CLI,
 # host.json, and a package.json whose only dependencies are the clients loaded on demand.

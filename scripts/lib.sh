@@ -3,6 +3,8 @@
 
 # The one Key Vault secret holding the SAS key ring (infra/main.bicep: sasSigningKeysSecretName).
 readonly SAS_SECRET_NAME='sas-signing-keys'
+# The Key Vault secret holding the statement signing keys (infra/main.bicep: statementSigningKeysSecretName).
+readonly STATEMENT_SECRET_NAME='statement-signing-keys'
 # Key names the gateway accepts (src/config/load-config.ts).
 readonly SAS_KEY_NAME_PATTERN='^[A-Za-z0-9._-]{1,64}$'
 
@@ -62,19 +64,33 @@ new_sas_secret() {
   openssl rand -base64 32 | tr -d '\n'
 }
 
-# Writes the key ring ($2) to the vault ($1) without putting it on a command line or in a log:
-# the value goes through a file only this user can read, removed at once. Extra args: az flags.
-write_key_ring() {
-  local vault=$1 ring=$2 file
-  shift 2
+# Writes a secret value ($3) as secret $2 of vault $1 without putting it on a command line or in
+# a log: the value goes through a file only this user can read, removed at once. Extra args: az flags.
+write_secret() {
+  local vault=$1 name=$2 value=$3 file
+  shift 3
   file=$(umask 077 && mktemp)
-  printf '%s' "$ring" >"$file"
-  if ! az keyvault secret set --vault-name "$vault" --name "$SAS_SECRET_NAME" --file "$file" \
+  printf '%s' "$value" >"$file"
+  if ! az keyvault secret set --vault-name "$vault" --name "$name" --file "$file" \
     --encoding utf-8 --content-type 'text/plain; format=name=base64,...' --output none "$@"; then
     rm -f "$file"
     return 1
   fi
   rm -f "$file"
+}
+
+# Writes the SAS key ring ($2) to the vault ($1). Extra args: az flags (tags).
+write_key_ring() {
+  local vault=$1 ring=$2
+  shift 2
+  write_secret "$vault" "$SAS_SECRET_NAME" "$ring" "$@"
+}
+
+# A fresh statement signing key: EC P-256, PKCS#8 DER, base64 (STATEMENT_SIGNING_KEYS format).
+new_statement_key() {
+  node -e 'const { generateKeyPairSync } = require("node:crypto");
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    process.stdout.write(privateKey.export({ format: "der", type: "pkcs8" }).toString("base64"));'
 }
 
 # Makes the Function App fetch its Key Vault references again now, instead of within 24 hours:

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateStatementKey, statementKeySetting } from '../../src/config/signing-keys';
 import { loadConfig } from '../../src/config/load-config';
 
 const ROOT = join(__dirname, '../..');
@@ -110,6 +111,7 @@ describe('scripts/rotate-sas-key.sh', () => {
         COSMOS_ENDPOINT: 'https://cosmos.example.net',
         DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
         SAS_SIGNING_KEYS: ring(),
+        STATEMENT_SIGNING_KEYS: statementKeySetting([generateStatementKey('s1')]),
       },
       { mode: 'functions' },
     ).sas.signingKeys.map((k) => k.name);

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../src/config/load-config';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
-import { createPrincipalStatement } from '../../src/verifier';
+import type { Principal } from '../../src/auth/principal';
 import { postChunked } from '../helpers/http';
 
 /** Environment with none of the gateway's settings: every external part runs embedded. */
@@ -151,20 +151,38 @@ describe('local stack, every part embedded', () => {
     expect(res.status).toBe(404);
   });
 
-  /** A principal statement signed with the stack gateway's key ring, as the proxy sends it. */
-  const statement = () =>
-    createPrincipalStatement(
-      { oid: 'o', tid: 't', azp: 'a', roles: [], resource: 'orders', correlationId: 'corr-1' },
-      stack.gateway!.sasKeys,
-      Math.floor(Date.now() / 1000),
-    );
+  /** A statement signed by the stack gateway's statement key for `orders`, as the proxy sends it. */
+  const caller: Principal = {
+    kind: 'entra',
+    oid: 'o',
+    tid: 't',
+    azp: 'a',
+    roles: [],
+    scopes: ['s'],
+    groups: [],
+    groupsOverage: false,
+    idtyp: 'user',
+    expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    claims: {},
+  };
+  const statement = () => stack.gateway!.statements.statementFor(caller, 'orders', `${stack.gatewayUrl}/api`);
+  /** The channel credential the gateway sends the sample (its function key). */
+  const channel = () => ({ 'x-functions-key': stack.ordersKey });
 
-  it('serves the sample downstream, which refuses calls without the gateway statement', async () => {
+  it('serves the sample downstream, which refuses calls without the channel credential or the statement', async () => {
     const refused = await call(`${stack.orders.url}/api/orders/customers/42/orders`);
     expect(refused.status).toBe(401);
+    const withoutStatement = await call(`${stack.orders.url}/api/orders/customers/42/orders`, {
+      headers: channel(),
+    });
+    expect(withoutStatement.json.code).toBe('ERR_PRINCIPAL_STATEMENT_INVALID');
+    const withoutChannel = await call(`${stack.orders.url}/api/orders/customers/42/orders`, {
+      headers: { 'x-gateway-principal': statement() },
+    });
+    expect(withoutChannel.json.code).toBe('ERR_CHANNEL_CREDENTIAL');
     const signed = statement();
     const res = await call(`${stack.orders.url}/api/orders/customers/42/orders?x=1`, {
-      headers: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': signed },
+      headers: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': signed, ...channel() },
     });
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({
@@ -172,7 +190,8 @@ describe('local stack, every part embedded', () => {
       method: 'GET',
       path: '/customers/42/orders',
       query: { x: '1' },
-      received: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': signed },
+      received: { 'x-correlation-id': 'corr-1', 'x-gateway-principal': true, 'x-functions-key': true },
+      caller: { oid: 'o', tid: 't', azp: 'a', cred: 'entra' },
     });
     expect(res.json.orders).toHaveLength(2);
     expect(res.headers.get('x-correlation-id')).toBe('corr-1');
@@ -182,7 +201,7 @@ describe('local stack, every part embedded', () => {
     const res = await call(`${stack.orders.url}/api/orders/anything`, {
       method: 'POST',
       body: 'hello',
-      headers: { 'x-gateway-principal': statement() },
+      headers: { 'x-gateway-principal': statement(), ...channel() },
     });
     expect(res.json).toMatchObject({ method: 'POST', path: '/anything' });
   });

@@ -3,7 +3,7 @@
  * sign stays valid across runs: the dev identity provider's token key and the gateway's
  * statement key.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { generateStatementKey, type StatementKey } from '../../config/signing-keys';
@@ -39,4 +39,27 @@ export function loadOrCreateStatementKey(file: string): StatementKey {
     createPrivateKey({ key: generateStatementKey('local').der, format: 'der', type: 'pkcs8' }),
   );
   return { name: 'local', der: key.export({ format: 'der', type: 'pkcs8' }) };
+}
+
+/**
+ * The dev-only statement key of `local.settings.sample.json` (`func start` with `npm run
+ * dev:deps`): derived from a fixed, public seed, so it is plainly no secret and the sample file
+ * can be checked against it. Never configure it in Azure.
+ */
+export function devStatementKey(): StatementKey {
+  const d = createHash('sha256').update('DEV-ONLY gateway statement key: never use in Azure').digest();
+  const ecdh = createECDH('prime256v1');
+  ecdh.setPrivateKey(d);
+  const point = ecdh.getPublicKey();
+  const key = createPrivateKey({
+    key: {
+      kty: 'EC',
+      crv: 'P-256',
+      d: d.toString('base64url'),
+      x: point.subarray(1, 33).toString('base64url'),
+      y: point.subarray(33).toString('base64url'),
+    },
+    format: 'jwk',
+  });
+  return { name: 'dev-only', der: key.export({ format: 'der', type: 'pkcs8' }) };
 }

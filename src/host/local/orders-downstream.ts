@@ -1,8 +1,8 @@
 /**
  * The sample downstream `orders`: what the gateway's proxy forwards to in the local stack, and
  * what samples/orders deploys as a Functions app of its own. It is written as any downstream
- * should be, with standard libraries only (jsonwebtoken and jwks-rsa) and no secret of the
- * gateway's:
+ * should be, with standard libraries only (jsonwebtoken and jwks-rsa, through the exported
+ * verifier's thin helper) and no secret of the gateway's:
  *
  * 1. the channel: the call carries the gateway's downstream credential, a function key
  *    (`x-functions-key`) or an Entra token for this API (managed identity, on-behalf-of); never
@@ -12,9 +12,9 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import jwt from 'jsonwebtoken';
-import { JwksClient } from 'jwks-rsa';
+import type jwt from 'jsonwebtoken';
 import { ACTION_METHODS } from '../../policy/actions';
+import { createJwksVerifier, type JwksVerifier, type VerifiedStatement } from '../../verifier';
 import type { LocalRoute } from './http/server';
 
 /**
@@ -71,40 +71,11 @@ export function ordersRoute(settings: () => OrdersSettings | undefined): LocalRo
   };
 }
 
-/** A JWT verifier over a JWKS, by the standard libraries, with jwks-rsa's key cache. */
-function jwksVerifier(
-  jwksUri: string,
-  options: jwt.VerifyOptions & { algorithms: jwt.Algorithm[] },
-  fetchImpl: typeof fetch = globalThis.fetch,
-): (token: string) => Promise<jwt.JwtPayload> {
-  const client = new JwksClient({
-    jwksUri,
-    cache: true,
-    rateLimit: true,
-    fetcher: async (uri) => (await (await fetchImpl(uri)).json()) as { keys: never[] },
-  });
-  return (token) =>
-    new Promise((resolve, reject) => {
-      jwt.verify(
-        token,
-        (header, callback) => {
-          client
-            .getSigningKey(header.kid)
-            .then((key) => callback(null, key.getPublicKey()))
-            .catch((err: Error) => callback(err));
-        },
-        options,
-        (err, payload) =>
-          err || typeof payload !== 'object' ? reject(err ?? new Error('no claims')) : resolve(payload),
-      );
-    });
-}
-
 /** One verifier per trusted issuer, built on first use and kept (jwks-rsa caches the keys). */
 class VerifierCache {
-  private readonly byKey = new Map<string, (token: string) => Promise<jwt.JwtPayload>>();
+  private readonly byKey = new Map<string, JwksVerifier>();
 
-  get(key: string, build: () => (token: string) => Promise<jwt.JwtPayload>) {
+  get(key: string, build: () => JwksVerifier): JwksVerifier {
     let verifier = this.byKey.get(key);
     if (verifier === undefined) {
       verifier = build();
@@ -132,13 +103,7 @@ async function channelAllowed(
   const bearer = /^Bearer (.+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
   const entra = settings.entra;
   if (bearer !== undefined && entra !== undefined) {
-    const verify = verifiers.get(`entra ${entra.jwksUri}`, () =>
-      jwksVerifier(
-        entra.jwksUri,
-        { algorithms: [...entra.algorithms], issuer: entra.issuer, audience: entra.audience },
-        entra.fetch,
-      ),
-    );
+    const verify = verifiers.get(`entra ${entra.jwksUri}`, () => createJwksVerifier(entra));
     return verify(bearer).then(
       () => true,
       () => false,
@@ -172,17 +137,22 @@ export async function answerOrders(
   }
   const header = request.headers.get('x-gateway-principal');
   const issuer = settings.gatewayIssuer;
-  let caller: jwt.JwtPayload;
+  let caller: VerifiedStatement;
   try {
     if (header === null || issuer === undefined) throw new Error('no statement');
+    // The same checks createStatementVerifier makes, written out: ES256, the gateway's issuer,
+    // one of this app's audiences, at most 60 s old.
     const verify = verifiers.get(`gateway ${issuer}`, () =>
-      jwksVerifier(
-        `${issuer}/.well-known/jwks.json`,
-        { algorithms: ['ES256'], issuer, audience: [...ORDERS_RESOURCES], maxAge: '60s' },
-        settings.fetch,
-      ),
+      createJwksVerifier({
+        jwksUri: `${issuer}/.well-known/jwks.json`,
+        issuer,
+        audience: ORDERS_RESOURCES,
+        algorithms: ['ES256'],
+        maxAgeSeconds: 60,
+        ...(settings.fetch ? { fetch: settings.fetch } : {}),
+      }),
     );
-    caller = await verify(header);
+    caller = (await verify(header)) as VerifiedStatement;
   } catch {
     return refused(
       401,

@@ -1,10 +1,19 @@
 import { ConfigError, loadConfig, type Environment } from '../../../src/config/load-config';
+import { generateKeyPairSync } from 'node:crypto';
 import { DEFAULTS } from '../../../src/config/defaults';
 
 const TENANT = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
 const OTHER_TENANT = '11111111-2222-4333-8444-555555555555';
 const KEY_A = Buffer.alloc(32, 1).toString('base64');
 const KEY_B = Buffer.alloc(48, 2).toString('base64url');
+const pkcs8 = (type: 'ec' | 'rsa', options: object) =>
+  (
+    generateKeyPairSync(type as 'ec', options as { namedCurve: string }).privateKey.export({
+      format: 'der',
+      type: 'pkcs8',
+    }) as Buffer
+  ).toString('base64');
+const EC_KEY = pkcs8('ec', { namedCurve: 'P-256' });
 
 /** The smallest environment the Functions host accepts. */
 const valid: Environment = {
@@ -13,6 +22,7 @@ const valid: Environment = {
   ENTRA_AUDIENCES: '5e7d1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b,api://gateway',
   COSMOS_ENDPOINT: 'https://acct.documents.azure.com:443/',
   SAS_SIGNING_KEYS: `k1=${KEY_A}`,
+  STATEMENT_SIGNING_KEYS: `s1=${EC_KEY}`,
   DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
 };
 
@@ -164,6 +174,29 @@ describe('loadConfig', () => {
     ],
     ['SAS key not base64', { SAS_SIGNING_KEYS: 'k=not*base64!' }, 'SAS_SIGNING_KEYS'],
     ['SAS key name twice', { SAS_SIGNING_KEYS: `k=${KEY_A},k=${KEY_B}` }, 'SAS_SIGNING_KEYS'],
+    [
+      'statement keys missing under the host',
+      { STATEMENT_SIGNING_KEYS: undefined },
+      'STATEMENT_SIGNING_KEYS',
+    ],
+    ['statement key not base64', { STATEMENT_SIGNING_KEYS: 's=not*base64!' }, 'STATEMENT_SIGNING_KEYS'],
+    ['statement key not a private key', { STATEMENT_SIGNING_KEYS: `s=${KEY_A}` }, 'STATEMENT_SIGNING_KEYS'],
+    [
+      'statement key on another curve (P-384)',
+      { STATEMENT_SIGNING_KEYS: `s=${pkcs8('ec', { namedCurve: 'P-384' })}` },
+      'STATEMENT_SIGNING_KEYS',
+    ],
+    [
+      'statement key of RSA',
+      { STATEMENT_SIGNING_KEYS: `s=${pkcs8('rsa', { modulusLength: 2048 })}` },
+      'STATEMENT_SIGNING_KEYS',
+    ],
+    [
+      'statement key name twice',
+      { STATEMENT_SIGNING_KEYS: `s=${EC_KEY},s=${EC_KEY}` },
+      'STATEMENT_SIGNING_KEYS',
+    ],
+    ['issuer not https', { GATEWAY_ISSUER: 'http://gw.example.com/api' }, 'GATEWAY_ISSUER'],
     [
       'SAS default above max',
       { SAS_DEFAULT_TTL_SECONDS: '900', SAS_MAX_TTL_SECONDS: '600' },

@@ -14,6 +14,9 @@ import {
   EMBEDDED_COSMOS_PORT,
 } from '../../../src/host/local/embedded-cosmos';
 import { DEFAULTS } from '../../../src/config/defaults';
+import { statementKeySetting } from '../../../src/config/signing-keys';
+import { devStatementKey } from '../../../src/host/local/local-key-files';
+import { DEV_ORDERS_KEY } from '../../../src/host/local/local-stack';
 
 interface LocalSettings {
   IsEncrypted: boolean;
@@ -47,5 +50,9 @@ describe('local.settings.sample.json', () => {
     expect(v.FUNCTIONS_WORKER_RUNTIME).toBe('node');
     expect(sample.Host.LocalHttpPort).toBe(DEFAULTS.port);
     expect(v.SAS_SIGNING_KEYS).toMatch(/^dev-only=/);
+    // The statement key is the dev-only one derived from a public seed, never a real secret.
+    expect(v.STATEMENT_SIGNING_KEYS).toBe(statementKeySetting([devStatementKey()]));
+    expect(v.ORDERS_KEY).toBe(DEV_ORDERS_KEY);
+    expect(v.GATEWAY_ISSUER).toBe(`http://127.0.0.1:${DEFAULTS.port}/api`);
   });
 });

@@ -148,11 +148,21 @@ describe('parsePolicy', () => {
 });
 
 describe('parseResource', () => {
-  it('accepts the contract example and defaults timeoutMs', () => {
+  it('accepts the contract example and defaults timeoutMs and boundStatement', () => {
     expect(parseResource(baseResource, HOSTS)).toEqual({
       ok: true,
-      value: { ...baseResource, timeoutMs: 30000 },
+      value: { ...baseResource, timeoutMs: 30000, boundStatement: false },
     });
+  });
+
+  it.each<[string, Record<string, unknown>, boolean]>([
+    ['a statement audience', { audience: 'api://orders-downstream' }, true],
+    ['bound statements', { boundStatement: true }, true],
+    ['an empty audience', { audience: '' }, false],
+    ['an audience with spaces', { audience: 'a b' }, false],
+    ['boundStatement not a boolean', { boundStatement: 'yes' }, false],
+  ])('%s', (_name, extra, ok) => {
+    expect(parseResource({ ...baseResource, ...extra }, HOSTS).ok).toBe(ok);
   });
 
   it.each<[string, Record<string, unknown>]>([

@@ -1,0 +1,143 @@
+/**
+ * Verifying the gateway's `x-gateway-principal` statement in a downstream written in Node: a JWT
+ * checked through the gateway's published JWKS with the standard libraries (jsonwebtoken,
+ * jwks-rsa with its key cache), so the downstream holds no secret. Any other language does the
+ * same with its own JWT library (docs/downstream-trust.md).
+ */
+import jwt from 'jsonwebtoken';
+import { JwksClient } from 'jwks-rsa';
+import { VerifierError } from './verifier-error';
+
+/** A JWT verifier over a JWKS: resolves with the claims, or rejects with the library's error. */
+export type JwksVerifier = (token: string) => Promise<jwt.JwtPayload>;
+
+/** Options of {@link createJwksVerifier}. */
+export interface JwksVerifierOptions {
+  readonly jwksUri: string;
+  readonly issuer: string;
+  /** One audience, or any of several. */
+  readonly audience: string | readonly [string, ...string[]];
+  readonly algorithms: readonly jwt.Algorithm[];
+  /** Refuse tokens issued longer ago than this (seconds). */
+  readonly maxAgeSeconds?: number;
+  /** Tolerance on `exp`, `nbf` and `iat` (seconds). Default 30. */
+  readonly clockToleranceSeconds?: number;
+  /** `fetch` for the JWKS; default the global one. */
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * A verifier for JWTs from one issuer, keys from its JWKS (cached by jwks-rsa; an unknown `kid`
+ * refetches, rate-limited). The same helper checks the gateway's statements and, in the sample,
+ * Entra tokens for the downstream's own API.
+ */
+export function createJwksVerifier(options: JwksVerifierOptions): JwksVerifier {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const client = new JwksClient({
+    jwksUri: options.jwksUri,
+    cache: true,
+    rateLimit: true,
+    fetcher: async (uri) => (await (await fetchImpl(uri)).json()) as { keys: never[] },
+  });
+  const verifyOptions: jwt.VerifyOptions & { algorithms: jwt.Algorithm[] } = {
+    algorithms: [...options.algorithms],
+    issuer: options.issuer,
+    audience: typeof options.audience === 'string' ? options.audience : [...options.audience],
+    clockTolerance: options.clockToleranceSeconds ?? 30,
+    ...(options.maxAgeSeconds === undefined ? {} : { maxAge: options.maxAgeSeconds }),
+  };
+  return (token) =>
+    new Promise((resolve, reject) => {
+      jwt.verify(
+        token,
+        (header, callback) => {
+          client
+            .getSigningKey(header.kid)
+            .then((key) => callback(null, key.getPublicKey()))
+            .catch((err: Error) => callback(err));
+        },
+        verifyOptions,
+        (err, payload) => {
+          if (err) reject(err);
+          else if (typeof payload !== 'object' || payload === null)
+            reject(new Error('the token has no claims'));
+          else resolve(payload);
+        },
+      );
+    });
+}
+
+/** The caller a verified statement names. */
+export interface VerifiedStatement extends jwt.JwtPayload {
+  readonly sub: string;
+  readonly tid: string;
+  readonly oid?: string;
+  readonly azp?: string;
+  readonly roles: readonly string[];
+  /** Delegated scopes, space-separated, when the caller's credential had any. */
+  readonly scp?: string;
+  readonly idtyp: 'app' | 'user';
+  /** The credential the caller presented to the gateway: `entra` or `sas`. */
+  readonly cred: 'entra' | 'sas';
+  /** Bound statements only: the method and upstream URL they were issued for. */
+  readonly htm?: string;
+  readonly htu?: string;
+}
+
+/** Options of {@link createStatementVerifier}. */
+export interface StatementVerifierOptions {
+  /** The gateway's issuer URL (`GATEWAY_ISSUER`): its JWKS is `${issuer}/.well-known/jwks.json`. */
+  readonly issuer: string;
+  /** This downstream's audience: the resource's `audience`, by default its name. */
+  readonly audience: string | readonly [string, ...string[]];
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * Verifies `x-gateway-principal`: ES256, the gateway's issuer, this downstream's audience, at most
+ * 60 s old and not expired; for a bound statement, also the request's method and URL.
+ *
+ * @example
+ * ```ts
+ * const verify = createStatementVerifier({ issuer: process.env.GATEWAY_ISSUER!, audience: 'orders' });
+ * const caller = await verify(request.headers.get('x-gateway-principal') ?? '');
+ * ```
+ */
+export function createStatementVerifier(
+  options: StatementVerifierOptions,
+): (statement: string, request?: { method: string; url: string }) => Promise<VerifiedStatement> {
+  const verify = createJwksVerifier({
+    jwksUri: `${options.issuer}/.well-known/jwks.json`,
+    issuer: options.issuer,
+    audience: options.audience,
+    algorithms: ['ES256'],
+    maxAgeSeconds: 60,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  return async (statement, request) => {
+    let claims: jwt.JwtPayload;
+    try {
+      claims = await verify(statement);
+    } catch (err) {
+      const expired = err instanceof jwt.TokenExpiredError;
+      throw new VerifierError(
+        expired ? 'ERR_PRINCIPAL_STATEMENT_EXPIRED' : 'ERR_PRINCIPAL_STATEMENT_INVALID',
+        expired ? 'The statement has expired' : 'The statement did not verify',
+      );
+    }
+    const bound = claims.htm !== undefined || claims.htu !== undefined;
+    if (
+      bound &&
+      (request === undefined || claims.htm !== request.method || claims.htu !== withoutQuery(request.url))
+    ) {
+      throw new VerifierError('ERR_PRINCIPAL_STATEMENT_INVALID', 'The statement is bound to another request');
+    }
+    return claims as VerifiedStatement;
+  };
+}
+
+/** A URL without its query and fragment (RFC 9449 `htu`). */
+function withoutQuery(url: string): string {
+  const end = url.search(/[?#]/);
+  return end === -1 ? url : url.slice(0, end);
+}
