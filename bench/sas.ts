@@ -76,7 +76,7 @@ export async function benchSas(): Promise<Record<string, number | string>> {
     await put('resources/orders', {
       name: 'orders',
       upstream: `${stack.orders.url}/api/orders`,
-      auth: { type: 'none' },
+      auth: { type: 'functionKey', keySetting: 'ORDERS_KEY' },
     });
     await put('policies/orders-read-own', {
       id: 'orders-read-own',

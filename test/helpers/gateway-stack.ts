@@ -122,7 +122,7 @@ export class SasTestStack {
     const resource = await this.admin('PUT', 'resources/orders', {
       name: 'orders',
       upstream: `${this.stack.orders.url}/api/orders`,
-      auth: { type: 'none' },
+      auth: { type: 'functionKey', keySetting: 'ORDERS_KEY' },
     });
     if (resource.status >= 300) throw new Error(`seed resource: ${JSON.stringify(resource.json)}`);
     for (const policy of SEED_POLICIES) {

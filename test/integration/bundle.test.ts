@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareHostlessApp } from '../../bench/cold-start';
 import { bundleApp, LAZY_CLIENTS, SHIPPED, type BundleResult } from '../../scripts/bundle';
+import { generateStatementKey, statementKeySetting } from '../../src/config/signing-keys';
 import { ROUTES } from '../../src/routes';
 
 // The same stand-in for the host's module, for loading the sources in this process.
@@ -93,6 +94,7 @@ describe('scripts/bundle.ts', () => {
       COSMOS_ENDPOINT: 'https://127.0.0.1:1',
       DOWNSTREAM_ALLOWED_HOSTS: '127.0.0.1',
       SAS_SIGNING_KEYS: `k1=${Buffer.alloc(32, 1).toString('base64')}`,
+      STATEMENT_SIGNING_KEYS: statementKeySetting([generateStatementKey('s1')]),
     });
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));

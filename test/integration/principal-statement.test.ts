@@ -5,6 +5,7 @@
  * test/esm/statement-jose.test.mjs verifies the same statements with jose (run below).
  */
 import { spawnSync } from 'node:child_process';
+import { createPublicKey } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -153,7 +154,7 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
     const statement = await statementOf('plain/x');
     const { iat } = jwt.decode(statement) as { iat: number };
     const key = (await call(`${api}/.well-known/jwks.json`)).json.keys as object[];
-    const publicKey = (await import('node:crypto')).createPublicKey({ key: key[0] as never, format: 'jwk' });
+    const publicKey = createPublicKey({ key: key[0] as never, format: 'jwk' });
     expect(() =>
       jwt.verify(statement, publicKey, { algorithms: ['ES256'], clockTimestamp: iat + 59 }),
     ).not.toThrow();

@@ -340,7 +340,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       logger,
     });
     stops.push(() => server.close());
-    ordersSettings = ordersTrust(config.statement.issuer ?? `${server.url}/api`);
+    // One issuer for every instance of this stack, as one host name serves every instance in
+    // Azure: instances started beside it (startGatewayInstance) sign as this one does.
+    effective.GATEWAY_ISSUER ??= `${server.url}/api`;
+    ordersSettings = ordersTrust(effective.GATEWAY_ISSUER);
 
     // Demo resources and policies, only with the dev identity provider: never against a real tenant.
     if (idp && options.seedDemo !== false) {

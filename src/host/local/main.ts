@@ -4,6 +4,7 @@
  * setting that is present but wrong prints `configuration error: <line>` and exits 1.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { statementKeySetting } from '../../config/signing-keys';
 import { ConfigError } from '../../config/load-config';
 import { createJsonLogger, type LogLevel } from '../../logger';
 import { DEV_USER_OID } from './dev-identity-provider';
@@ -89,8 +90,8 @@ export function formatBanner(stack: LocalStack): string {
 
 /**
  * The command that starts another instance beside this one: its own port, this one's database,
- * identity provider and SAS keys (generated per run unless set), so a token or change made on
- * either is honoured by both.
+ * identity provider, SAS keys, issuer and statement key, so a token or change made on either is
+ * honoured by both, and downstreams trust both alike.
  */
 export function secondInstanceCommand(stack: LocalStack): string {
   const config = stack.gateway!.config;
@@ -102,6 +103,9 @@ export function secondInstanceCommand(stack: LocalStack): string {
     ENTRA_TENANT_ID: config.entra.tenantId,
     ENTRA_AUDIENCES: config.entra.audiences.join(','),
     SAS_SIGNING_KEYS: keys,
+    // One issuer and one statement key for every instance, as one host name serves them in Azure.
+    GATEWAY_ISSUER: stack.env.GATEWAY_ISSUER ?? '',
+    STATEMENT_SIGNING_KEYS: statementKeySetting(config.statement.signingKeys),
   };
   return `${Object.entries(settings)
     .map(([name, value]) => `${name}=${value}`)
@@ -109,16 +113,21 @@ export function secondInstanceCommand(stack: LocalStack): string {
 }
 
 /**
- * For `dev:deps`: the sample downstream must verify statements signed with the key `func start`
- * will give the gateway, so take `SAS_SIGNING_KEYS` from local.settings.json (or its sample)
- * when the environment does not set it.
+ * For `dev:deps`: the sample downstream must trust what `func start` will give the gateway (its
+ * issuer and the sample's function key), so take those from local.settings.json (or its sample)
+ * when the environment does not set them.
  */
-function withFunctionsSasKeys(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (env.SAS_SIGNING_KEYS) return env;
+function withFunctionsSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   for (const file of ['local.settings.json', 'local.settings.sample.json']) {
     if (!existsSync(file)) continue;
-    const values = (JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, string> }).Values;
-    if (values?.SAS_SIGNING_KEYS) return { ...env, SAS_SIGNING_KEYS: values.SAS_SIGNING_KEYS };
+    const values =
+      (JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, string> }).Values ?? {};
+    const taken = Object.fromEntries(
+      ['GATEWAY_ISSUER', 'ORDERS_KEY']
+        .filter((name) => !env[name] && values[name])
+        .map((name) => [name, values[name]]),
+    );
+    return { ...env, ...taken };
   }
   return env;
 }
@@ -133,7 +142,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const depsOnly = argv.includes('--deps-only');
   let stack: LocalStack;
   try {
-    const env = depsOnly ? withFunctionsSasKeys(process.env) : process.env;
+    const env = depsOnly ? withFunctionsSettings(process.env) : process.env;
     stack = await startLocalStack({
       env,
       depsOnly,
