@@ -1,4 +1,4 @@
-// Type-aware lint for every TypeScript file in the repo.
+// Type-aware lint for every TypeScript file in the repo; plain lint for the ESM tests.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -15,6 +15,15 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       eqeqeq: ['error', 'smart'],
+    },
+  },
+  {
+    // ESM tests run by node --test (clients jest cannot load): plain JavaScript, no type information.
+    files: ['test/esm/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { fetch: 'readonly', URL: 'readonly', console: 'readonly' },
     },
   },
   {

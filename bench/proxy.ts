@@ -125,14 +125,23 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       upstream: `${downstreamUrl}/api/orders`,
       auth: { type: 'none' },
     });
-    await put(`${api}/policies/bench-readers`, {
-      id: 'bench-readers',
-      effect: 'allow',
-      resource: 'bench',
-      paths: ['/customers/{claims.oid}/**'],
-      actions: ['read'],
-      principals: { roles: ['Orders.Reader'] },
+    // The same downstream with statements bound to each request (signed per call).
+    await put(`${api}/resources/bench-bound`, {
+      name: 'bench-bound',
+      upstream: `${downstreamUrl}/api/orders`,
+      auth: { type: 'none' },
+      boundStatement: true,
     });
+    for (const resource of ['bench', 'bench-bound']) {
+      await put(`${api}/policies/${resource}-readers`, {
+        id: `${resource}-readers`,
+        effect: 'allow',
+        resource,
+        paths: ['/customers/{claims.oid}/**'],
+        actions: ['read'],
+        principals: { roles: ['Orders.Reader'] },
+      });
+    }
     const oid = '0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6';
     const bearer = stack.idp!.mintToken({ roles: ['Orders.Reader'], oid, lifetimeSeconds: 3600 });
     const exchange = await fetch(`${api}/token`, {
@@ -167,6 +176,11 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
         path: gatewayPath,
         headers: { authorization: `Bearer ${bearer}` },
       },
+      'gateway-bearer-bound': {
+        origin: stack.gatewayUrl!,
+        path: gatewayPath.replace('/proxy/bench/', '/proxy/bench-bound/'),
+        headers: { authorization: `Bearer ${bearer}` },
+      },
     };
     const runs: Record<keyof typeof variants, LoadResult[]> = {
       direct: [],
@@ -174,6 +188,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       'functions-floor': [],
       'gateway-sas': [],
       'gateway-bearer': [],
+      'gateway-bearer-bound': [],
     };
     /** CPU per audit record of the flush after a gateway variant (the Cosmos DB client's side). */
     const auditDrain: number[] = [];
@@ -195,6 +210,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     const functionsFloor = median(runs['functions-floor']);
     const viaSas = median(runs['gateway-sas']);
     const viaBearer = median(runs['gateway-bearer']);
+    const viaBound = median(runs['gateway-bearer-bound']);
 
     return {
       direct: formatLoad(direct),
@@ -202,6 +218,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       'functions-floor': formatLoad(functionsFloor),
       'gateway-sas': formatLoad(viaSas),
       'gateway-bearer': formatLoad(viaBearer),
+      'gateway-bearer-bound': formatLoad(viaBound),
       'audit write CPU per record (µs, gateway process, final flush)': Math.round(
         auditDrain.reduce((a, b) => a + b, 0) / Math.max(1, auditDrain.length),
       ),

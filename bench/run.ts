@@ -7,6 +7,7 @@ import { benchSas } from './sas';
 import { benchPolicyEvaluation } from './policy-evaluation';
 import { benchProxy } from './proxy';
 import { benchColdStart } from './cold-start';
+import { benchStatement } from './statement';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -20,6 +21,7 @@ const BENCHES: readonly Bench[] = [
       ),
   ],
   ['sas', benchSas],
+  ['statement (x-gateway-principal, one thread)', benchStatement],
   ['proxy (direct / passthrough / gateway)', benchProxy],
   ['cold start (bundle load vs floor; local stack start-up)', benchColdStart],
 ];
