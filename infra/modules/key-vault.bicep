@@ -1,6 +1,7 @@
 // The Key Vault holding the SAS signing key ring (secret `sas-signing-keys`, written by
-// scripts/deploy.sh and scripts/rotate-sas-key.sh, never by this template, so a redeployment
-// never replaces a key). RBAC mode only: access policies are off, and who may read or write
+// scripts/deploy.sh and scripts/rotate-sas-key.sh) and the statement signing keys (secret
+// `statement-signing-keys`, written by scripts/deploy.sh); never by this template, so a
+// redeployment never replaces a key. RBAC mode only: access policies are off, and who may read or write
 // is in rbac.bicep. Soft delete and purge protection mean a deleted key ring can be recovered
 // and cannot be destroyed early.
 
