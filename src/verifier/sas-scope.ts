@@ -1,7 +1,7 @@
 /**
  * The scope check of a verified SAS: does a request (resource, action, path) fall inside the
  * token's `sr` and `sp`? Pure and shared: the gateway's decision API and proxy, and downstream
- * functions through {@link verifySasToken}, all ask this one function.
+ * verification ({@link verifySasToken}) all ask this one function.
  *
  * A path scope covers its subtree at `/` boundaries: `orders/customers/42` covers
  * `/customers/42` and `/customers/42/orders`, never `/customers/420`. Segments compare exactly
