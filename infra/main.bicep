@@ -47,6 +47,9 @@ param entraClockSkewSeconds int = 60
 @description('GATEWAY_ISSUER: the issuer URL downstreams trust in x-gateway-principal; empty: https://<the app host>/api. Set it when callers reach the gateway through a custom domain or a front door.')
 param gatewayIssuer string = ''
 
+@description('Where the alerts of docs/operations.md are e-mailed; empty: alerts show in the portal only.')
+param alertEmail string = ''
+
 @description('ENTRA_ALLOW_ACL_AUTHORIZATION: admit tokens with neither scp nor roles (APIs that authorize apps by client id).')
 param entraAllowAclAuthorization bool = false
 
@@ -133,7 +136,7 @@ param logRetentionDays int = 30
 // Who deploys
 // ---------------------------------------------------------------------------------------------
 
-@description('Object id of the user or service principal running the deployment. It gets Key Vault Secrets Officer so scripts/deploy.sh can write the first SAS key; empty: no grant.')
+@description('Object id of the principal that gets Key Vault Secrets Officer so the deployment can write the first keys. Empty: whoever runs the deployment (deployer(), no Microsoft Graph lookup needed).')
 param deployerPrincipalId string = ''
 
 @allowed(['User', 'ServicePrincipal', 'Group'])
@@ -187,6 +190,17 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: allTags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    namePrefix: 'gateway-${resourceToken}'
+    alertEmail: alertEmail
+  }
+}
+
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   params: {
@@ -228,7 +242,9 @@ module rbac 'modules/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     cosmosAccountName: cosmos.outputs.accountName
     keyVaultName: keyVault.outputs.name
-    deployerPrincipalId: deployerPrincipalId
+    // deployer(): the identity running this deployment, known to ARM without Microsoft Graph
+    // (works for a CI service principal without directory read, and for az login --identity).
+    deployerPrincipalId: !empty(deployerPrincipalId) ? deployerPrincipalId : deployer().objectId
     deployerPrincipalType: deployerPrincipalType
   }
 }
@@ -248,6 +264,8 @@ module gateway 'modules/function-app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     additionalSettings: additionalAppSettings
+    // 1 MiB above the gateway's limit: a body just over PROXY_MAX_BODY_BYTES reaches the gateway.
+    requestBodyLimitBytes: proxyMaxBodyBytes + 1048576
     gatewaySettings: {
       ENTRA_AUTHORITY: entraAuthority
       ENTRA_TENANT_ID: entraTenantId

@@ -113,15 +113,17 @@ else
   az group create --name "$resource_group" --location "$location" --tags "gateway-env=$env_name" --output none
 fi
 
-read -r deployer_id deployer_type < <(signed_in_principal)
-[[ -n "${deployer_id:-}" ]] || die 'could not find the object id of the signed-in principal'
+# Who deploys is named by ARM itself (deployer() in the template): no Microsoft Graph lookup, so
+# a CI service principal without directory read and `az login --identity` work. Only its kind
+# comes from here.
+deployer_type=$(signed_in_principal_type)
 
 deployment_args=(
   --resource-group "$resource_group"
   --template-file infra/main.bicep
   --parameters infra/main.parameters.json
   --parameters "environmentName=$env_name" "location=$location" "entraTenantId=$tenant_id"
-  "entraAudiences=$audiences" "deployerPrincipalId=$deployer_id" "deployerPrincipalType=$deployer_type"
+  "entraAudiences=$audiences" "deployerPrincipalType=$deployer_type"
 )
 if ((${#extra_params[@]} > 0)); then deployment_args+=(--parameters "${extra_params[@]}"); fi
 
@@ -140,33 +142,10 @@ gateway_url=$(output_value "$outputs" GATEWAY_URL)
 vault_name=$(output_value "$outputs" KEY_VAULT_NAME)
 [[ -n "$app_name" && -n "$gateway_url" && -n "$vault_name" ]] || die "deployment $deployment_name has no outputs"
 
-# --- 4. first SAS signing key --------------------------------------------------------------------
-# Never part of the template (a redeployment must not replace the key ring). The Secrets Officer
-# grant of step 3 can take a minute or two to reach Key Vault, hence the retries.
-list_secret_names() { az keyvault secret list --vault-name "$vault_name" --query '[].name' --output tsv; }
-secret_names=$(retry 12 15 list_secret_names) || die "cannot list secrets of $vault_name (Key Vault Secrets Officer missing?)"
+# --- 4. first keys (SAS ring, statement key) -------------------------------------------------------
+# Never part of the template (a redeployment must not replace a key); see ensure_first_keys.
 created_key=false
-if printf '%s\n' "$secret_names" | grep -qx "$SAS_SECRET_NAME"; then
-  log "Key Vault $vault_name already holds $SAS_SECRET_NAME: keeping it"
-else
-  if az keyvault secret list-deleted --vault-name "$vault_name" --query '[].name' --output tsv 2>/dev/null |
-    grep -qx "$SAS_SECRET_NAME"; then
-    die "$SAS_SECRET_NAME is soft-deleted in $vault_name: az keyvault secret recover --vault-name $vault_name --name $SAS_SECRET_NAME, then run again"
-  fi
-  log "storing the first SAS signing key (k1) in $vault_name"
-  retry 5 15 write_key_ring "$vault_name" "k1=$(new_sas_secret)" --tags signer=k1 "promotedAt=$(date +%s)"
-  created_key=true
-fi
-
-# The statement signing key (x-gateway-principal, published in the gateway's JWKS), likewise
-# created once and kept across redeployments.
-if printf '%s\n' "$secret_names" | grep -qx "$STATEMENT_SECRET_NAME"; then
-  log "Key Vault $vault_name already holds $STATEMENT_SECRET_NAME: keeping it"
-else
-  log "storing the first statement signing key (s1) in $vault_name"
-  retry 5 15 write_secret "$vault_name" "$STATEMENT_SECRET_NAME" "s1=$(new_statement_key)" --tags signer=s1
-  created_key=true
-fi
+if ensure_first_keys "$vault_name"; then created_key=true; fi
 
 # --- 5. build and package --------------------------------------------------------------------------
 # dist/app is the whole app (docs/cold-start.md): one esbuild bundle for every function, the CLI,
@@ -194,7 +173,9 @@ log "package: $(du -h "$package" | cut -f1)"
 # Flex Consumption: config-zip uploads to the deployment container through the app's one-deploy
 # endpoint, with an Entra token (basic-auth publishing is off).
 log "publishing to $app_name"
-retry 3 20 az functionapp deployment source config-zip --resource-group "$resource_group" \
+# On a first deploy the app's storage role grant can take several minutes to reach the data
+# plane: up to 10 attempts a minute apart, each bounded so a stuck upload cannot hang the script.
+retry 10 60 with_timeout 900 az functionapp deployment source config-zip --resource-group "$resource_group" \
   --name "$app_name" --src "$package" --output none
 if [[ "$created_key" == true ]]; then
   # The app may have resolved SAS_SIGNING_KEYS before the secret existed.

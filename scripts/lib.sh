@@ -38,6 +38,21 @@ retry() {
   done
 }
 
+# Runs "$@" for at most $1 seconds (coreutils timeout, or gtimeout on macOS; without either, it
+# runs unbounded, with a warning once).
+with_timeout() {
+  local seconds=$1
+  shift
+  if command -v timeout >/dev/null 2>&1; then
+    timeout "$seconds" "$@"
+  elif command -v gtimeout >/dev/null 2>&1; then
+    gtimeout "$seconds" "$@"
+  else
+    warn "no timeout command: running $1 without a time limit"
+    "$@"
+  fi
+}
+
 new_uuid() {
   if command -v uuidgen >/dev/null 2>&1; then
     uuidgen | tr '[:upper:]' '[:lower:]'
@@ -48,7 +63,17 @@ new_uuid() {
   fi
 }
 
-# Prints "<object id> <User|ServicePrincipal>" for whoever `az` is signed in as.
+# Prints User or ServicePrincipal for whoever `az` is signed in as (a managed identity signs in as
+# a service principal), from az's own account record: no Microsoft Graph call.
+signed_in_principal_type() {
+  case "$(az account show --query user.type --output tsv)" in
+    user) echo User ;;
+    *) echo ServicePrincipal ;;
+  esac
+}
+
+# Prints "<object id> <User|ServicePrincipal>" for whoever `az` is signed in as (Microsoft Graph:
+# only the app registration script, which needs Graph anyway, uses it).
 signed_in_principal() {
   local type
   type=$(az account show --query user.type --output tsv)
@@ -117,4 +142,34 @@ deployment_outputs() {
 output_value() {
   printf '%s' "$1" | node -e 'const o = JSON.parse(require("node:fs").readFileSync(0, "utf8")) ?? {};
     process.stdout.write(String(o[process.argv[1]]?.value ?? ""));' "$2"
+}
+
+# Makes sure the vault ($1) holds the first SAS key ring and the first statement key; never
+# replaces one that exists (a redeployment must not change keys). Succeeds (0) when it created a
+# key, fails (1) when both were already there. The Secrets Officer grant of the deployment can take
+# a minute or two to reach Key Vault, hence the retries. Used by deploy.sh and the azd hook.
+ensure_first_keys() {
+  local vault=$1 names created=1
+  list_secret_names() { az keyvault secret list --vault-name "$vault" --query '[].name' --output tsv; }
+  names=$(retry 12 15 list_secret_names) || die "cannot list secrets of $vault (Key Vault Secrets Officer missing?)"
+  local name
+  for name in "$SAS_SECRET_NAME" "$STATEMENT_SECRET_NAME"; do
+    if printf '%s\n' "$names" | grep -qx "$name"; then
+      log "Key Vault $vault already holds $name: keeping it"
+      continue
+    fi
+    if az keyvault secret list-deleted --vault-name "$vault" --query '[].name' --output tsv 2>/dev/null |
+      grep -qx "$name"; then
+      die "$name is soft-deleted in $vault: az keyvault secret recover --vault-name $vault --name $name, then run again"
+    fi
+    if [[ "$name" == "$SAS_SECRET_NAME" ]]; then
+      log "storing the first SAS signing key (k1) in $vault"
+      retry 5 15 write_key_ring "$vault" "k1=$(new_sas_secret)" --tags signer=k1 "promotedAt=$(date +%s)"
+    else
+      log "storing the first statement signing key (s1) in $vault"
+      retry 5 15 write_secret "$vault" "$STATEMENT_SECRET_NAME" "s1=$(new_statement_key)" --tags signer=s1
+    fi
+    created=0
+  done
+  return "$created"
 }

@@ -32,6 +32,9 @@ param gatewaySettings object
 @description('Settings the operator adds (e.g. functionKey Key Vault references); never override the ones above.')
 param additionalSettings object = {}
 
+@description('The Functions host\'s own request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT): above PROXY_MAX_BODY_BYTES, so the gateway answers an oversized body with its own 413.')
+param requestBodyLimitBytes int = 105906176
+
 resource storageAccount 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
 }
@@ -57,7 +60,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: functionAppName
   location: location
-  tags: tags
+  // azd finds the service it deploys by this tag (azure.yaml: services.gateway).
+  tags: union(tags, { 'azd-service-name': 'gateway' })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
@@ -70,10 +74,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     // Key Vault references (SAS_SIGNING_KEYS) resolve with this identity, not a system one.
     keyVaultReferenceIdentity: identityId
+    // Flex Consumption refuses most siteConfig properties (ftpsState: error 51021; http20Enabled,
+    // alwaysOn, linuxFxVersion are not Flex settings): FTP is off through the publishing
+    // credentials policies below, the runtime is in functionAppConfig.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {
@@ -114,6 +119,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // DefaultAzureCredential (Cosmos DB, managedIdentity downstreams) picks the user-assigned
       // identity by this client id; without it there is no identity to pick.
       AZURE_CLIENT_ID: identityClientId
+      // The host refuses larger bodies itself (its default is 100 MB) before the gateway sees them.
+      FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(requestBodyLimitBytes)
     })
   }
 

@@ -8,30 +8,29 @@ import { GatewayError } from '../errors';
 import { correlationIdOf } from '../http/request-context';
 import { problemResponse } from '../http/responses';
 import { createJsonLogger } from '../logger';
+import { systemClock } from '../clock';
 import { startTelemetry } from '../observability/metrics';
 import { runOperation, type AnyRoute } from '../pipeline/operation';
 import { buildServices, type Services } from '../services';
 import { createCosmosClient } from '../store/cosmos';
-
-let shared: Promise<Services> | undefined;
+import { retryingStart } from './retrying-start';
 
 /**
  * The services of this Functions worker, built on first use from the app settings. A wrong
  * setting rejects, and every request then answers 503 `ERR_CONFIG_INVALID` with the one-line
- * reason in the log: the Functions host has no "refuse to start" for an app.
+ * reason in the log: the Functions host has no "refuse to start" for an app. A failed start is
+ * retried with backoff (1 s doubling to 60 s), so a Key Vault reference that resolves later, or
+ * a setting fixed since, is picked up without a restart.
  */
-export function sharedServices(): Promise<Services> {
-  shared ??= (async () => {
-    const logger = createJsonLogger();
-    const config = loadConfig(process.env, { mode: 'functions', warn: (line) => logger.log('warn', line) });
-    // Before the services build their meters, so they report to Application Insights from the start.
-    await startTelemetry(process.env, logger);
-    const services = buildServices(config, { cosmos: await createCosmosClient(config.cosmos), logger });
-    await services.start();
-    return services;
-  })();
-  return shared;
-}
+export const sharedServices: () => Promise<Services> = retryingStart(async () => {
+  const logger = createJsonLogger();
+  const config = loadConfig(process.env, { mode: 'functions', warn: (line) => logger.log('warn', line) });
+  // Before the services build their meters, so they report to Application Insights from the start.
+  await startTelemetry(process.env, logger);
+  const services = buildServices(config, { cosmos: await createCosmosClient(config.cosmos), logger });
+  await services.start();
+  return services;
+}, systemClock);
 
 async function invoke(
   route: AnyRoute,

@@ -6,7 +6,9 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import type { Node } from 'web-tree-sitter';
+import { parse as parseYaml } from 'yaml';
 import { DEFAULTS, SETTING_NAMES } from '../../src/config/defaults';
 import { CONTAINERS, PARTITION_KEYS, type ContainerName } from '../../src/store/cosmos';
 import {
@@ -155,12 +157,30 @@ describe('resources', () => {
     const site = only('Microsoft.Web/sites').body;
     expect(propertyAt(site, 'properties.httpsOnly')?.text).toBe('true');
     expect(stringValue(propertyAt(site, 'properties.siteConfig.minTlsVersion'))).toBe('1.2');
-    expect(stringValue(propertyAt(site, 'properties.siteConfig.ftpsState'))).toBe('Disabled');
     const policies = allResources.filter(
       (r) => r.type === 'Microsoft.Web/sites/basicPublishingCredentialsPolicies',
     );
     expect(policies.map((p) => stringValue(propertyAt(p.body, 'name'))).sort()).toEqual(['ftp', 'scm']);
     for (const policy of policies) expect(propertyAt(policy.body, 'properties.allow')?.text).toBe('false');
+  });
+
+  // ARM refuses these on a Flex Consumption site (ftpsState: error 51021), or they are not Flex
+  // settings at all: Flex takes the runtime, scale and deployment from functionAppConfig.
+  const FLEX_FORBIDDEN_SITE_CONFIG = [
+    'ftpsState',
+    'http20Enabled',
+    'alwaysOn',
+    'linuxFxVersion',
+    'use32BitWorkerProcess',
+    'javaVersion',
+    'netFrameworkVersion',
+    'functionAppScaleLimit',
+    'minimumElasticInstanceCount',
+  ];
+
+  it.each(FLEX_FORBIDDEN_SITE_CONFIG)('sets no siteConfig.%s (not allowed on Flex Consumption)', (name) => {
+    const site = only('Microsoft.Web/sites').body;
+    expect(propertyAt(site, `properties.siteConfig.${name}`)).toBeUndefined();
   });
 
   it('keeps storage keyless and private', () => {
@@ -323,14 +343,29 @@ describe('app settings', () => {
     expect(appSettings().has(name)).toBe(true);
   });
 
+  // PORT and COSMOS_KEY are local-only; the rest Flex Consumption refuses (it takes runtime,
+  // version and package from functionAppConfig) or a keyless app must not have.
   it.each([
     'PORT',
     'COSMOS_KEY',
-    'FUNCTIONS_WORKER_RUNTIME',
-    'WEBSITE_RUN_FROM_PACKAGE',
     'AzureWebJobsStorage',
+    'FUNCTIONS_WORKER_RUNTIME',
+    'FUNCTIONS_EXTENSION_VERSION',
+    'WEBSITE_RUN_FROM_PACKAGE',
+    'WEBSITE_CONTENTSHARE',
+    'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+    'WEBSITE_NODE_DEFAULT_VERSION',
+    'SCM_DO_BUILD_DURING_DEPLOYMENT',
   ])('never sets %s', (name) => {
     expect(appSettings().has(name)).toBe(false);
+  });
+
+  it("lets bodies just over PROXY_MAX_BODY_BYTES reach the gateway (its 413, not the host's)", () => {
+    expect(appSettings().get('FUNCTIONS_REQUEST_BODY_SIZE_LIMIT')?.text).toBe(
+      'string(requestBodyLimitBytes)',
+    );
+    const site = modules(file('main.bicep')).find((m) => m.path.endsWith('function-app.bicep'));
+    expect(propertyAt(site?.body, 'params.requestBodyLimitBytes')?.text).toBe('proxyMaxBodyBytes + 1048576');
   });
 
   it('reaches host storage and telemetry with the managed identity', () => {
@@ -424,6 +459,110 @@ describe('no keys or secrets leave the deployment', () => {
           /listKeys|connectionString|instrumentationKey|secrets\/|Key\b/i,
         );
       }
+    }
+  });
+});
+
+describe('azd up (azure.yaml, infra/azd)', () => {
+  const azureYaml = parseYaml(readFileSync(join(ROOT, 'azure.yaml'), 'utf8')) as {
+    infra: { provider: string; path: string; module: string };
+    services: Record<
+      string,
+      { host: string; language: string; dist: string; hooks?: Record<string, { run: string }> }
+    >;
+    hooks: Record<string, { run: string }>;
+  };
+
+  it('points azd at a subscription-scoped entry that creates the resource group, then deploys main.bicep', () => {
+    expect(azureYaml.infra).toEqual({ provider: 'bicep', path: 'infra/azd', module: 'main' });
+    const entry = file('azd/main.bicep');
+    expect(entry.source).toMatch(/^targetScope = 'subscription'$/m);
+    const group = resources(entry).find((r) => r.type === 'Microsoft.Resources/resourceGroups');
+    expect(group).toBeDefined();
+    expect(propertyAt(group!.body, 'tags')?.text).toBe('tags');
+    expect(entry.source).toMatch(/var tags = \{ 'azd-env-name': environmentName \}/);
+    const call = modules(entry).find((m) => m.path === '../main.bicep');
+    expect(propertyAt(call?.body, 'scope')?.text).toBe('group');
+  });
+
+  it('takes AZURE_ENV_NAME, AZURE_LOCATION and AZURE_PRINCIPAL_ID from the azd environment', () => {
+    const json = JSON.parse(readFileSync(join(INFRA, 'azd/main.parameters.json'), 'utf8')) as {
+      parameters: Record<string, { value: string }>;
+    };
+    expect(json.parameters.environmentName!.value).toBe('${AZURE_ENV_NAME}');
+    expect(json.parameters.location!.value).toBe('${AZURE_LOCATION}');
+    expect(json.parameters.principalId!.value).toBe('${AZURE_PRINCIPAL_ID}');
+    const declared = params(file('azd/main.bicep')).map((p) => p.name);
+    expect(declared).toEqual(expect.arrayContaining(Object.keys(json.parameters)));
+  });
+
+  it('tags the function app with the service name azure.yaml deploys to', () => {
+    expect(Object.keys(azureYaml.services)).toEqual(['gateway']);
+    expect(azureYaml.services.gateway).toMatchObject({ host: 'function', language: 'js', dist: 'dist/app' });
+    const site = only('Microsoft.Web/sites');
+    expect(propertyAt(site.body, 'tags')?.text).toBe("union(tags, { 'azd-service-name': 'gateway' })");
+  });
+
+  it('hooks run scripts that exist, are executable and valid bash', () => {
+    const hooks = [
+      ...Object.values(azureYaml.hooks),
+      ...Object.values(azureYaml.services.gateway!.hooks ?? {}),
+    ];
+    expect(hooks.length).toBe(4);
+    for (const hook of hooks) {
+      const path = join(ROOT, hook.run);
+      expect(statSync(path).mode & 0o111).not.toBe(0);
+      const check = spawnSync('bash', ['-n', path], { encoding: 'utf8' });
+      expect(check.status).toBe(0);
+    }
+  });
+
+  it("passes through no output named as azd's own AZURE_PRINCIPAL_ID (it names who runs azd)", () => {
+    expect(outputs(file('azd/main.bicep')).map((o) => o.name)).not.toContain('AZURE_PRINCIPAL_ID');
+  });
+});
+
+describe('operations in the template (alerts of docs/operations.md, a workbook)', () => {
+  const metricsSource = readFileSync(join(ROOT, 'src/observability/metrics.ts'), 'utf8');
+  const alertsFile = () => file('modules/alerts.bicep');
+
+  it('is deployed by main.bicep against the Application Insights component', () => {
+    const call = modules(file('main.bicep')).find((m) => m.path === 'modules/alerts.bicep');
+    expect(propertyAt(call?.body, 'params.applicationInsightsName')?.text).toBe(
+      'monitoring.outputs.applicationInsightsName',
+    );
+  });
+
+  it.each([
+    ['decisions-failing-closed', 'gateway.decisions'],
+    ['jwks-refresh-failures', 'gateway.jwks.refreshes'],
+    ['audit-drops', 'gateway.audit.dropped'],
+    ['server-errors', 'requests'],
+  ])('alerts on %s from %s, a name the gateway really emits', (name, source) => {
+    const text = alertsFile().source;
+    const row = text.slice(
+      text.indexOf(`name: '${name}'`),
+      text.indexOf('}', text.indexOf(`name: '${name}'`)),
+    );
+    expect(row).toContain(source === 'requests' ? "query: 'requests |" : `name == "${source}"`);
+    if (source !== 'requests') expect(metricsSource).toContain(`'${source}'`);
+  });
+
+  it('creates one log alert rule per row, scoped to Application Insights, with an optional e-mail action group', () => {
+    const rules = resources(alertsFile()).filter((r) => r.type === 'Microsoft.Insights/scheduledQueryRules');
+    expect(rules).toHaveLength(1);
+    expect(propertyAt(rules[0]!.body, 'properties.scopes')?.text).toBe('[applicationInsights.id]');
+    const group = resources(alertsFile()).find((r) => r.type === 'Microsoft.Insights/actionGroups');
+    expect(alertsFile().source).toMatch(/resource actionGroup '[^']+' = if \(!empty\(alertEmail\)\)/);
+    expect(group).toBeDefined();
+  });
+
+  it('has a workbook of decisions by outcome, policy index age and upstream latency', () => {
+    const text = alertsFile().source;
+    expect(resources(alertsFile()).some((r) => r.type === 'Microsoft.Insights/workbooks')).toBe(true);
+    for (const metric of ['gateway.decisions', 'gateway.policy.index_age', 'gateway.upstream.duration']) {
+      expect(text).toContain(`name == "${metric}"`);
+      expect(metricsSource).toContain(`'${metric}'`);
     }
   });
 });

@@ -9,6 +9,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateStatementKey, statementKeySetting } from '../../src/config/signing-keys';
+import { checkDeployment, NAME_RULES, renderNames } from '../../scripts/check-deployment';
 import { loadConfig } from '../../src/config/load-config';
 
 const ROOT = join(__dirname, '../..');
@@ -158,5 +159,123 @@ describe('scripts/rotate-sas-key.sh', () => {
     }
     // Every change is followed by a refresh of the app's Key Vault reference.
     expect(calls).toMatch(/functionapp config appsettings set .*SAS_SIGNING_KEYS=@Microsoft\.KeyVault/);
+  });
+});
+
+describe('.funcignore', () => {
+  const lines = readFileSync(join(ROOT, '.funcignore'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+
+  it.each(['.local/', 'local.settings.json', 'test/', 'bench/', 'loadtest/'])(
+    'keeps %s out of a `func azure functionapp publish` package',
+    (entry) => {
+      expect(lines).toContain(entry);
+    },
+  );
+
+  it('never excludes what the host loads (dist/, host.json, package.json)', () => {
+    for (const kept of ['dist/', 'host.json', 'package.json', '*.js', '*.json'])
+      expect(lines).not.toContain(kept);
+  });
+});
+
+describe('scripts/lib.sh against a stub az that records its calls', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'lib-sh-'));
+    // `az account show --query user.type` answers as for the kind in $FAKE_TYPE; `az ad ...`
+    // (Microsoft Graph) fails as it does for a principal without directory read.
+    writeFileSync(
+      join(dir, 'az'),
+      `#!/usr/bin/env bash
+echo "$*" >>"${dir}/calls"
+case "$1 $2" in
+  'account show') echo "$FAKE_TYPE" ;;
+  'ad '*) echo 'ERROR: Insufficient privileges to complete the operation.' >&2; exit 1 ;;
+  *) exit 0 ;;
+esac
+`,
+    );
+    chmodSync(join(dir, 'az'), 0o755);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const run = (script: string, env: Record<string, string> = {}) =>
+    spawnSync('bash', ['-c', `set -euo pipefail; source ${join(SCRIPTS, 'lib.sh')}; ${script}`], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}`, ...env },
+      timeout: 20_000,
+    });
+  const calls = () => {
+    try {
+      return readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n');
+    } catch {
+      return [];
+    }
+  };
+
+  it.each([
+    ['user', 'User'],
+    ['servicePrincipal', 'ServicePrincipal'],
+  ])('the deployer kind of a %s comes without Microsoft Graph', (type, expected) => {
+    const result = run('signed_in_principal_type', { FAKE_TYPE: type });
+    expect(result.stdout.trim()).toBe(expected);
+    expect(calls().some((c) => c.startsWith('ad '))).toBe(false);
+  });
+
+  it('deploy.sh asks no Microsoft Graph question (the template names the deployer)', () => {
+    const deploy = readFileSync(join(SCRIPTS, 'deploy.sh'), 'utf8');
+    expect(deploy).not.toMatch(/signed_in_principal\b(?!_type)/);
+    expect(deploy).not.toMatch(/az ad /);
+  });
+
+  it('with_timeout ends a command that hangs', () => {
+    const started = Date.now();
+    const result = run('with_timeout 1 sleep 30 || echo "ended: $?"');
+    expect(result.stdout.trim()).toBe('ended: 124');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('retry gives a failing step its attempts, then fails; a step that recovers succeeds', () => {
+    const failing = run(
+      'calls=0; step() { calls=$((calls + 1)); return 1; }; retry 3 0 step || echo "gave up after $calls"',
+    );
+    expect(failing.stdout.trim()).toBe('gave up after 3');
+    const recovering = run(
+      'calls=0; step() { calls=$((calls + 1)); ((calls >= 2)); }; retry 5 0 step && echo "done after $calls"',
+    );
+    expect(recovering.stdout.trim()).toBe('done after 2');
+  });
+});
+
+describe('npm run deploy:check (scripts/check-deployment.ts): names and parameters against Azure rules, offline', () => {
+  it('accepts the defaults with a plain environment name and region', () => {
+    expect(checkDeployment({ environmentName: 'gateway-prod', location: 'westeurope' })).toEqual([]);
+  });
+
+  it.each([
+    ['an environment name with a space', 'gateway prod', 'westeurope', /environment name/],
+    ['an environment name over 40 characters', 'g'.repeat(41), 'westeurope', /environment name/],
+    ['a region display name', 'gateway', 'West Europe', /location/],
+    ['an unknown region', 'gateway', 'moon1', /location/],
+  ])('refuses %s', (_name, environmentName, location, problem) => {
+    expect(checkDeployment({ environmentName, location }).join('\n')).toMatch(problem);
+  });
+
+  it("renders every name within its resource type's rules (storage account: 3-24 lower-case letters and digits)", () => {
+    const abbrs = JSON.parse(readFileSync(join(ROOT, 'infra/abbreviations.json'), 'utf8')) as Record<
+      string,
+      string
+    >;
+    const names = renderNames('gateway', abbrs);
+    expect(names.storageAccount).toMatch(NAME_RULES.storageAccount!.pattern);
+    expect(names.storageAccount!.length).toBeLessThanOrEqual(24);
+    expect(names.keyVault!.length).toBeLessThanOrEqual(24);
+    // A longer abbreviation would break the storage account rule: the check sees it.
+    expect(
+      renderNames('gateway', { ...abbrs, storageStorageAccounts: 'storage-acct' }).storageAccount,
+    ).not.toMatch(NAME_RULES.storageAccount!.pattern);
   });
 });
