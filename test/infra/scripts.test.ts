@@ -231,6 +231,11 @@ esac
     expect(deploy).not.toMatch(/az ad /);
   });
 
+  it('deploy.sh bounds the publish step: retried, each attempt under a time limit', () => {
+    const deploy = readFileSync(join(SCRIPTS, 'deploy.sh'), 'utf8');
+    expect(deploy).toMatch(/retry \d+ \d+ with_timeout \d+ az functionapp deployment source config-zip/);
+  });
+
   it('with_timeout ends a command that hangs', () => {
     const started = Date.now();
     const result = run('with_timeout 1 sleep 30 || echo "ended: $?"');
