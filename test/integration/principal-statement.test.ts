@@ -123,6 +123,24 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
     expect(JSON.stringify(jwks.json)).not.toContain('"d"');
   });
 
+  it.each([
+    ['POST', '.well-known/jwks.json', 405],
+    ['DELETE', '.well-known/openid-configuration', 405],
+    ['GET', '.well-known/jwks', 404],
+    ['GET', '.well-known/../.well-known/jwks.json', 400],
+  ])('%s /api/%s: %s, never a key', async (method, path, status) => {
+    const res = await call(`${api}/${path}`, { method });
+    expect(res.status).toBe(status);
+    expect(JSON.stringify(res.json)).not.toContain('"d"');
+  });
+
+  it('answers GET with a cacheable document and ignores a query', async () => {
+    const res = await call(`${api}/.well-known/jwks.json?kid=old&x=${'a'.repeat(2000)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('public, max-age=300');
+    expect(res.json.keys).toHaveLength(1);
+  });
+
   it('jsonwebtoken + jwks-rsa verify it: issuer, audience = the resource, the caller, 60 s', async () => {
     const statement = await statementOf('plain/x');
     const verify = createJwksVerifier({

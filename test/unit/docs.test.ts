@@ -72,3 +72,9 @@ describe('README and docs link only inside the repository', () => {
     }
   });
 });
+
+describe('README: what a user needs before `func start`', () => {
+  it('names the Core Tools version HTTP streaming needs (older ones fail at app.setup)', () => {
+    expect(read('README.md')).toMatch(/Core Tools 4\.0\.5530 or later/);
+  });
+});
