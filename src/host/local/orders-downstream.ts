@@ -126,11 +126,11 @@ function refused(status: 401, code: string, title: string, challenge: string): H
  * echoes what arrived (method, path, query, which gateway headers came) and who the verified
  * statement says is calling, plus a customer's orders on `GET /api/orders/customers/{id}/orders`.
  */
-export async function answerOrders(
+async function answerOrders(
   settings: OrdersSettings | undefined,
   request: HttpRequest,
   context: InvocationContext,
-  verifiers: VerifierCache = new VerifierCache(),
+  verifiers: VerifierCache,
 ): Promise<HttpResponseInit> {
   if (settings === undefined || !(await channelAllowed(settings, request, verifiers))) {
     return refused(401, 'ERR_CHANNEL_CREDENTIAL', 'Call this function through the gateway', 'FunctionKey');
