@@ -9,6 +9,7 @@
  * Run compiled only (`node dist/bench/run.js`): the child is this very file.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 
@@ -26,6 +27,13 @@ export interface LoadJob {
   readonly connections: number;
   /** Requests in flight; default `connections`. */
   readonly inFlight?: number;
+  /** Per-request headers on top of `headers`: call `i` adds `headerSets[i % length]` (fresh tokens). */
+  readonly headerSets?: readonly Readonly<Record<string, string>>[];
+  /**
+   * Open loop: send at this fixed rate whatever the answers, latency measured from each request's
+   * scheduled time (no coordinated omission). Absent: closed loop, `inFlight` outstanding.
+   */
+  readonly ratePerSecond?: number;
 }
 
 /** What a measurement found. Latencies are per request, from send to last body byte. */
@@ -50,8 +58,57 @@ interface JobMessage {
 type ReplyMessage =
   { readonly id: number; readonly result: Measured } | { readonly id: number; readonly error: string };
 
+/** The headers of call `i`. */
+function headersOf(job: LoadJob, i: number): Record<string, string> | undefined {
+  const extra =
+    job.headerSets && job.headerSets.length > 0 ? job.headerSets[i % job.headerSets.length] : undefined;
+  return extra === undefined ? job.headers : { ...job.headers, ...extra };
+}
+
+/** Open loop: call `i` is sent at `start + i / rate`, its latency counted from then. */
+async function fireOpen(pool: Pool, job: LoadJob, count: number): Promise<Measured> {
+  const latencies = new Float64Array(count);
+  const interval = 1000 / job.ratePerSecond!;
+  let errors = 0;
+  let sent = 0;
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(count, Math.floor((performance.now() - started) / interval) + 1);
+      while (sent < due) {
+        const i = sent++;
+        const scheduled = started + i * interval;
+        pending.push(
+          pool
+            .request({ path: job.path, method: job.method ?? 'GET', headers: headersOf(job, i) })
+            .then(async (res) => {
+              await res.body.dump();
+              if (res.statusCode < 200 || res.statusCode >= 300) errors++;
+            })
+            .catch(() => {
+              errors++;
+            })
+            .finally(() => {
+              latencies[i] = performance.now() - scheduled;
+            }),
+        );
+      }
+      if (sent < count) setTimeout(tick, 1);
+      else resolve();
+    };
+    tick();
+  });
+  await Promise.all(pending);
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort();
+  const at = (q: number) => Number(latencies[Math.min(count - 1, Math.floor(q * count))]!.toFixed(2));
+  return { rps: Math.round(count / seconds), p50: at(0.5), p99: at(0.99), errors };
+}
+
 /** Fires `count` requests with `inFlight` outstanding; the generator's side of a measurement. */
 async function fire(pool: Pool, job: LoadJob, count: number): Promise<Measured> {
+  if (job.ratePerSecond !== undefined) return fireOpen(pool, job, count);
   const latencies = new Float64Array(count);
   const inFlight = job.inFlight ?? job.connections;
   const bodies = job.bodies;
@@ -65,7 +122,7 @@ async function fire(pool: Pool, job: LoadJob, count: number): Promise<Measured> 
         const res = await pool.request({
           path: job.path,
           method: job.method ?? 'GET',
-          headers: job.headers,
+          headers: headersOf(job, i),
           body: bodies && bodies.length > 0 ? bodies[i % bodies.length] : null,
         });
         await res.body.dump();
@@ -137,6 +194,24 @@ export class LoadGenerator {
     return { ...result, serverCpuUs: Math.round((spent.user + spent.system) / job.requests) };
   }
 
+  /**
+   * Warms up, then measures `job`, charging each process of `pids` its own CPU (user + system
+   * from /proc/<pid>/stat) per counted request: servers in processes of their own.
+   */
+  async measureProcesses(
+    job: LoadJob,
+    pids: Readonly<Record<string, number>>,
+  ): Promise<Measured & { cpuUs: Record<string, number> }> {
+    if (job.warmup > 0) await this.send(job, false);
+    const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
+    const result = await this.send(job, true);
+    const cpuUs: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(pids)) {
+      cpuUs[name] = Math.round(((cpuTicks(pid) - before[name]!) * MICROS_PER_TICK) / job.requests);
+    }
+    return { ...result, cpuUs };
+  }
+
   /** Stops the child. */
   close(): Promise<void> {
     return new Promise((resolve) => {
@@ -145,6 +220,17 @@ export class LoadGenerator {
       this.child.disconnect();
     });
   }
+}
+
+/** Linux clock ticks are 10 ms (CLK_TCK 100): /proc counts CPU time in them. */
+const MICROS_PER_TICK = 10_000;
+
+/** User + system CPU of a process so far, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** One result as a table cell. */

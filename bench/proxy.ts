@@ -1,239 +1,186 @@
 /**
- * Proxy throughput and tail latency, one run, same process, loopback (2 cores here):
- * - `direct`: the load generator straight to the downstream;
- * - `passthrough`: a bare keep-alive proxy, node:http + undici Pool + `body.pipe(res)`, no auth:
- *   the floor any Node proxy pays for the extra hop;
- * - `functions-floor`: the local adapter (real `HttpRequest`, `InvocationContext`, response
- *   written from an `HttpResponseInit` with a stream body) serving a handler that only forwards
- *   on an undici Pool: no authentication, policy, statement, header hygiene or audit. The floor
- *   of the Azure Functions programming model this gateway is written in;
- * - `gateway-sas` / `gateway-bearer`: the local stack's gateway (real adapter, pipeline, SAS or
- *   a repeated Entra token, policy decision, principal statement, undici forward).
- * Load: a generator in its own process (bench/load.ts), an undici Pool with CONCURRENCY
- * keep-alive connections, REQUESTS small JSON GETs per variant after a warm-up, every variant with
- * the same settings. The variants run in ROUNDS interleaved rounds and each reports its median
- * round (by requests/s), so a burst of noise on a shared machine does not land on one variant.
- * Reported: requests/s, p50/p99 ms, errors, the servers' CPU per request, and each gateway's
- * ratio to the passthrough.
+ * The proxy's cost per request, per process. Every server runs in a process of its own
+ * (bench/servers.ts) and is charged its own CPU per request from /proc/<pid>/stat, as it would be
+ * on a machine to itself; the load comes from another process (bench/load.ts):
+ *
+ * - `passthrough`: node:http + undici Pool + `body.pipe(res)`, no auth: the floor any Node proxy
+ *   pays for the extra hop;
+ * - `functions-floor`: the local Functions adapter serving a forward-only handler: the floor of
+ *   the programming model the gateway is written in;
+ * - `fastify-peer`: the gateway a Node user would hand-build (Fastify 5 + @fastify/reply-from, a
+ *   verified-token cache, a role check, an HMAC caller header, header hygiene);
+ * - `gateway-sas`, `gateway-bearer` (a repeated token), `gateway-bearer-fresh` (a token never seen
+ *   before on every call): the local stack's gateway, its Cosmos DB charged apart (`database`).
+ *
+ * Variants alternate over ROUNDS rounds; each figure is the median round. Latency is also taken
+ * open-loop, at a fixed rate of half the passthrough's capacity, for the passthrough and the
+ * gateway: a closed loop's latency only mirrors its throughput.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
-import type { Readable } from 'node:stream';
-import { serveRoutes, type LocalRoute } from '../src/host/local/http/server';
-import { startLocalStack } from '../src/host/local/local-stack';
-import { silentLogger } from '../src/logger';
-import { formatLoad, LoadGenerator, type LoadResult } from './load';
+import { LoadGenerator, type LoadJob } from './load';
+import { ORDERS_PATH, startServer, type StartedServer } from './servers';
 
 const REQUESTS = 20_000;
 const WARMUP = 2_000;
-const CONCURRENCY = 32;
-const PAYLOAD = JSON.stringify({ id: 'o-1001', customerId: '42', total: 42.5, currency: 'EUR' });
+const FRESH_REQUESTS = 2_000;
+const FRESH_WARMUP = 200;
+const CONNECTIONS = 32;
+const ROUNDS = 5;
+const OPEN_LOOP_SECONDS = 5;
 
-function listen(server: Server): Promise<string> {
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
-    ),
-  );
+const median = (values: readonly number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+interface Variant {
+  readonly job: LoadJob;
+  readonly pids: Record<string, number>;
 }
 
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
-
-const ROUNDS = 3;
-
-/** The round with the median requests/s. */
-function median(runs: readonly LoadResult[]): LoadResult {
-  return [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
-}
-
-/** Runs the proxy benchmark; returns one row per variant. */
+/** Runs the proxy benchmark; returns one row per figure. */
 export async function benchProxy(): Promise<Record<string, number | string>> {
-  const downstream = createServer((req, res) => {
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(PAYLOAD) });
-    res.end(PAYLOAD);
-  });
-  const downstreamUrl = await listen(downstream);
-
-  const upstream = new Pool(downstreamUrl, { connections: 128, pipelining: 1 });
-  const passthrough = createServer((req, res) => {
-    upstream
-      .request({
-        path: req.url!,
-        method: 'GET',
-        headers: { 'x-forwarded-for': req.socket.remoteAddress ?? '' },
-      })
-      .then(({ statusCode, headers, body }) => {
-        res.writeHead(statusCode, headers as Record<string, string>);
-        body.pipe(res);
-      })
-      .catch(() => {
-        res.statusCode = 502;
-        res.end();
-      });
-  });
-  const passthroughUrl = await listen(passthrough);
-
-  // The embedded Cosmos DB (the audit trail's store) in its own process, as a real database is.
-  // The Functions programming model with nothing else: forward, stream the answer back.
-  const floorPool = new Pool(downstreamUrl, { connections: 128, pipelining: 1 });
-  const floorRoute: LocalRoute = {
-    name: 'floor',
-    template: 'floor/{*rest}',
-    methods: ['GET'],
-    handle: async (request) => {
-      const answer = await floorPool.request({
-        path: `/api/orders/${request.params.rest ?? ''}`,
-        method: 'GET',
-        headers: { 'x-forwarded-for': request.headers.get('x-forwarded-for') ?? '' },
-      });
-      return {
-        status: answer.statusCode,
-        headers: answer.headers as Record<string, string>,
-        body: answer.body as unknown as Readable,
-      };
-    },
+  const servers: (StartedServer & { stop(): void })[] = [];
+  const start = async (...args: Parameters<typeof startServer>) => {
+    const server = await startServer(...args);
+    servers.push(server);
+    return server;
   };
-  const floor = await serveRoutes([floorRoute], { port: 0 });
-
-  const stack = await startLocalStack({
-    env: {},
-    port: 0,
-    logger: silentLogger,
-    seedDemo: false,
-    isolateCosmos: true,
-  });
   const load = LoadGenerator.start();
   try {
-    const gateway = stack.gateway!;
-    const api = `${stack.gatewayUrl}/api`;
-    const admin = stack.idp!.mintToken({ roles: [gateway.config.adminRole] });
-    const put = (url: string, body: unknown) =>
-      fetch(url, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    await put(`${api}/resources/bench`, {
-      name: 'bench',
-      upstream: `${downstreamUrl}/api/orders`,
-      auth: { type: 'none' },
+    const downstream = await start('downstream');
+    const downstreamUrl = downstream.url;
+    const [passthrough, floor, gateway] = await Promise.all([
+      start('passthrough', { downstreamUrl }),
+      start('functions-floor', { downstreamUrl }),
+      start('gateway', { downstreamUrl, freshTokens: (FRESH_REQUESTS + FRESH_WARMUP) * ROUNDS }),
+    ]);
+    const peer = await start('fastify-peer', {
+      downstreamUrl,
+      publicKeyPem: gateway.idpPublicKeyPem!,
+      issuer: gateway.idpIssuer!,
+      audience: gateway.audience!,
     });
-    // The same downstream with statements bound to each request (signed per call).
-    await put(`${api}/resources/bench-bound`, {
-      name: 'bench-bound',
-      upstream: `${downstreamUrl}/api/orders`,
-      auth: { type: 'none' },
-      boundStatement: true,
+    const settings = { requests: REQUESTS, warmup: WARMUP, connections: CONNECTIONS } as const;
+    const proxied = `/api/proxy/orders${ORDERS_PATH}`;
+    const withDownstream = (pid: number, extra: Record<string, number> = {}) => ({
+      server: pid,
+      downstream: downstream.pid,
+      ...extra,
     });
-    for (const resource of ['bench', 'bench-bound']) {
-      await put(`${api}/policies/${resource}-readers`, {
-        id: `${resource}-readers`,
-        effect: 'allow',
-        resource,
-        paths: ['/customers/{claims.oid}/**'],
-        actions: ['read'],
-        principals: { roles: ['Orders.Reader'] },
-      });
-    }
-    const oid = '0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6';
-    const bearer = stack.idp!.mintToken({ roles: ['Orders.Reader'], oid, lifetimeSeconds: 3600 });
-    const exchange = await fetch(`${api}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-        subject_token: bearer,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        resource: `bench/customers/${oid}`,
-        scope: 'read',
-        requested_lifetime: '600',
-      }).toString(),
-    });
-    const sas = ((await exchange.json()) as { access_token?: string }).access_token;
-    if (!sas) throw new Error(`bench: token exchange failed (${exchange.status})`);
+    const gatewayPids = withDownstream(gateway.pid, { database: gateway.databasePid! });
+    const fresh = gateway.freshBearers!;
+    const variants: Record<string, (round: number) => Variant> = {
+      passthrough: () => ({
+        job: { origin: passthrough.url, path: `/api/orders${ORDERS_PATH}`, ...settings },
+        pids: withDownstream(passthrough.pid),
+      }),
+      'functions-floor': () => ({
+        job: { origin: floor.url, path: `/api/floor${ORDERS_PATH}`, ...settings },
+        pids: withDownstream(floor.pid),
+      }),
+      'fastify-peer': () => ({
+        job: {
+          origin: peer.url,
+          path: proxied,
+          headers: { authorization: `Bearer ${gateway.bearer!}` },
+          ...settings,
+        },
+        pids: withDownstream(peer.pid),
+      }),
+      'gateway-sas': () => ({
+        job: {
+          origin: gateway.url,
+          path: proxied,
+          headers: { authorization: `SharedAccessSignature ${gateway.sas!}` },
+          ...settings,
+        },
+        pids: gatewayPids,
+      }),
+      'gateway-bearer': () => ({
+        job: {
+          origin: gateway.url,
+          path: proxied,
+          headers: { authorization: `Bearer ${gateway.bearer!}` },
+          ...settings,
+        },
+        pids: gatewayPids,
+      }),
+      'gateway-bearer-fresh': (round) => {
+        const per = FRESH_REQUESTS + FRESH_WARMUP;
+        // Warm-up and counted calls take distinct tokens: none was seen before.
+        const tokens = fresh
+          .slice(round * per, (round + 1) * per)
+          .map((t) => ({ authorization: `Bearer ${t}` }));
+        return {
+          job: {
+            origin: gateway.url,
+            path: proxied,
+            requests: FRESH_REQUESTS,
+            warmup: FRESH_WARMUP,
+            connections: CONNECTIONS,
+            headerSets: [...tokens.slice(FRESH_WARMUP), ...tokens.slice(0, FRESH_WARMUP)],
+          },
+          pids: gatewayPids,
+        };
+      },
+    };
 
-    const path = `/api/orders/customers/${oid}/orders`;
-    const gatewayPath = `/api/proxy/bench/customers/${oid}/orders`;
-    const settings = { requests: REQUESTS, warmup: WARMUP, connections: CONCURRENCY } as const;
-    const variants = {
-      direct: { origin: downstreamUrl, path },
-      passthrough: { origin: passthroughUrl, path },
-      'functions-floor': { origin: floor.url, path: `/api/floor/customers/${oid}/orders` },
-      'gateway-sas': {
-        origin: stack.gatewayUrl!,
-        path: gatewayPath,
-        headers: { authorization: `SharedAccessSignature ${sas}` },
-      },
-      'gateway-bearer': {
-        origin: stack.gatewayUrl!,
-        path: gatewayPath,
-        headers: { authorization: `Bearer ${bearer}` },
-      },
-      'gateway-bearer-bound': {
-        origin: stack.gatewayUrl!,
-        path: gatewayPath.replace('/proxy/bench/', '/proxy/bench-bound/'),
-        headers: { authorization: `Bearer ${bearer}` },
-      },
-    };
-    const runs: Record<keyof typeof variants, LoadResult[]> = {
-      direct: [],
-      passthrough: [],
-      'functions-floor': [],
-      'gateway-sas': [],
-      'gateway-bearer': [],
-      'gateway-bearer-bound': [],
-    };
-    /** CPU per audit record of the flush after a gateway variant (the Cosmos DB client's side). */
-    const auditDrain: number[] = [];
+    const runs: Record<string, { rps: number; p99: number; cpu: Record<string, number> }[]> = {};
     for (let round = 0; round < ROUNDS; round++) {
-      for (const name of Object.keys(variants) as (keyof typeof variants)[]) {
-        runs[name].push(await load.measure({ ...variants[name], ...settings }));
-        // Let the gateway's audit records drain to the embedded Cosmos DB, so that work does not
-        // land on the next variant's measurement.
-        const written = gateway.auditLog.stats.written;
-        const cpu = process.cpuUsage();
-        await gateway.auditLog.flush();
-        const spent = process.cpuUsage(cpu);
-        const drained = gateway.auditLog.stats.written - written;
-        if (drained > 0) auditDrain.push((spent.user + spent.system) / drained);
+      for (const [name, variant] of Object.entries(variants)) {
+        const { job, pids } = variant(round);
+        const result = await load.measureProcesses(job, pids);
+        if (result.errors > 0) throw new Error(`bench: ${name} answered ${result.errors} errors`);
+        (runs[name] ??= []).push({ rps: result.rps, p99: result.p99, cpu: result.cpuUs });
       }
     }
-    const direct = median(runs.direct);
-    const bare = median(runs.passthrough);
-    const functionsFloor = median(runs['functions-floor']);
-    const viaSas = median(runs['gateway-sas']);
-    const viaBearer = median(runs['gateway-bearer']);
-    const viaBound = median(runs['gateway-bearer-bound']);
+    const cpu = (name: string, process = 'server') => median(runs[name]!.map((r) => r.cpu[process]!));
+    const rows: Record<string, number | string> = {};
+    for (const name of Object.keys(variants)) {
+      const database = name.startsWith('gateway') ? `, database ${cpu(name, 'database')}` : '';
+      rows[`${name} (CPU µs/request: server${database ? ', database' : ''}; req/s)`] =
+        `${cpu(name)}${database}; ${median(runs[name]!.map((r) => r.rps))}`;
+    }
+    rows['downstream CPU µs/request (every variant)'] = cpu('passthrough', 'downstream');
+    const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
+    for (const name of ['gateway-sas', 'gateway-bearer']) {
+      rows[`${name} / functions-floor (server CPU)`] = ratio(cpu(name), cpu('functions-floor'));
+      rows[`${name} / fastify-peer (server CPU)`] = ratio(cpu(name), cpu('fastify-peer'));
+    }
+    rows['fastify-peer / functions-floor (server CPU)'] = ratio(cpu('fastify-peer'), cpu('functions-floor'));
 
-    return {
-      direct: formatLoad(direct),
-      passthrough: formatLoad(bare),
-      'functions-floor': formatLoad(functionsFloor),
-      'gateway-sas': formatLoad(viaSas),
-      'gateway-bearer': formatLoad(viaBearer),
-      'gateway-bearer-bound': formatLoad(viaBound),
-      'audit write CPU per record (µs, gateway process, final flush)': Math.round(
-        auditDrain.reduce((a, b) => a + b, 0) / Math.max(1, auditDrain.length),
-      ),
-      'audit records written / dropped': `${gateway.auditLog.stats.written} / ${gateway.auditLog.stats.dropped}`,
-      'functions-floor/passthrough': Number((functionsFloor.rps / bare.rps).toFixed(2)),
-      'sas/passthrough': Number((viaSas.rps / bare.rps).toFixed(2)),
-      'bearer/passthrough': Number((viaBearer.rps / bare.rps).toFixed(2)),
-      'sas p99 over passthrough (ms)': Number((viaSas.p99 - bare.p99).toFixed(2)),
-      'bearer p99 over passthrough (ms)': Number((viaBearer.p99 - bare.p99).toFixed(2)),
-    };
+    // Open loop: latency that is not just throughput. At half the passthrough's capacity (the
+    // target's rate; above the gateway's own capacity on a small machine), and at half the
+    // gateway's capacity (below saturation).
+    const capacity = (name: string) => median(runs[name]!.map((r) => r.rps));
+    for (const rate of [
+      Math.round(capacity('passthrough') / 2),
+      Math.round(capacity('gateway-bearer') / 2),
+    ]) {
+      const openJob = (variant: Variant): LoadJob => ({
+        ...variant.job,
+        ratePerSecond: rate,
+        requests: rate * OPEN_LOOP_SECONDS,
+        warmup: 0,
+        connections: 256,
+      });
+      const open: Record<string, { p50: number; p99: number }[]> = { passthrough: [], 'gateway-bearer': [] };
+      for (let round = 0; round < 3; round++) {
+        for (const name of Object.keys(open)) {
+          const result = await load.measure(openJob(variants[name]!(0)));
+          open[name]!.push({ p50: result.p50, p99: result.p99 });
+        }
+      }
+      const p99 = (name: string) => median(open[name]!.map((r) => r.p99));
+      for (const name of Object.keys(open)) {
+        rows[`open loop ${rate} req/s, ${name} (p50 / p99 ms)`] =
+          `${median(open[name]!.map((r) => r.p50))} / ${p99(name)}`;
+      }
+      rows[`open loop ${rate} req/s, gateway-bearer p99 over passthrough (ms)`] = Number(
+        (p99('gateway-bearer') - p99('passthrough')).toFixed(2),
+      );
+    }
+    return rows;
   } finally {
     await load.close();
-    await stack.close();
-    await floor.close();
-    await Promise.all([upstream.close(), floorPool.close()]);
-    await Promise.all([close(downstream), close(passthrough)]);
+    for (const server of servers) server.stop();
   }
 }

@@ -22,7 +22,10 @@ const BENCHES: readonly Bench[] = [
   ],
   ['sas', benchSas],
   ['statement (x-gateway-principal, one thread)', benchStatement],
-  ['proxy (direct / passthrough / gateway)', benchProxy],
+  [
+    'proxy (CPU per request of each process: passthrough, Functions floor, Fastify peer, gateway)',
+    benchProxy,
+  ],
   ['cold start (bundle load vs floor; local stack start-up)', benchColdStart],
 ];
 
