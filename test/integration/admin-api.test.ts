@@ -232,6 +232,32 @@ describe('admin and decision APIs on the local stack (embedded Cosmos DB, demo p
       'auth.keySetting',
     ]),
     [
+      'a statement audience with spaces',
+      'resources/r1',
+      jsonCall('PUT', 'ADMIN', {
+        name: 'r1',
+        upstream: 'http://127.0.0.1:9/api',
+        auth: { type: 'none' },
+        audience: 'api://orders downstream',
+      }),
+      400,
+      'ERR_VALIDATION',
+      'audience',
+    ],
+    [
+      'boundStatement not a boolean',
+      'resources/r1',
+      jsonCall('PUT', 'ADMIN', {
+        name: 'r1',
+        upstream: 'http://127.0.0.1:9/api',
+        auth: { type: 'none' },
+        boundStatement: 'yes',
+      }),
+      400,
+      'ERR_VALIDATION',
+      'boundStatement',
+    ],
+    [
       'name differs from the route',
       'resources/r1',
       jsonCall('PUT', 'ADMIN', { name: 'r2', upstream: 'http://127.0.0.1:9/api', auth: { type: 'none' } }),

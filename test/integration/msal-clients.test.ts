@@ -22,6 +22,7 @@ import { startLocalStack, type LocalStack } from '../../src/host/local/local-sta
 import { msalNetworkClient } from '../../src/host/local/local-trust';
 import { MemoryLogger } from '../../src/logger';
 import { call, jsonCall } from '../helpers/http';
+import { startSecondGateway } from '../helpers/second-gateway';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
@@ -131,6 +132,44 @@ describe('msal-node clients against the dev identity provider and the gateway', 
     });
     expect(res.status).toBe(401);
     expect(res.json.code).toBe('ERR_TOKEN_NO_SCOPE_OR_ROLE');
+  });
+
+  it('ENTRA_ALLOW_ACL_AUTHORIZATION=true: the same roleless app token is admitted, and policy decides by client id', async () => {
+    const result = await confidentialClient(
+      DEV_API_CLIENT_ID,
+      DEV_API_CLIENT_SECRET,
+    ).acquireTokenByClientCredential({
+      scopes: [`${DEV_API_CLIENT_ID}/.default`],
+    });
+    const byClient = await call(
+      `${api}/policies/api-by-client`,
+      jsonCall('PUT', admin, {
+        id: 'api-by-client',
+        effect: 'allow',
+        resource: 'as-user',
+        actions: ['read'],
+        principals: { clients: [DEV_API_CLIENT_ID] },
+      }),
+    );
+    expect(byClient.status).toBe(201);
+    // A second instance on the same database, in ACL mode; the first one stays in the default.
+    const acl = await startSecondGateway(stack, { ENTRA_ALLOW_ACL_AUTHORIZATION: 'true' });
+    try {
+      const ask = (base: string) =>
+        call(`${base}/authorize`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${result!.accessToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ resource: 'as-user', action: 'read', path: '/x' }),
+        });
+      const admitted = await ask(`${acl.url}/api`);
+      expect(admitted.status).toBe(200);
+      expect(admitted.json).toMatchObject({ allowed: true, policies: ['api-by-client'] });
+      const refused = await ask(api);
+      expect(refused.status).toBe(401);
+      expect(refused.json.code).toBe('ERR_TOKEN_NO_SCOPE_OR_ROLE');
+    } finally {
+      await acl.close();
+    }
   });
 
   it.each([

@@ -114,6 +114,15 @@ describe('loadConfig', () => {
     ).toEqual(['ORDERS_KEY', 'billing_fn_key']);
   });
 
+  it('reads ENTRA_ALLOW_ACL_AUTHORIZATION as true or false, false by default', () => {
+    const allow = (value: string | undefined) =>
+      loadConfig({ ...valid, ENTRA_ALLOW_ACL_AUTHORIZATION: value }, { mode: 'functions' }).entra
+        .allowAclAuthorization;
+    expect(allow(undefined)).toBe(false);
+    expect(allow('true')).toBe(true);
+    expect(allow('false')).toBe(false);
+  });
+
   it('treats an empty setting as unset', () => {
     expect(
       loadConfig({ ...valid, ENTRA_CLOCK_SKEW_SECONDS: '  ' }, { mode: 'functions' }).entra.clockSkewSeconds,
@@ -161,6 +170,16 @@ describe('loadConfig', () => {
     ['skew negative', { ENTRA_CLOCK_SKEW_SECONDS: '-5' }, 'ENTRA_CLOCK_SKEW_SECONDS'],
     ['skew fractional', { ENTRA_CLOCK_SKEW_SECONDS: '1.5' }, 'ENTRA_CLOCK_SKEW_SECONDS'],
     ['skew above 10 minutes', { ENTRA_CLOCK_SKEW_SECONDS: '601' }, 'ENTRA_CLOCK_SKEW_SECONDS'],
+    [
+      'ACL authorization not a boolean',
+      { ENTRA_ALLOW_ACL_AUTHORIZATION: 'yes' },
+      'ENTRA_ALLOW_ACL_AUTHORIZATION',
+    ],
+    [
+      'ACL authorization in capitals',
+      { ENTRA_ALLOW_ACL_AUTHORIZATION: 'TRUE' },
+      'ENTRA_ALLOW_ACL_AUTHORIZATION',
+    ],
     ['admin role with a space', { GATEWAY_ADMIN_ROLE: 'Gateway Admin' }, 'GATEWAY_ADMIN_ROLE'],
     ['cosmos endpoint missing', { COSMOS_ENDPOINT: undefined }, 'COSMOS_ENDPOINT'],
     ['cosmos endpoint plain http', { COSMOS_ENDPOINT: 'http://acct.documents.azure.com' }, 'COSMOS_ENDPOINT'],
