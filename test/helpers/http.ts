@@ -64,3 +64,31 @@ export function postChunked(
     req.end();
   });
 }
+
+/** What {@link putDocuments} stores through the admin API. */
+export interface AdminDocuments {
+  readonly resources?: readonly ({ name: string } & Record<string, unknown>)[];
+  readonly policies?: readonly ({ id: string } & Record<string, unknown>)[];
+}
+
+/**
+ * PUTs resources and policies through the admin API, as a test's setup does, and fails unless
+ * each one was stored (201 created or 200 replaced).
+ */
+export async function putDocuments(
+  api: string,
+  adminToken: string,
+  documents: AdminDocuments,
+): Promise<void> {
+  const writes = [
+    ...(documents.resources ?? []).map((doc) => [`resources/${doc.name}`, doc] as const),
+    ...(documents.policies ?? []).map((doc) => [`policies/${doc.id}`, doc] as const),
+  ];
+  const answers = await Promise.all(
+    writes.map(([route, doc]) => call(`${api}/${route}`, jsonCall('PUT', adminToken, doc))),
+  );
+  writes.forEach(([route], i) => {
+    const { status, json } = answers[i]!;
+    if (status !== 200 && status !== 201) throw new Error(`PUT ${route}: ${status} ${JSON.stringify(json)}`);
+  });
+}

@@ -21,7 +21,7 @@ import {
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { msalNetworkClient } from '../../src/host/local/local-trust';
 import { MemoryLogger } from '../../src/logger';
-import { call, jsonCall } from '../helpers/http';
+import { call, jsonCall, putDocuments } from '../helpers/http';
 import { startSecondGateway } from '../helpers/second-gateway';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -64,27 +64,24 @@ describe('msal-node clients against the dev identity provider and the gateway', 
     });
     await new Promise<void>((resolve) => downstream.listen(0, '127.0.0.1', resolve));
     downstreamUrl = `http://127.0.0.1:${(downstream.address() as AddressInfo).port}`;
-    const puts = await Promise.all([
-      call(
-        `${api}/resources/as-user`,
-        jsonCall('PUT', admin, {
+    await putDocuments(api, admin, {
+      resources: [
+        {
           name: 'as-user',
           upstream: downstreamUrl,
           auth: { type: 'onBehalfOf', scopes: ['api://downstream-app/Orders.Read'] },
-        }),
-      ),
-      call(
-        `${api}/policies/readers`,
-        jsonCall('PUT', admin, {
+        },
+      ],
+      policies: [
+        {
           id: 'readers',
           effect: 'allow',
           resource: '*',
           actions: ['read'],
           principals: { roles: ['Orders.Reader'] },
-        }),
-      ),
-    ]);
-    for (const put of puts) expect([200, 201]).toContain(put.status);
+        },
+      ],
+    });
   });
 
   afterAll(async () => {

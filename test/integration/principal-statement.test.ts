@@ -17,7 +17,7 @@ import { MemoryLogger } from '../../src/logger';
 import { STATEMENT_TTL_SECONDS } from '../../src/proxy/principal-statement';
 import { createJwksVerifier, createStatementVerifier, VerifierError } from '../../src/verifier';
 import { ensureBuilt, ROOT } from '../helpers/dist';
-import { call, jsonCall } from '../helpers/http';
+import { call, putDocuments } from '../helpers/http';
 import { issue } from '../helpers/gateway-stack';
 
 const OLD_KEY = generateStatementKey('old');
@@ -61,41 +61,21 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
     await new Promise<void>((resolve) => downstream.listen(0, '127.0.0.1', resolve));
     downstreamUrl = `http://127.0.0.1:${(downstream.address() as AddressInfo).port}`;
     const admin = stack.idp!.mintToken({ roles: ['Gateway.Admin'] });
-    const puts = await Promise.all([
-      call(
-        `${api}/resources/plain`,
-        jsonCall('PUT', admin, { name: 'plain', upstream: `${downstreamUrl}/base`, auth: { type: 'none' } }),
-      ),
-      call(
-        `${api}/resources/custom`,
-        jsonCall('PUT', admin, {
+    await putDocuments(api, admin, {
+      resources: [
+        { name: 'plain', upstream: `${downstreamUrl}/base`, auth: { type: 'none' } },
+        {
           name: 'custom',
           upstream: downstreamUrl,
           auth: { type: 'none' },
           audience: 'api://custom-downstream',
-        }),
-      ),
-      call(
-        `${api}/resources/bound`,
-        jsonCall('PUT', admin, {
-          name: 'bound',
-          upstream: `${downstreamUrl}/base`,
-          auth: { type: 'none' },
-          boundStatement: true,
-        }),
-      ),
-      call(
-        `${api}/policies/all`,
-        jsonCall('PUT', admin, {
-          id: 'all',
-          effect: 'allow',
-          resource: '*',
-          actions: ['*'],
-          principals: { roles: ['User'] },
-        }),
-      ),
-    ]);
-    for (const put of puts) expect([200, 201]).toContain(put.status);
+        },
+        { name: 'bound', upstream: `${downstreamUrl}/base`, auth: { type: 'none' }, boundStatement: true },
+      ],
+      policies: [
+        { id: 'all', effect: 'allow', resource: '*', actions: ['*'], principals: { roles: ['User'] } },
+      ],
+    });
     user = stack.idp!.mintToken({ roles: ['User'], scopes: ['orders.read', 'orders.write'] });
   });
 

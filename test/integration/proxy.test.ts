@@ -12,7 +12,7 @@ import { serveRoutes, type LocalHttpServer } from '../../src/host/local/http/ser
 import { startGatewayInstance, startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { ordersRoute, type OrdersSettings } from '../../src/host/local/orders-downstream';
 import { MemoryLogger } from '../../src/logger';
-import { call, jsonCall } from '../helpers/http';
+import { call, putDocuments } from '../helpers/http';
 import {
   loopbackNetworkClient,
   startFakeTokenEndpoint,
@@ -174,11 +174,12 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
   const logger = new MemoryLogger();
   const mi = new CountingTokenCredential();
 
-  const resource = (name: string, body: Record<string, unknown>) =>
-    call(
-      `${api}/resources/${name}`,
-      jsonCall('PUT', admin, { name, timeoutMs: 5000, auth: { type: 'none' }, ...body }),
-    );
+  const resource = (name: string, body: Record<string, unknown>) => ({
+    name,
+    timeoutMs: 5000,
+    auth: { type: 'none' },
+    ...body,
+  });
 
   beforeAll(async () => {
     tokenEndpoint = await startFakeTokenEndpoint();
@@ -221,29 +222,29 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
     await new Promise<void>((resolve) => dead.close(() => resolve()));
 
     const base = `${down.url}/base`;
-    const puts = await Promise.all([
-      resource('svc', { upstream: base }),
-      resource('dead', { upstream: `http://127.0.0.1:${deadPort}` }),
-      resource('fk', { upstream: base, auth: { type: 'functionKey', keySetting: 'SVC_KEY' } }),
-      resource('fkmissing', { upstream: base, auth: { type: 'functionKey', keySetting: 'NOT_SET_KEY' } }),
-      resource('mi', { upstream: base, auth: { type: 'managedIdentity', scope: 'api://svc/.default' } }),
-      resource('obo', { upstream: base, auth: { type: 'onBehalfOf', scopes: ['api://svc/read'] } }),
-      resource('orders', {
-        upstream: `${orders.url}/api/orders`,
-        auth: { type: 'functionKey', keySetting: 'SVC_KEY' },
-      }),
-      call(
-        `${api}/policies/proxy-users`,
-        jsonCall('PUT', admin, {
+    await putDocuments(api, admin, {
+      resources: [
+        resource('svc', { upstream: base }),
+        resource('dead', { upstream: `http://127.0.0.1:${deadPort}` }),
+        resource('fk', { upstream: base, auth: { type: 'functionKey', keySetting: 'SVC_KEY' } }),
+        resource('fkmissing', { upstream: base, auth: { type: 'functionKey', keySetting: 'NOT_SET_KEY' } }),
+        resource('mi', { upstream: base, auth: { type: 'managedIdentity', scope: 'api://svc/.default' } }),
+        resource('obo', { upstream: base, auth: { type: 'onBehalfOf', scopes: ['api://svc/read'] } }),
+        resource('orders', {
+          upstream: `${orders.url}/api/orders`,
+          auth: { type: 'functionKey', keySetting: 'SVC_KEY' },
+        }),
+      ],
+      policies: [
+        {
           id: 'proxy-users',
           effect: 'allow',
           resource: '*',
           actions: ['*'],
           principals: { roles: ['Proxy.User'] },
-        }),
-      ),
-    ]);
-    for (const put of puts) expect([200, 201]).toContain(put.status);
+        },
+      ],
+    });
   });
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { startLocalStack, type LocalStack } from '../../src/host/local/local-sta
 import { MemoryLogger } from '../../src/logger';
 import { ensureBuilt, ROOT } from '../helpers/dist';
 import { KEY_1 } from '../helpers/gateway-stack';
-import { call, jsonCall } from '../helpers/http';
+import { putDocuments } from '../helpers/http';
 
 const SLOW_MS = 300;
 const IN_FLIGHT = 8;
@@ -84,22 +84,18 @@ async function until(condition: () => boolean, what: string, timeoutMs = 5000): 
 
 /** Adds resource `slow` (that downstream) and a policy letting Orders.Reader read it. */
 async function addSlowResource(api: string, adminToken: string, upstream: string): Promise<void> {
-  const resource = await call(
-    `${api}/resources/slow`,
-    jsonCall('PUT', adminToken, { name: 'slow', upstream, auth: { type: 'none' }, timeoutMs: 5000 }),
-  );
-  expect([200, 201]).toContain(resource.status);
-  const policy = await call(
-    `${api}/policies/slow-read`,
-    jsonCall('PUT', adminToken, {
-      id: 'slow-read',
-      effect: 'allow',
-      resource: 'slow',
-      actions: ['read'],
-      principals: { roles: ['Orders.Reader'] },
-    }),
-  );
-  expect([200, 201]).toContain(policy.status);
+  await putDocuments(api, adminToken, {
+    resources: [{ name: 'slow', upstream, auth: { type: 'none' }, timeoutMs: 5000 }],
+    policies: [
+      {
+        id: 'slow-read',
+        effect: 'allow',
+        resource: 'slow',
+        actions: ['read'],
+        principals: { roles: ['Orders.Reader'] },
+      },
+    ],
+  });
 }
 
 describe('shutdown with requests in flight (in process)', () => {
