@@ -118,6 +118,19 @@ describe('POST /api/token: token exchange on the local stack', () => {
       expect(res.json).toMatchObject({ token_type: 'SharedAccessSignature', expires_in: 60, scope: 'read' });
     });
 
+    it('a DPoP proof header is not honoured yet: the token is an unbound SAS, and says so (docs/reference.md §3)', async () => {
+      const res = await call(`${api}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          dpop: 'eyJhbGciOiJFUzI1NiJ9.e30.c2ln',
+        },
+        body: tokenForm({ subject_token: reader, resource: 'orders/customers/42', scope: 'read' }),
+      });
+      expect(res.status).toBe(200);
+      expect(res.json.token_type).toBe('SharedAccessSignature');
+    });
+
     it('an admin SAS never opens admin routes', async () => {
       const token = await issue(api, {
         subject_token: writer,

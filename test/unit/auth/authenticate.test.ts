@@ -43,6 +43,7 @@ describe('authenticate', () => {
     ['whitespace header', '   ', 'ERR_CREDENTIAL_MISSING'],
     ['Basic', 'Basic dXNlcjpwYXNz', 'ERR_CREDENTIAL_SCHEME'],
     ['Digest', 'Digest username="a", realm="b"', 'ERR_CREDENTIAL_SCHEME'],
+    ['DPoP, not built yet (docs/reference.md §3)', `DPoP ${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
     ['a bare token without scheme', JWT, 'ERR_CREDENTIAL_SCHEME'],
     ['Bearer-ish scheme', `Bearer: ${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
     ['leading space', ` Bearer ${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
