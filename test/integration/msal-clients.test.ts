@@ -180,6 +180,166 @@ describe('msal-node clients against the dev identity provider and the gateway', 
     ).rejects.toMatchObject({ errorCode: error });
   });
 
+  // The twin's token endpoint refuses what Entra refuses (the last column: a tenant other than the
+  // dev IdP's; every row has it, or jest would pass its `done` callback there), with Entra's status and `error` (RFC 6749
+  // section 5.2) and an AADSTS code in the description: msal reads exactly these fields.
+  it.each<[string, () => Record<string, string>, number, string, string | undefined]>([
+    [
+      'an unknown grant type',
+      () => ({ grant_type: 'password', client_id: DEV_SERVICE_CLIENT_ID }),
+      400,
+      'unsupported_grant_type',
+      undefined,
+    ],
+    [
+      'client credentials for an unknown client',
+      () => ({
+        grant_type: 'client_credentials',
+        client_id: 'nobody',
+        client_secret: 'x',
+        scope: `api://${DEV_API_CLIENT_ID}/.default`,
+      }),
+      400,
+      'unauthorized_client',
+      undefined,
+    ],
+    [
+      'client credentials with a wrong secret',
+      () => ({
+        grant_type: 'client_credentials',
+        client_id: DEV_SERVICE_CLIENT_ID,
+        client_secret: 'wrong',
+        scope: `api://${DEV_API_CLIENT_ID}/.default`,
+      }),
+      401,
+      'invalid_client',
+      undefined,
+    ],
+    [
+      'client credentials with a scope other than <api>/.default',
+      () => ({
+        grant_type: 'client_credentials',
+        client_id: DEV_SERVICE_CLIENT_ID,
+        client_secret: DEV_SERVICE_CLIENT_SECRET,
+        scope: `api://${DEV_API_CLIENT_ID}/Orders.Read`,
+      }),
+      400,
+      'invalid_scope',
+      undefined,
+    ],
+    [
+      'client credentials for an API the tenant does not have',
+      () => ({
+        grant_type: 'client_credentials',
+        client_id: DEV_SERVICE_CLIENT_ID,
+        client_secret: DEV_SERVICE_CLIENT_SECRET,
+        scope: 'api://unknown-api/.default',
+      }),
+      400,
+      'invalid_resource',
+      undefined,
+    ],
+    [
+      'on-behalf-of without requested_token_use',
+      () => ({
+        grant_type: JWT_BEARER,
+        client_id: DEV_API_CLIENT_ID,
+        client_secret: DEV_API_CLIENT_SECRET,
+        assertion: stack.idp!.mintToken({ roles: ['Orders.Reader'] }),
+        scope: 'api://downstream-app/Orders.Read',
+      }),
+      400,
+      'invalid_request',
+      undefined,
+    ],
+    [
+      'on-behalf-of with a tampered assertion',
+      () => {
+        const user = stack.idp!.mintToken({ roles: ['Orders.Reader'] });
+        const [header, , signature] = user.split('.');
+        const forged = Buffer.from(
+          JSON.stringify({ ...(jwt.decode(user) as object), roles: ['Gateway.Admin'] }),
+        ).toString('base64url');
+        return {
+          grant_type: JWT_BEARER,
+          requested_token_use: 'on_behalf_of',
+          client_id: DEV_API_CLIENT_ID,
+          client_secret: DEV_API_CLIENT_SECRET,
+          assertion: `${header}.${forged}.${signature}`,
+          scope: 'api://downstream-app/Orders.Read',
+        };
+      },
+      400,
+      'invalid_grant',
+      undefined,
+    ],
+    [
+      'on-behalf-of with an assertion issued to another app',
+      () => ({
+        grant_type: JWT_BEARER,
+        requested_token_use: 'on_behalf_of',
+        client_id: DEV_SERVICE_CLIENT_ID,
+        client_secret: DEV_SERVICE_CLIENT_SECRET,
+        assertion: stack.idp!.mintToken({ roles: ['Orders.Reader'] }),
+        scope: 'api://downstream-app/Orders.Read',
+      }),
+      400,
+      'invalid_grant',
+      undefined,
+    ],
+    [
+      'on-behalf-of without an API scope',
+      () => ({
+        grant_type: JWT_BEARER,
+        requested_token_use: 'on_behalf_of',
+        client_id: DEV_API_CLIENT_ID,
+        client_secret: DEV_API_CLIENT_SECRET,
+        assertion: stack.idp!.mintToken({ roles: ['Orders.Reader'] }),
+        scope: 'openid profile offline_access',
+      }),
+      400,
+      'invalid_scope',
+      undefined,
+    ],
+    [
+      'a form over 64 KiB',
+      () => ({
+        grant_type: 'client_credentials',
+        client_id: DEV_SERVICE_CLIENT_ID,
+        padding: 'x'.repeat(70 * 1024),
+      }),
+      400,
+      'invalid_request',
+      undefined,
+    ],
+    [
+      'an unknown tenant',
+      () => ({
+        grant_type: 'client_credentials',
+        client_id: DEV_SERVICE_CLIENT_ID,
+        client_secret: DEV_SERVICE_CLIENT_SECRET,
+        scope: `api://${DEV_API_CLIENT_ID}/.default`,
+      }),
+      400,
+      'invalid_tenant',
+      '00000000-0000-4000-8000-000000000000',
+    ],
+  ])("the dev IdP's token endpoint refuses %s", async (_case, form, status, error, tenant) => {
+    const res = await stack.idp!.fetch(
+      `${stack.idp!.authority}/${tenant ?? stack.idp!.tenantId}/oauth2/v2.0/token`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(form()).toString(),
+      },
+    );
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(res.status).toBe(status);
+    expect(body.error).toBe(error);
+    expect(body.error_description).toMatch(/^AADSTS\d+: /);
+    expect(JSON.stringify(body)).not.toContain(DEV_SERVICE_CLIENT_SECRET);
+  });
+
   it('on-behalf-of: the proxy gets a token for the downstream from the dev IdP through msal, for the same user', async () => {
     const user = stack.idp!.mintToken({ roles: ['Orders.Reader'] });
     const before = stack.idp!.tokenRequests.length;
