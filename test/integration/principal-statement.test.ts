@@ -209,6 +209,31 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
     await expect(verify(first)).rejects.toMatchObject({ code: 'ERR_PRINCIPAL_STATEMENT_INVALID' });
   });
 
+  it('two instances behind one issuer: one downstream verifier, fetching one JWKS, accepts what either signs', async () => {
+    // As in Azure (one host name, every instance) and as the banner starts a second local instance.
+    const second = await startGatewayInstance(stack, { env: { GATEWAY_ISSUER: api } });
+    try {
+      const verify = createStatementVerifier({ issuer: api, audience: 'plain' });
+      const fromFirst = await statementOf('plain/one', { authorization: `Bearer ${user}` }, api);
+      const fromSecond = await statementOf(
+        'plain/two',
+        { authorization: `Bearer ${user}` },
+        `${second.url}/api`,
+      );
+      for (const statement of [fromFirst, fromSecond]) {
+        await expect(verify(statement)).resolves.toMatchObject({
+          iss: api,
+          aud: 'plain',
+          oid: (jwt.decode(user) as { oid: string }).oid,
+        });
+      }
+      const secondJwks = await call(`${second.url}/api/.well-known/jwks.json`);
+      expect(secondJwks.json).toEqual((await call(`${api}/.well-known/jwks.json`)).json);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('key rotation: a new key published beside the old verifies both; once the old is gone its statements fail', async () => {
     const old = await statementOf('plain/rot');
     const overlap = await startGatewayInstance(stack, {
