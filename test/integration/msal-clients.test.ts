@@ -47,6 +47,12 @@ describe('msal-node clients against the dev identity provider and the gateway', 
       system: { networkClient: msalNetworkClient(stack.idp!.fetch) },
     });
 
+  /** The gateway API's own registration holds no role on itself: its app token has neither roles nor scp. */
+  const rolelessAppToken = () =>
+    confidentialClient(DEV_API_CLIENT_ID, DEV_API_CLIENT_SECRET).acquireTokenByClientCredential({
+      scopes: [`${DEV_API_CLIENT_ID}/.default`],
+    });
+
   beforeAll(async () => {
     stack = await startLocalStack({
       env: {},
@@ -115,13 +121,7 @@ describe('msal-node clients against the dev identity provider and the gateway', 
   });
 
   it('client credentials without an app role: a token the gateway refuses (IDW10201 rule)', async () => {
-    // The gateway API's own registration holds no role on itself: its app token grants nothing.
-    const result = await confidentialClient(
-      DEV_API_CLIENT_ID,
-      DEV_API_CLIENT_SECRET,
-    ).acquireTokenByClientCredential({
-      scopes: [`${DEV_API_CLIENT_ID}/.default`],
-    });
+    const result = await rolelessAppToken();
     const res = await call(`${api}/authorize`, {
       method: 'POST',
       headers: { authorization: `Bearer ${result!.accessToken}`, 'content-type': 'application/json' },
@@ -132,12 +132,7 @@ describe('msal-node clients against the dev identity provider and the gateway', 
   });
 
   it('ENTRA_ALLOW_ACL_AUTHORIZATION=true: the same roleless app token is admitted, and policy decides by client id', async () => {
-    const result = await confidentialClient(
-      DEV_API_CLIENT_ID,
-      DEV_API_CLIENT_SECRET,
-    ).acquireTokenByClientCredential({
-      scopes: [`${DEV_API_CLIENT_ID}/.default`],
-    });
+    const result = await rolelessAppToken();
     const byClient = await call(
       `${api}/policies/api-by-client`,
       jsonCall('PUT', admin, {
