@@ -27,7 +27,10 @@ export interface LoadJob {
   readonly connections: number;
   /** Requests in flight; default `connections`. */
   readonly inFlight?: number;
-  /** Per-request headers on top of `headers`: call `i` adds `headerSets[i % length]` (fresh tokens). */
+  /**
+   * Per-request headers on top of `headers` (fresh tokens, single-use proofs): warm-up call `i`
+   * adds `headerSets[i % length]`, counted call `i` adds `headerSets[(warmup + i) % length]`.
+   */
   readonly headerSets?: readonly Readonly<Record<string, string>>[];
   /**
    * Open loop: send at this fixed rate whatever the answers, latency measured from each request's
@@ -58,7 +61,7 @@ interface JobMessage {
 type ReplyMessage =
   { readonly id: number; readonly result: Measured } | { readonly id: number; readonly error: string };
 
-/** The headers of call `i`. */
+/** The headers of call `i` (the counted calls come after the warm-up's: each header set is used once). */
 function headersOf(job: LoadJob, i: number): Record<string, string> | undefined {
   const extra =
     job.headerSets && job.headerSets.length > 0 ? job.headerSets[i % job.headerSets.length] : undefined;
@@ -107,7 +110,7 @@ async function fireOpen(pool: Pool, job: LoadJob, count: number): Promise<Measur
 }
 
 /** Fires `count` requests with `inFlight` outstanding; the generator's side of a measurement. */
-async function fire(pool: Pool, job: LoadJob, count: number): Promise<Measured> {
+async function fire(pool: Pool, job: LoadJob, count: number, first = 0): Promise<Measured> {
   if (job.ratePerSecond !== undefined) return fireOpen(pool, job, count);
   const latencies = new Float64Array(count);
   const inFlight = job.inFlight ?? job.connections;
@@ -122,7 +125,7 @@ async function fire(pool: Pool, job: LoadJob, count: number): Promise<Measured> 
         const res = await pool.request({
           path: job.path,
           method: job.method ?? 'GET',
-          headers: headersOf(job, i),
+          headers: headersOf(job, first + i),
           body: bodies && bodies.length > 0 ? bodies[i % bodies.length] : null,
         });
         await res.body.dump();
@@ -146,7 +149,7 @@ function serveJobs(): void {
   process.on('message', (message: JobMessage) => {
     const { id, job, counted } = message;
     const pool = new Pool(job.origin, { connections: job.connections, pipelining: 1 });
-    fire(pool, job, counted ? job.requests : job.warmup)
+    fire(pool, job, counted ? job.requests : job.warmup, counted ? job.warmup : 0)
       .then((result) => process.send!({ id, result } satisfies ReplyMessage))
       .catch((err: unknown) => process.send!({ id, error: String(err) } satisfies ReplyMessage))
       .finally(() => void pool.close());
@@ -196,11 +199,12 @@ export class LoadGenerator {
 
   /**
    * Warms up, then measures `job`, charging each process of `pids` its own CPU (user + system
-   * from /proc/<pid>/stat) per counted request: servers in processes of their own.
+   * from /proc/<pid>/stat) per counted request: servers in processes of their own. A
+   * `<pid>/task/<tid>` entry charges one thread of a process (its request thread: `<pid>/task/<pid>`).
    */
   async measureProcesses(
     job: LoadJob,
-    pids: Readonly<Record<string, number>>,
+    pids: Readonly<Record<string, number | ProcTask>>,
   ): Promise<Measured & { cpuUs: Record<string, number> }> {
     if (job.warmup > 0) await this.send(job, false);
     const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
@@ -225,8 +229,14 @@ export class LoadGenerator {
 /** Linux clock ticks are 10 ms (CLK_TCK 100): /proc counts CPU time in them. */
 const MICROS_PER_TICK = 10_000;
 
-/** User + system CPU of a process so far, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-export function cpuTicks(pid: number): number {
+/** One thread of a process, as /proc names it. */
+export type ProcTask = `${number}/task/${number}`;
+
+/**
+ * User + system CPU so far, in clock ticks (/proc/<pid>/stat fields 14 and 15): of a whole process
+ * (every thread), or of one thread (`<pid>/task/<tid>`).
+ */
+export function cpuTicks(pid: number | ProcTask): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

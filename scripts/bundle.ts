@@ -8,6 +8,7 @@
  *   main.js       `functions/index.ts` (`package.json` `main`), which registers the whole route
  *                 table, in ONE esbuild bundle: the worker builds one set of services (one policy
  *                 cache, one refresh timer) shared by every route.
+ *   audit-worker.js  the audit writer's thread, which main.js starts from its own folder.
  *   cli.js        the gateway CLI (`node cli.js apply -f policies.yaml --url ...`), so a deployment
  *                 seeds policies with the code it publishes.
  *   *.map         external source maps; `*.LEGAL.txt`: the bundled packages' license comments.
@@ -57,7 +58,11 @@ export const SHIPPED: readonly string[] = [...LAZY_CLIENTS, ...SHARED_SINGLETONS
 export const DEV_ONLY = ['@vercel/cosmosdb-server', 'selfsigned'] as const;
 
 /** The bundles besides the app's own `main.js`: output name -> entry. */
-const EXTRA_ENTRIES: Readonly<Record<string, string>> = { cli: 'src/cli/main.ts' };
+const EXTRA_ENTRIES: Readonly<Record<string, string>> = {
+  cli: 'src/cli/main.ts',
+  // The audit writer's thread: main.js starts it from its own folder (src/audit/audit-worker-sink.ts).
+  'audit-worker': 'src/audit/audit-worker.ts',
+};
 
 /** What {@link bundleApp} built. */
 export interface BundleResult {

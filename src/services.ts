@@ -7,6 +7,7 @@
 import type { CosmosClient } from '@azure/cosmos';
 import { DocumentAdmin } from './admin/document-admin';
 import { AuditLog, type AuditSink } from './audit/audit-log';
+import { AuditWorkerSink } from './audit/audit-worker-sink';
 import { CosmosAuditStore } from './audit/cosmos-audit-store';
 import { EntraTokenValidator } from './auth/entra/entra-token-validator';
 import { systemClock, type Clock } from './clock';
@@ -39,8 +40,10 @@ export interface ServicesIO {
   readonly fetch?: typeof fetch;
   /** Default: OpenTelemetry (a no-op until an exporter is registered). */
   readonly metrics?: Metrics;
-  /** Default: the Cosmos DB `audit` container. */
+  /** Default: the Cosmos DB `audit` container, written from a worker thread. */
   readonly auditSink?: AuditSink;
+  /** A CA (PEM) the Cosmos DB endpoint's certificate chains to (the local stack's), for the audit writer's own client. */
+  readonly cosmosCa?: string;
   /** Downstream I/O of the proxy (credentials, env, pools, its deadline clock); defaults are the real ones. */
   readonly proxy?: Partial<GatewayProxyDeps>;
 }
@@ -105,7 +108,10 @@ export function buildServices(config: Config, io: ServicesIO): Services {
   const auditStore = new CosmosAuditStore(
     io.cosmos.database(config.cosmos.database).container(CONTAINERS.audit),
   );
-  const auditLog = new AuditLog({ sink: io.auditSink ?? auditStore, clock, logger });
+  const auditSink =
+    io.auditSink ??
+    new AuditWorkerSink({ cosmos: config.cosmos, container: CONTAINERS.audit, ca: io.cosmosCa });
+  const auditLog = new AuditLog({ sink: auditSink, clock, logger });
   const resourceRules = {
     allowedHosts: config.downstreamAllowedHosts,
     keySettings: config.downstreamKeySettings,

@@ -1,10 +1,16 @@
 import type { Clock } from '../clock';
 import { describeError, type Logger } from '../logger';
-import { toAuditRecord, type AuditInput, type AuditRecord } from './audit-record';
+import { auditRecordOf, toAuditRow, type AuditInput, type AuditRecord, type AuditRow } from './audit-record';
 
-/** Where records go: Cosmos DB in production, memory in tests. */
+/**
+ * Where records go: Cosmos DB from a worker thread in production ({@link AuditWorkerSink}), memory
+ * in tests. A write either stores every row or fails; rows carry their ids, so a retried write
+ * stores nothing twice.
+ */
 export interface AuditSink {
-  write(records: readonly AuditRecord[]): Promise<void>;
+  write(rows: readonly AuditRow[]): Promise<void>;
+  /** Releases what the sink holds (a worker, a client); called once, after the last write. */
+  close?(): Promise<void>;
 }
 
 /** Counters the audit log reports in `/api/health` and metrics. */
@@ -31,8 +37,9 @@ export interface AuditLogOptions {
 }
 
 /**
- * The decision log, written off the request path: {@link record} only appends to a bounded
- * in-memory queue (never awaits, never throws), and a timer writes batches to the sink.
+ * The decision log, written off the request path: {@link record} only appends a flat row to a
+ * bounded in-memory queue (never awaits, never throws), and a timer hands batches to the sink,
+ * which in production writes them to Cosmos DB from its own thread.
  *
  * Why a bounded queue that drops new records when full: an authorization gateway must keep
  * answering when its audit store is slow or down; blocking requests on audit writes would turn an
@@ -40,7 +47,7 @@ export interface AuditLogOptions {
  * is visible. When the store fails, batches stay queued and are retried on the next tick.
  */
 export class AuditLog {
-  private queue: AuditRecord[] = [];
+  private queue: AuditRow[] = [];
   private written = 0;
   private dropped = 0;
   private failedWrites = 0;
@@ -68,7 +75,7 @@ export class AuditLog {
       this.dropped++;
       return;
     }
-    this.queue.push(toAuditRecord(input, this.options.clock.now()));
+    this.queue.push(toAuditRow(input, this.options.clock.now()));
   }
 
   get stats(): AuditStats {
@@ -104,11 +111,12 @@ export class AuditLog {
     }
   }
 
-  /** Stops the timer and writes what is left (graceful shutdown). */
+  /** Stops the timer, writes what is left (graceful shutdown), then closes the sink. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
+    await this.options.sink.close?.();
   }
 }
 
@@ -116,9 +124,9 @@ export class AuditLog {
 export class MemoryAuditSink implements AuditSink {
   readonly records: AuditRecord[] = [];
   failing = false;
-  write(records: readonly AuditRecord[]): Promise<void> {
+  write(rows: readonly AuditRow[]): Promise<void> {
     if (this.failing) return Promise.reject(new Error('audit store unavailable'));
-    this.records.push(...records);
+    for (const row of rows) this.records.push(auditRecordOf(row));
     return Promise.resolve();
   }
 }

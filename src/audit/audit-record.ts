@@ -81,30 +81,83 @@ export function auditPartitionKey(day: string, bucket: number): string {
 }
 
 /**
- * Completes an input into a record at time `ms`. Every member is written out (no spread): this
- * runs once per decision, and a literal of known shape is several times cheaper to build.
+ * The stored columns of a record, in row order: every member but `pk` and `time`, which follow
+ * from `ts` and `oid` (see {@link auditRecordOf}).
  */
-export function toAuditRecord(input: AuditInput, ms: number): AuditRecord {
-  const time = new Date(ms).toISOString();
+export const AUDIT_COLUMNS = [
+  'id',
+  'ts',
+  'correlationId',
+  'operation',
+  'oid',
+  'tid',
+  'azp',
+  'credential',
+  'resource',
+  'action',
+  'path',
+  'decision',
+  'policies',
+  'reasonCode',
+  'status',
+  'latencyMs',
+] as const satisfies readonly Exclude<keyof AuditRecord, 'pk' | 'time'>[];
+
+/** A record as the request path builds it and a page stores it: its values in {@link AUDIT_COLUMNS} order. */
+export type AuditRow = ValuesOf<typeof AUDIT_COLUMNS>;
+type ValuesOf<C extends readonly (keyof AuditRecord)[]> = { readonly [K in keyof C]: AuditRecord[C[K]] };
+
+/**
+ * A decision at time `ms` as a flat row: all the request path builds. The id is made here, so a
+ * retried write of the same rows finds its pages already stored; the partition and ISO time are
+ * left to the writer. Every member is written out: this runs once per decision.
+ */
+export function toAuditRow(input: AuditInput, ms: number): AuditRow {
+  return [
+    randomUUID(),
+    ms,
+    input.correlationId,
+    input.operation,
+    input.oid,
+    input.tid,
+    input.azp,
+    input.credential,
+    input.resource,
+    input.action,
+    input.path,
+    input.decision,
+    input.policies,
+    input.reasonCode,
+    input.status,
+    input.latencyMs,
+  ];
+}
+
+/** The partition key of a row: the UTC day of its time and the bucket of its oid. */
+export function auditRowPartition(row: AuditRow): string {
+  return auditPartition(row[1], row[4]);
+}
+
+/** The record a row stands for, with its partition and ISO time. */
+export function auditRecordOf(row: AuditRow): AuditRecord {
   return {
-    id: randomUUID(),
-    // The day is the ISO time's date part: one conversion serves both.
-    pk: auditPartitionKey(time.slice(0, 10), auditBucket(input.oid)),
-    time,
-    ts: ms,
-    correlationId: input.correlationId,
-    operation: input.operation,
-    oid: input.oid,
-    tid: input.tid,
-    azp: input.azp,
-    credential: input.credential,
-    resource: input.resource,
-    action: input.action,
-    path: input.path,
-    decision: input.decision,
-    policies: input.policies,
-    reasonCode: input.reasonCode,
-    status: input.status,
-    latencyMs: input.latencyMs,
+    id: row[0],
+    pk: auditRowPartition(row),
+    time: new Date(row[1]).toISOString(),
+    ts: row[1],
+    correlationId: row[2],
+    operation: row[3],
+    oid: row[4],
+    tid: row[5],
+    azp: row[6],
+    credential: row[7],
+    resource: row[8],
+    action: row[9],
+    path: row[10],
+    decision: row[11],
+    policies: row[12],
+    reasonCode: row[13],
+    status: row[14],
+    latencyMs: row[15],
   };
 }

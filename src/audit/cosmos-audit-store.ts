@@ -1,7 +1,16 @@
 import type { Container } from '@azure/cosmos';
 import { GatewayError } from '../errors';
 import type { AuditSink } from './audit-log';
-import { AUDIT_BUCKETS, auditBucket, auditDay, auditPartitionKey, type AuditRecord } from './audit-record';
+import {
+  AUDIT_BUCKETS,
+  AUDIT_COLUMNS,
+  auditBucket,
+  auditDay,
+  auditPartitionKey,
+  auditRowPartition,
+  type AuditRecord,
+  type AuditRow,
+} from './audit-record';
 
 const DAY_MS = 86_400_000;
 /** Records per stored document: ~0.3 KB each keeps a page far below Cosmos DB's 2 MB item limit. */
@@ -10,29 +19,6 @@ export const RECORDS_PER_PAGE = 200;
 const WRITES_IN_FLIGHT = 2;
 /** Pages one query round trip reads. */
 const PAGES_PER_READ = 20;
-
-/**
- * The stored columns of a record, in row order: every member but `pk` (the page's own) and
- * `time` (rebuilt from `ts`).
- */
-export const AUDIT_COLUMNS = [
-  'id',
-  'ts',
-  'correlationId',
-  'operation',
-  'oid',
-  'tid',
-  'azp',
-  'credential',
-  'resource',
-  'action',
-  'path',
-  'decision',
-  'policies',
-  'reasonCode',
-  'status',
-  'latencyMs',
-] as const satisfies readonly Exclude<keyof AuditRecord, 'pk' | 'time'>[];
 
 /**
  * One stored document of the audit container: the records of one partition from one flush, as
@@ -59,28 +45,15 @@ interface AuditPage {
   readonly rows: readonly (readonly unknown[])[];
 }
 
-/** A record as a row of {@link AUDIT_COLUMNS}. */
-export function toAuditRow(record: AuditRecord): unknown[] {
-  return AUDIT_COLUMNS.map((column) => record[column]);
-}
-
-/** The page of records of one partition (at most {@link RECORDS_PER_PAGE}). */
-function toAuditPage(chunk: readonly AuditRecord[]): AuditPage {
+/** The page of rows of one partition (at most {@link RECORDS_PER_PAGE}). */
+function toAuditPage(pk: string, rows: readonly AuditRow[]): AuditPage {
   let minTs = Infinity;
   let maxTs = -Infinity;
-  for (const record of chunk) {
-    if (record.ts < minTs) minTs = record.ts;
-    if (record.ts > maxTs) maxTs = record.ts;
+  for (const row of rows) {
+    if (row[1] < minTs) minTs = row[1];
+    if (row[1] > maxTs) maxTs = row[1];
   }
-  return {
-    id: chunk[0]!.id,
-    pk: chunk[0]!.pk,
-    minTs,
-    maxTs,
-    count: chunk.length,
-    columns: AUDIT_COLUMNS,
-    rows: chunk.map(toAuditRow),
-  };
+  return { id: rows[0]![0], pk, minTs, maxTs, count: rows.length, columns: AUDIT_COLUMNS, rows };
 }
 
 /** The records of a stored page. */
@@ -162,20 +135,21 @@ export class CosmosAuditStore implements AuditSink {
   constructor(readonly container: Container) {}
 
   /**
-   * Writes records as pages. A page's id is its first record's id, so a retried flush (after a
+   * Writes rows as pages. A page's id is its first row's id, so a retried flush (after a
    * partial failure) finds the pages already written (409) instead of duplicating them.
    */
-  async write(records: readonly AuditRecord[]): Promise<void> {
-    const byPartition = new Map<string, AuditRecord[]>();
-    for (const record of records) {
-      const list = byPartition.get(record.pk);
-      if (list) list.push(record);
-      else byPartition.set(record.pk, [record]);
+  async write(rows: readonly AuditRow[]): Promise<void> {
+    const byPartition = new Map<string, AuditRow[]>();
+    for (const row of rows) {
+      const pk = auditRowPartition(row);
+      const list = byPartition.get(pk);
+      if (list) list.push(row);
+      else byPartition.set(pk, [row]);
     }
-    const chunks: (readonly AuditRecord[])[] = [];
-    for (const list of byPartition.values()) {
+    const chunks: { pk: string; rows: readonly AuditRow[] }[] = [];
+    for (const [pk, list] of byPartition) {
       for (let i = 0; i < list.length; i += RECORDS_PER_PAGE)
-        chunks.push(list.slice(i, i + RECORDS_PER_PAGE));
+        chunks.push({ pk, rows: list.slice(i, i + RECORDS_PER_PAGE) });
     }
     // Two pages in flight, each built just before it is sent: a flush of many partitions uses
     // two connections and spreads its request units over the flush instead of asking for all
@@ -185,7 +159,7 @@ export class CosmosAuditStore implements AuditSink {
       while (next < chunks.length) {
         const chunk = chunks[next++]!;
         try {
-          await this.container.items.create(toAuditPage(chunk));
+          await this.container.items.create(toAuditPage(chunk.pk, chunk.rows));
         } catch (err) {
           if ((err as { code?: unknown }).code !== 409) throw err;
         }

@@ -2,7 +2,13 @@ import type { CosmosClient } from '@azure/cosmos';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toAuditRecord, type AuditInput, type AuditRecord } from '../../src/audit/audit-record';
+import {
+  auditRecordOf,
+  toAuditRow,
+  type AuditInput,
+  type AuditRecord,
+  type AuditRow,
+} from '../../src/audit/audit-record';
 import { CosmosAuditStore } from '../../src/audit/cosmos-audit-store';
 import { isGatewayError } from '../../src/errors';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../src/host/local/embedded-cosmos';
@@ -32,7 +38,8 @@ describe('Cosmos audit store on the embedded server', () => {
   let cosmos: EmbeddedCosmos;
   let client: CosmosClient;
   let store: CosmosAuditStore;
-  const written: AuditRecord[] = [];
+  const rows: AuditRow[] = [];
+  let written: AuditRecord[] = [];
 
   beforeAll(async () => {
     cosmos = await startEmbeddedCosmos({ certDir: mkdtempSync(join(tmpdir(), 'gw-cert-')) });
@@ -45,14 +52,12 @@ describe('Cosmos audit store on the embedded server', () => {
     for (let day = 0; day < 3; day++) {
       for (let n = 0; n < 5; n++) {
         const at = T0 + day * 24 * HOUR + (n < 3 ? 0 : n * HOUR);
-        written.push(
-          toAuditRecord(input('alice', day * 10 + n), at),
-          toAuditRecord(input('bob', day * 10 + n), at),
-        );
+        rows.push(toAuditRow(input('alice', day * 10 + n), at), toAuditRow(input('bob', day * 10 + n), at));
       }
     }
-    await store.write(written);
-    await store.write(written.slice(0, 3)); // a retried batch is idempotent
+    written = rows.map(auditRecordOf);
+    await store.write(rows);
+    await store.write(rows.slice(0, 3)); // a retried batch is idempotent
   });
 
   afterAll(async () => {

@@ -101,7 +101,7 @@ describe('scripts/bundle.ts', () => {
 
   it('writes a complete deployable folder: bundles, maps, host.json and a package.json naming main.js', () => {
     expect(Object.keys(summary.files)).toEqual(
-      expect.arrayContaining(['main.js', 'main.js.map', 'cli.js', 'cli.js.map']),
+      expect.arrayContaining(['main.js', 'main.js.map', 'cli.js', 'cli.js.map', 'audit-worker.js']),
     );
     expect(readdirSync(summary.outDir)).toEqual(expect.arrayContaining(['host.json', 'package.json']));
     const pkg = JSON.parse(readFileSync(join(summary.outDir, 'package.json'), 'utf8')) as {

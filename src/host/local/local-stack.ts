@@ -150,9 +150,9 @@ async function onPreferredPort<T>(
  * to be another local stack's embedded server (a second instance on one database): its
  * certificate authority under `.local/` is trusted, when it is there.
  */
-function cosmosAgentFor(endpoint: string): { agent?: Agent } {
+function cosmosAgentFor(endpoint: string): { agent?: Agent; ca?: string } {
   const ca = localCaFor(endpoint);
-  return ca === undefined ? {} : { agent: new Agent({ ca, keepAlive: true }) };
+  return ca === undefined ? {} : { agent: new Agent({ ca, keepAlive: true }), ca };
 }
 
 /**
@@ -240,7 +240,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   try {
     const strict = options.depsOnly === true;
     let cosmos: EmbeddedCosmos | undefined;
-    let cosmosAgent: { agent?: Agent } = {};
+    let cosmosAgent: { agent?: Agent; ca?: string } = {};
     if (!isSet(env, 'COSMOS_ENDPOINT')) {
       cosmos = await onPreferredPort('Cosmos DB', fixed ? EMBEDDED_COSMOS_PORT : 0, strict, logger, (port) =>
         startEmbeddedCosmos({ port, host, isolated: options.isolateCosmos ?? false }),
@@ -248,7 +248,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stops.push(() => cosmos?.close());
       effective.COSMOS_ENDPOINT = cosmos.endpoint;
       effective.COSMOS_KEY ??= cosmos.key;
-      cosmosAgent = { agent: cosmos.agent };
+      cosmosAgent = { agent: cosmos.agent, ca: cosmos.ca };
     } else if (isLoopbackUrl(effective.COSMOS_ENDPOINT!)) {
       // Another local stack's embedded server: its dev key (it checks none) unless one is given.
       effective.COSMOS_KEY ??= EMBEDDED_COSMOS_KEY;
@@ -328,6 +328,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await startTelemetry(env, logger); // only with APPLICATIONINSIGHTS_CONNECTION_STRING
     const gateway = buildServices(config, {
       cosmos: client,
+      cosmosCa: cosmosAgent.ca,
       logger,
       ...withIO(localIO(config.entra.authority, idp, ordersKey), options.io),
     });
@@ -420,6 +421,7 @@ export async function startGatewayInstance(
   const logger = options.logger ?? new MemoryLogger();
   const gateway = buildServices(config, {
     cosmos: client,
+    cosmosCa: stack.cosmos?.ca,
     logger,
     ...withIO(localIO(config.entra.authority, stack.idp, stack.ordersKey), options.deps),
   });

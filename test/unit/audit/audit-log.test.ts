@@ -4,7 +4,8 @@ import {
   AUDIT_BUCKETS,
   auditBucket,
   auditPartition,
-  toAuditRecord,
+  auditRecordOf,
+  toAuditRow,
   type AuditInput,
 } from '../../../src/audit/audit-record';
 import { ManualClock } from '../../../src/clock';
@@ -102,8 +103,8 @@ describe('audit partitions', () => {
 
   it('file a record under the UTC day of its time, to the millisecond, with the bucket of its oid', () => {
     const midnight = Date.UTC(2026, 10, 25);
-    const before = toAuditRecord(input(1), midnight - 1);
-    const after = toAuditRecord(input(2), midnight);
+    const before = auditRecordOf(toAuditRow(input(1), midnight - 1));
+    const after = auditRecordOf(toAuditRow(input(2), midnight));
     expect(before).toMatchObject({ time: '2026-11-24T23:59:59.999Z', ts: midnight - 1 });
     expect(before.pk).toBe(auditPartition(midnight - 1, before.oid));
     expect(before.pk.startsWith('2026-11-24:')).toBe(true);

@@ -1,5 +1,5 @@
-import { toAuditRecord, type AuditInput } from '../../../src/audit/audit-record';
-import { AUDIT_COLUMNS, auditRecordsOf, toAuditRow } from '../../../src/audit/cosmos-audit-store';
+import { AUDIT_COLUMNS, auditRecordOf, toAuditRow, type AuditInput } from '../../../src/audit/audit-record';
+import { auditRecordsOf } from '../../../src/audit/cosmos-audit-store';
 
 const input: AuditInput = {
   correlationId: 'c-1',
@@ -20,24 +20,34 @@ const input: AuditInput = {
 
 describe('audit pages (records stored as rows)', () => {
   it('read back every member of every record, exactly', () => {
-    const records = [
-      toAuditRecord(input, Date.UTC(2026, 10, 24, 23, 59, 59, 999)),
-      toAuditRecord({ ...input, oid: null, policies: [] }, Date.UTC(2026, 10, 24)),
+    const rows = [
+      toAuditRow(input, Date.UTC(2026, 10, 24, 23, 59, 59, 999)),
+      toAuditRow({ ...input, oid: null, policies: [] }, Date.UTC(2026, 10, 24)),
     ];
-    const page = { pk: records[0]!.pk, columns: AUDIT_COLUMNS, rows: records.map(toAuditRow) };
+    const records = rows.map(auditRecordOf);
+    expect(records[1]).toEqual({
+      ...input,
+      oid: null,
+      policies: [],
+      id: rows[1]![0],
+      pk: '2026-11-24:0',
+      time: '2026-11-24T00:00:00.000Z',
+      ts: Date.UTC(2026, 10, 24),
+    });
+    const page = { pk: records[0]!.pk, columns: AUDIT_COLUMNS, rows };
     // Same partition for the comparison: the page's pk is every record's.
     expect(auditRecordsOf(page)).toEqual(records.map((r) => ({ ...r, pk: page.pk })));
   });
 
   it('follow the columns the page names, in its order', () => {
-    const record = toAuditRecord(input, Date.UTC(2026, 10, 24, 12));
+    const record = auditRecordOf(toAuditRow(input, Date.UTC(2026, 10, 24, 12)));
     const columns = [...AUDIT_COLUMNS].reverse();
     const page = { pk: record.pk, columns, rows: [columns.map((c) => record[c])] };
     expect(auditRecordsOf(page)).toEqual([record]);
   });
 
   it('are smaller than the records as objects', () => {
-    const record = toAuditRecord(input, Date.UTC(2026, 10, 24, 12));
-    expect(JSON.stringify(toAuditRow(record)).length).toBeLessThan(0.75 * JSON.stringify(record).length);
+    const row = toAuditRow(input, Date.UTC(2026, 10, 24, 12));
+    expect(JSON.stringify(row).length).toBeLessThan(0.75 * JSON.stringify(auditRecordOf(row)).length);
   });
 });
