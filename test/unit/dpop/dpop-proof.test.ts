@@ -1,0 +1,235 @@
+/**
+ * DPoP proof checks (RFC 9449 section 4.3) with the RFC's own examples as vectors: figure 2 (a
+ * token request proof), figure 13 (a resource request proof with `ath`), the thumbprint of
+ * section 6.1 and RFC 7638 section 3.1's thumbprint. Then one refusal per check, each made by
+ * signing a real proof with a generated key and changing one thing.
+ */
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import {
+  accessTokenHash,
+  DpopProofError,
+  jwkThumbprint,
+  normalizeHtu,
+  verifyDpopProof,
+  type ProofExpectation,
+} from '../../../src/dpop/dpop-proof';
+
+// RFC 9449 figure 2 and figure 13, line folding undone; section 6.1's thumbprint of their key.
+const RFC_TOKEN_PROOF =
+  'eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg';
+const RFC_RESOURCE_PROOF =
+  'eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlLm9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05yV0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9.2oW9RP35yRqzhrtNP86L-Ey71EOptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6Fy1dqd-jfxSYoMxhAJpLjA';
+const RFC_ACCESS_TOKEN = 'Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU';
+const RFC_JKT = '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I';
+// RFC 7638 section 3.1.
+const RFC7638_JWK = {
+  kty: 'RSA',
+  n: '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw',
+  e: 'AQAB',
+  alg: 'RS256',
+  kid: '2011-04-29',
+};
+
+const tokenRequest = (now: number): ProofExpectation => ({
+  method: 'POST',
+  urls: ['https://server.example.com/token'],
+  now,
+  maxAgeSeconds: 60,
+  skewSeconds: 60,
+});
+
+describe('RFC vectors', () => {
+  it('verifies RFC 9449 figure 2, the token request proof, and gives section 6.1 thumbprint', () => {
+    expect(verifyDpopProof(RFC_TOKEN_PROOF, tokenRequest(1562262616))).toEqual({
+      jkt: RFC_JKT,
+      jti: '-BwC3ESc6acc2lTc',
+      iat: 1562262616,
+      alg: 'ES256',
+      expiresAt: 1562262616 + 120,
+    });
+  });
+
+  it('verifies RFC 9449 figure 13, the resource request proof, with its ath', () => {
+    expect(accessTokenHash(RFC_ACCESS_TOKEN)).toBe('fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo');
+    const proof = verifyDpopProof(RFC_RESOURCE_PROOF, {
+      method: 'GET',
+      urls: ['https://resource.example.org/protectedresource'],
+      accessToken: RFC_ACCESS_TOKEN,
+      now: 1562262618,
+      maxAgeSeconds: 60,
+      skewSeconds: 60,
+    });
+    expect(proof).toMatchObject({ jkt: RFC_JKT, jti: 'e1j3V_bKic8-LAEB' });
+  });
+
+  it('refuses figure 13 with another access token, method or URL', () => {
+    const base = {
+      method: 'GET',
+      urls: ['https://resource.example.org/protectedresource'],
+      accessToken: RFC_ACCESS_TOKEN,
+      now: 1562262618,
+      maxAgeSeconds: 60,
+      skewSeconds: 60,
+    };
+    expect(() =>
+      verifyDpopProof(RFC_RESOURCE_PROOF, { ...base, accessToken: `${RFC_ACCESS_TOKEN}x` }),
+    ).toThrow(/"ath"/);
+    expect(() => verifyDpopProof(RFC_RESOURCE_PROOF, { ...base, method: 'POST' })).toThrow(/"htm"/);
+    expect(() =>
+      verifyDpopProof(RFC_RESOURCE_PROOF, { ...base, urls: ['https://resource.example.org/other'] }),
+    ).toThrow(/"htu"/);
+  });
+
+  it('computes RFC 7638 section 3.1 thumbprint, ignoring members that are not required', () => {
+    expect(jwkThumbprint(RFC7638_JWK)).toBe('NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs');
+  });
+});
+
+describe('htu normalization (RFC 3986 syntax- and scheme-based)', () => {
+  it.each([
+    ['HTTPS://Server.Example.COM:443/token', 'https://server.example.com/token'],
+    ['https://server.example.com/a/./b/../token?x=1#f', 'https://server.example.com/a/token'],
+    ['http://server.example.com:80/%7euser', 'http://server.example.com/~user'],
+    ['https://server.example.com/%2f', 'https://server.example.com/%2F'],
+    ['https://server.example.com:8443/token', 'https://server.example.com:8443/token'],
+  ])('%s is %s', (given, normalized) => {
+    expect(normalizeHtu(given)).toBe(normalized);
+  });
+
+  it.each(['ftp://server.example.com/token', '/token', 'not a url'])('%s is no htu', (given) => {
+    expect(normalizeHtu(given)).toBeUndefined();
+  });
+});
+
+/** A fresh ES256 key and a proof signer that lets a test change any part. */
+function client(alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA' | 'ES384' = 'ES256') {
+  const { privateKey, publicKey } =
+    alg === 'EdDSA'
+      ? generateKeyPairSync('ed25519')
+      : alg === 'RS256' || alg === 'PS256'
+        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : generateKeyPairSync('ec', { namedCurve: alg === 'ES384' ? 'P-384' : 'P-256' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  return { privateKey, jwk, proof: (changes: ProofChanges = {}) => makeProof(privateKey, jwk, alg, changes) };
+}
+
+interface ProofChanges {
+  header?: Record<string, unknown>;
+  claims?: Record<string, unknown>;
+  signature?: (sig: Buffer) => Buffer;
+}
+
+const NOW = 1_800_000_000;
+const URL_ = 'https://gateway.example.net/api/proxy/orders/customers/42';
+
+function makeProof(key: KeyObject, jwk: object, alg: string, changes: ProofChanges): string {
+  const header = { typ: 'dpop+jwt', alg, jwk, ...changes.header };
+  const claims = { jti: 'jti-0123456789', htm: 'GET', htu: URL_, iat: NOW, ...changes.claims };
+  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  const data = Buffer.from(input);
+  const signature =
+    alg === 'EdDSA'
+      ? sign(null, data, key)
+      : alg === 'PS256'
+        ? sign('sha256', data, { key, padding: 6, saltLength: 32 })
+        : alg.startsWith('ES')
+          ? sign(alg === 'ES384' ? 'sha384' : 'sha256', data, { key, dsaEncoding: 'ieee-p1363' })
+          : sign('sha256', data, key);
+  return `${input}.${(changes.signature ?? ((s) => s))(signature).toString('base64url')}`;
+}
+
+const resourceRequest: ProofExpectation = {
+  method: 'GET',
+  urls: [URL_],
+  now: NOW,
+  maxAgeSeconds: 60,
+  skewSeconds: 60,
+};
+
+describe('verifyDpopProof', () => {
+  const es256 = client();
+
+  it.each(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'] as const)('accepts %s proofs', (alg) => {
+    const c = client(alg);
+    expect(verifyDpopProof(c.proof(), resourceRequest)).toMatchObject({ alg, jkt: jwkThumbprint(c.jwk) });
+  });
+
+  it('accepts a proof as old as the window and as far ahead as the skew', () => {
+    expect(() => verifyDpopProof(es256.proof({ claims: { iat: NOW - 120 } }), resourceRequest)).not.toThrow();
+    expect(() => verifyDpopProof(es256.proof({ claims: { iat: NOW + 60 } }), resourceRequest)).not.toThrow();
+  });
+
+  it('accepts the URL below a second base (the public issuer), with a query string', () => {
+    const proof = es256.proof({ claims: { htu: 'https://api.contoso.com/gw/proxy/orders?x=1' } });
+    expect(() =>
+      verifyDpopProof(proof, { ...resourceRequest, urls: [URL_, 'https://api.contoso.com/gw/proxy/orders'] }),
+    ).not.toThrow();
+  });
+
+  const other = client();
+  it.each<[string, () => string, RegExp]>([
+    ['a token that is no JWS', () => 'abc.def', /compact JWS/],
+    ['an oversized proof', () => `${'a'.repeat(9000)}.b.c`, /too large/],
+    ['a header that is not JSON', () => `bm90IGpzb24.${es256.proof().split('.')[1]}.sig`, /not JSON/],
+    ['typ JWT', () => es256.proof({ header: { typ: 'JWT' } }), /"typ"/],
+    ['alg none', () => es256.proof({ header: { alg: 'none' } }), /"alg"/],
+    ['alg HS256', () => es256.proof({ header: { alg: 'HS256' } }), /"alg"/],
+    ['a crit header', () => es256.proof({ header: { crit: ['exp'] } }), /"crit"/],
+    ['no jwk', () => es256.proof({ header: { jwk: undefined } }), /"jwk"/],
+    ['a private key in jwk', () => es256.proof({ header: { jwk: { ...es256.jwk, d: 'AAAA' } } }), /private/],
+    ['a symmetric jwk', () => es256.proof({ header: { jwk: { kty: 'oct', k: 'AAAA' } } }), /private|EC key/],
+    ['an EC key with RS256', () => es256.proof({ header: { alg: 'RS256' } }), /RSA key/],
+    ['a P-384 key with ES256', () => es256.proof({ header: { jwk: client('ES384').jwk } }), /P-256/],
+    [
+      'a jwk that is no point on the curve',
+      () => es256.proof({ header: { jwk: { ...es256.jwk, x: 'AAAA' } } }),
+      /valid public key|signature/,
+    ],
+    ['another key than the signer', () => es256.proof({ header: { jwk: other.jwk } }), /signature/],
+    [
+      'a tampered signature',
+      () => es256.proof({ signature: (s) => Buffer.concat([s.subarray(1), s.subarray(0, 1)]) }),
+      /signature/,
+    ],
+    [
+      'a DER signature (not JWS r||s)',
+      () => es256.proof({ signature: () => Buffer.alloc(72, 1) }),
+      /signature/,
+    ],
+    ['no jti', () => es256.proof({ claims: { jti: undefined } }), /"jti"/],
+    ['a short jti', () => es256.proof({ claims: { jti: 'x' } }), /"jti"/],
+    ['a jti with spaces', () => es256.proof({ claims: { jti: 'a b c d e f g h' } }), /"jti"/],
+    ['another method', () => es256.proof({ claims: { htm: 'POST' } }), /"htm"/],
+    ['a lower-case method', () => es256.proof({ claims: { htm: 'get' } }), /"htm"/],
+    ['another path', () => es256.proof({ claims: { htu: `${URL_}/x` } }), /"htu"/],
+    ['another host', () => es256.proof({ claims: { htu: URL_.replace('gateway', 'evil') } }), /"htu"/],
+    ['http for https', () => es256.proof({ claims: { htu: URL_.replace('https', 'http') } }), /"htu"/],
+    ['no htu', () => es256.proof({ claims: { htu: undefined } }), /"htu"/],
+    ['no iat', () => es256.proof({ claims: { iat: undefined } }), /"iat"/],
+    ['iat as a string', () => es256.proof({ claims: { iat: String(NOW) } }), /"iat"/],
+    ['iat past the skew', () => es256.proof({ claims: { iat: NOW + 61 } }), /future/],
+    ['a proof past the window', () => es256.proof({ claims: { iat: NOW - 121 } }), /too old/],
+  ])('refuses %s', (_case, proof, reason) => {
+    let caught: unknown;
+    try {
+      verifyDpopProof(proof(), resourceRequest);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(DpopProofError);
+    expect((caught as Error).message).toMatch(reason);
+  });
+
+  it('refuses an RSA key under 2048 bits', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const proof = makeProof(privateKey, publicKey.export({ format: 'jwk' }), 'RS256', {});
+    expect(() => verifyDpopProof(proof, resourceRequest)).toThrow(/2048/);
+  });
+
+  it('asks for ath only with an access token, and then requires it', () => {
+    const token = 'sv=1&sr=orders&sig=x';
+    expect(() => verifyDpopProof(es256.proof(), { ...resourceRequest, accessToken: token })).toThrow(/"ath"/);
+    const bound = es256.proof({ claims: { ath: accessTokenHash(token) } });
+    expect(() => verifyDpopProof(bound, { ...resourceRequest, accessToken: token })).not.toThrow();
+  });
+});
