@@ -10,19 +10,22 @@
  * - `fastify-peer`: the gateway a Node user would hand-build (Fastify 5 + @fastify/reply-from, a
  *   verified-token cache, a role check, an HMAC caller header, header hygiene);
  * - `gateway-sas`, `gateway-bearer` (a repeated token), `gateway-bearer-fresh` (a token never seen
- *   before on every call): the local stack's gateway, its Cosmos DB charged apart (`database`).
+ *   before on every call), `gateway-dpop` (a DPoP-bound token, a new proof per call): the local
+ *   stack's gateway, its Cosmos DB charged apart (`database`).
  *
  * Variants alternate over ROUNDS rounds; each figure is the median round. Latency is also taken
  * open-loop, at a fixed rate of half the passthrough's capacity, for the passthrough and the
  * gateway: a closed loop's latency only mirrors its throughput.
  */
 import { LoadGenerator, type LoadJob, type ProcTask } from './load';
-import { ORDERS_PATH, startServer, type StartedServer } from './servers';
+import { dpopProof, ORDERS_PATH, startServer, type StartedServer } from './servers';
 
 const REQUESTS = 20_000;
 const WARMUP = 2_000;
 const FRESH_REQUESTS = 2_000;
 const FRESH_WARMUP = 200;
+const DPOP_REQUESTS = 5_000;
+const DPOP_WARMUP = 500;
 const CONNECTIONS = 32;
 const ROUNDS = 5;
 const OPEN_LOOP_SECONDS = 5;
@@ -107,6 +110,27 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
         },
         pids: gatewayPids,
       }),
+      // A DPoP-bound token with a new proof per request: a signature check and a Cosmos DB
+      // write (the shared replay store) per request. The proofs are made before the round.
+      'gateway-dpop': () => {
+        const url = `${gateway.url}${proxied}`;
+        const token = gateway.dpopToken!;
+        const proofs = Array.from({ length: DPOP_REQUESTS + DPOP_WARMUP }, () => ({
+          authorization: `DPoP ${token}`,
+          dpop: dpopProof(gateway.dpopKey!, 'GET', url, token),
+        }));
+        return {
+          job: {
+            origin: gateway.url,
+            path: proxied,
+            requests: DPOP_REQUESTS,
+            warmup: DPOP_WARMUP,
+            connections: CONNECTIONS,
+            headerSets: proofs,
+          },
+          pids: gatewayPids,
+        };
+      },
       'gateway-bearer-fresh': (round) => {
         const per = FRESH_REQUESTS + FRESH_WARMUP;
         // Warm-up and counted calls take distinct tokens: none was seen before.

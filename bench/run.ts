@@ -8,6 +8,7 @@ import { benchPolicyEvaluation } from './policy-evaluation';
 import { benchProxy } from './proxy';
 import { benchColdStart } from './cold-start';
 import { benchStatement } from './statement';
+import { benchDpop } from './dpop';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -22,6 +23,7 @@ const BENCHES: readonly Bench[] = [
   ],
   ['sas', benchSas],
   ['statement (x-gateway-principal, one thread)', benchStatement],
+  ['dpop (proof check per request, one thread)', benchDpop],
   [
     'proxy (CPU per request of each process: passthrough, Functions floor, Fastify peer, gateway)',
     benchProxy,

@@ -9,7 +9,15 @@
  * in BENCH_SERVER_INPUT (JSON); the child answers one IPC message with where it listens and
  * exits when the parent disconnects.
  */
-import { createHash, createHmac } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  type JsonWebKey,
+} from 'node:crypto';
 import { fork } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +39,9 @@ export interface StartedServer {
   readonly bearer?: string;
   readonly sas?: string;
   readonly freshBearers?: readonly string[];
+  /** A DPoP-bound token and its key (private JWK: the load makes a proof per request). */
+  readonly dpopToken?: string;
+  readonly dpopKey?: JsonWebKey;
   readonly idpPublicKeyPem?: string;
   readonly idpIssuer?: string;
   readonly audience?: string;
@@ -197,6 +208,46 @@ async function fastifyPeer(input: ServerInput): Promise<StartedServer> {
 }
 
 /** The local stack's gateway, its Cosmos DB in a process of its own, a resource and policy seeded. */
+/** A DPoP proof of `key` for one request: a new `jti`, `iat` now (RFC 9449 section 4.2). */
+export function dpopProof(key: JsonWebKey, htm: string, htu: string, accessToken?: string): string {
+  const { d: _private, ...jwk } = key;
+  const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk })}.${b64({
+    jti: randomBytes(16).toString('base64url'),
+    htm,
+    htu,
+    iat: Math.floor(Date.now() / 1000),
+    ...(accessToken === undefined
+      ? {}
+      : { ath: createHash('sha256').update(accessToken).digest('base64url') }),
+  })}`;
+  const privateKey = createPrivateKey({ key: key as never, format: 'jwk' });
+  return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+}
+
+/** A DPoP client of the gateway: its key and a token bound to it. */
+async function dpopClient(api: string, bearer: string): Promise<{ dpopToken: string; dpopKey: JsonWebKey }> {
+  const dpopKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const res = await fetch(`${api}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      dpop: dpopProof(dpopKey, 'POST', `${api}/token`),
+    },
+    body: new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: bearer,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      resource: `orders/customers/${OID}`,
+      scope: 'read',
+      requested_lifetime: '3600',
+    }).toString(),
+  });
+  const dpopToken = ((await res.json()) as { access_token?: string }).access_token;
+  if (!dpopToken) throw new Error(`bench: DPoP token exchange failed (${res.status})`);
+  return { dpopToken, dpopKey };
+}
+
 async function gateway(input: ServerInput): Promise<StartedServer> {
   const stack = await startLocalStack({
     env: {},
@@ -247,6 +298,7 @@ async function gateway(input: ServerInput): Promise<StartedServer> {
   const freshBearers = Array.from({ length: input.freshTokens ?? 0 }, () =>
     idp.mintToken({ roles: ['Orders.Reader'], oid: OID }),
   );
+  const dpop = await dpopClient(api, bearer);
   return {
     url: stack.gatewayUrl!,
     pid: process.pid,
@@ -254,6 +306,7 @@ async function gateway(input: ServerInput): Promise<StartedServer> {
     bearer,
     sas,
     freshBearers,
+    ...dpop,
     idpPublicKeyPem: idp.publicKeyPem,
     idpIssuer: `${idp.authority}/${idp.tenantId}/v2.0`,
     audience: idp.clientId,

@@ -35,6 +35,13 @@ export const ERROR_CODES = {
   ERR_SAS_EXPIRED: { status: 401, title: 'The shared access signature has expired' },
   ERR_SAS_REVOKED: { status: 401, title: 'The shared access signature has been revoked' },
   ERR_SAS_NOT_YET_VALID: { status: 401, title: 'The shared access signature is not valid yet' },
+  ERR_DPOP_PROOF_INVALID: { status: 401, title: 'The DPoP proof is missing or invalid' },
+  ERR_DPOP_PROOF_REPLAYED: { status: 401, title: 'The DPoP proof was used before' },
+  ERR_DPOP_BINDING: {
+    status: 401,
+    title: 'The token must be presented as DPoP with a proof of the key it is bound to',
+  },
+  ERR_DPOP_REQUIRED: { status: 401, title: 'This resource accepts only DPoP-bound tokens' },
   ERR_PRINCIPAL_STATEMENT_INVALID: { status: 401, title: 'The x-gateway-principal statement is invalid' },
   ERR_PRINCIPAL_STATEMENT_EXPIRED: { status: 401, title: 'The x-gateway-principal statement has expired' },
 
@@ -56,6 +63,11 @@ export const ERROR_CODES = {
   ERR_SUBJECT_TOKEN_INVALID: { status: 400, title: 'The subject token was refused' },
   ERR_TARGET_INVALID: { status: 400, title: 'The requested resource is unknown or malformed' },
   ERR_SCOPE_INVALID: { status: 400, title: 'The requested scope is malformed or not allowed by policy' },
+  ERR_TOKEN_DPOP_PROOF_INVALID: { status: 400, title: 'The DPoP proof of the token request is invalid' },
+  ERR_TOKEN_DPOP_REQUIRED: {
+    status: 400,
+    title: 'The resource issues only DPoP-bound tokens: send a DPoP proof with the token request',
+  },
   ERR_NOT_FOUND: { status: 404, title: 'No such route or document' },
   ERR_RESOURCE_NOT_FOUND: { status: 404, title: 'No such resource' },
   ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
@@ -78,8 +90,18 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Which credential challenge a 401 should carry (RFC 6750 `WWW-Authenticate`). */
-export type ChallengeScheme = 'Bearer' | 'SharedAccessSignature';
+/** Which credential challenge a 401 should carry (RFC 6750 `WWW-Authenticate`; RFC 9449 section 7.1 for DPoP). */
+export type ChallengeScheme = 'Bearer' | 'SharedAccessSignature' | 'DPoP';
+
+/** The DPoP proof algorithms the gateway accepts: the `algs` of a DPoP challenge and of the metadata. */
+export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'RS256', 'EdDSA'] as const;
+
+/** Codes that mean the proof, not the token, was wrong: `invalid_dpop_proof` (RFC 9449 section 7.1). */
+const DPOP_PROOF_CODES: ReadonlySet<ErrorCode> = new Set([
+  'ERR_DPOP_PROOF_INVALID',
+  'ERR_DPOP_PROOF_REPLAYED',
+  'ERR_TOKEN_DPOP_PROOF_INVALID',
+]);
 
 export interface GatewayErrorOptions {
   /** The underlying error: logged, never sent to the client. */
@@ -163,8 +185,17 @@ export function toProblem(err: GatewayError, correlationId: string): ProblemDocu
  */
 export function wwwAuthenticate(err: GatewayError): string | undefined {
   if (err.status !== 401 && err.status !== 403) return undefined;
-  const error = err.status === 401 ? 'invalid_token' : 'insufficient_scope';
+  const error =
+    err.status === 403
+      ? 'insufficient_scope'
+      : DPOP_PROOF_CODES.has(err.code)
+        ? 'invalid_dpop_proof'
+        : 'invalid_token';
   return err.challenge
-    .map((scheme) => `${scheme} realm="gateway", error="${error}", error_description="${err.code}"`)
+    .map(
+      (scheme) =>
+        `${scheme} realm="gateway", error="${error}", error_description="${err.code}"` +
+        (scheme === 'DPoP' ? `, algs="${DPOP_ALGS.join(' ')}"` : ''),
+    )
     .join(', ');
 }

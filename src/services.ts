@@ -12,6 +12,8 @@ import { CosmosAuditStore } from './audit/cosmos-audit-store';
 import { EntraTokenValidator } from './auth/entra/entra-token-validator';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/load-config';
+import { DpopVerifier } from './dpop/dpop-verifier';
+import { CosmosReplayStore, LayeredReplayStore, MemoryReplayStore } from './dpop/replay-store';
 import { createJsonLogger, type Logger } from './logger';
 import { OpenTelemetryMetrics, type Metrics } from './observability/metrics';
 import {
@@ -64,6 +66,8 @@ export interface Services {
   readonly statements: StatementSigner;
   /** Verifies `SharedAccessSignature` credentials. */
   readonly sas: SasCredentialVerifier;
+  /** Verifies DPoP proofs (RFC 9449), each `jti` once across every instance. */
+  readonly dpop: DpopVerifier;
   /** The admin API's two document kinds. */
   readonly admin: { readonly policies: DocumentAdmin<Policy>; readonly resources: DocumentAdmin<Resource> };
   /** The decision log, written to Cosmos DB off the request path. */
@@ -133,6 +137,18 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     skewSeconds: config.entra.clockSkewSeconds,
     state,
   });
+  const dpop = new DpopVerifier({
+    clock,
+    logger,
+    skewSeconds: config.entra.clockSkewSeconds,
+    replay: new LayeredReplayStore(
+      new MemoryReplayStore(clock),
+      new CosmosReplayStore(
+        io.cosmos.database(config.cosmos.database).container(CONTAINERS.dpopProofs),
+        clock,
+      ),
+    ),
+  });
   const rebuild = () => state.rebuild();
   const admin = {
     policies: new DocumentAdmin<Policy>({
@@ -164,6 +180,7 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     sasKeys,
     statements,
     sas,
+    dpop,
     admin,
     auditLog,
     auditStore,

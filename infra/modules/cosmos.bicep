@@ -1,6 +1,6 @@
-// Cosmos DB for NoSQL: the gateway's policies, resources, revocations and audit records. Local
-// (key) authentication is off, so the only way in is Entra ID with a data-plane role
-// (sqlRoleAssignments in rbac.bicep). The containers are created here and not by the gateway:
+// Cosmos DB for NoSQL: the gateway's policies, resources, revocations, audit records and the DPoP
+// proofs it has seen. Local (key) authentication is off, so the only way in is Entra ID with a
+// data-plane role (sqlRoleAssignments in rbac.bicep). The containers are created here and not by the gateway:
 // an Entra identity with a data-plane role may read and write items but cannot create
 // databases or containers, so src/store/cosmos.ts only finds them here.
 
@@ -111,6 +111,32 @@ resource auditContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/cont
           { path: '/minTs/?' }
           { path: '/maxTs/?' }
         ]
+        excludedPaths: [
+          { path: '/*' }
+        ]
+      }
+    }
+  }
+}
+
+// One document per DPoP proof seen (src/dpop/replay-store.ts), id = hash of the key and `jti`,
+// so a replay is a 409 on every instance. Each document carries its own `ttl` (the proof's
+// remaining window, about two minutes); defaultTtl -1 turns per-item TTLs on without a default.
+// Nothing is queried: no index.
+resource dpopProofsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: database
+  name: 'dpop-proofs'
+  properties: {
+    resource: {
+      id: 'dpop-proofs'
+      partitionKey: {
+        paths: ['/id']
+        kind: 'Hash'
+      }
+      defaultTtl: -1
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        includedPaths: []
         excludedPaths: [
           { path: '/*' }
         ]

@@ -17,11 +17,16 @@ export interface CredentialVerifier {
 export interface CredentialVerifiers {
   readonly entra: CredentialVerifier;
   readonly sas?: CredentialVerifier;
+  /**
+   * `DPoP` credentials (RFC 9449): a DPoP-bound SAS token with its proof, which this verifier
+   * reads from the request it was made for. Absent, the scheme is refused like an unknown one.
+   */
+  readonly dpop?: CredentialVerifier;
 }
 
 /** A parsed `Authorization` header. */
 export interface ParsedAuthorization {
-  readonly scheme: 'Bearer' | 'SharedAccessSignature';
+  readonly scheme: 'Bearer' | 'SharedAccessSignature' | 'DPoP';
   readonly credential: string;
 }
 
@@ -36,7 +41,7 @@ const SAS_CREDENTIAL = /^[\x21-\x7e]+$/;
  * (several spaces, several credentials, a comma list) is refused rather than guessed at.
  *
  * @throws {GatewayError} `ERR_CREDENTIAL_MISSING` (no or empty header), `ERR_CREDENTIAL_SCHEME`
- *   (a scheme other than Bearer or SharedAccessSignature), `ERR_TOKEN_MALFORMED` (a known scheme
+ *   (a scheme other than Bearer, SharedAccessSignature or DPoP), `ERR_TOKEN_MALFORMED` (a known scheme
  *   with a missing or malformed credential).
  */
 export function parseAuthorizationHeader(header: string | null | undefined): ParsedAuthorization {
@@ -50,7 +55,9 @@ export function parseAuthorizationHeader(header: string | null | undefined): Par
       ? 'Bearer'
       : schemeText === 'sharedaccesssignature'
         ? 'SharedAccessSignature'
-        : undefined;
+        : schemeText === 'dpop'
+          ? 'DPoP'
+          : undefined;
   if (scheme === undefined) throw new GatewayError('ERR_CREDENTIAL_SCHEME');
   const shape = scheme === 'Bearer' ? TOKEN68 : SAS_CREDENTIAL;
   if (!shape.test(credential)) {
@@ -75,7 +82,9 @@ export async function authenticate(
   authorization: string | null,
   verifiers: CredentialVerifiers,
 ): Promise<Principal> {
-  const accepted: ChallengeScheme[] = verifiers.sas ? ['Bearer', 'SharedAccessSignature'] : ['Bearer'];
+  const accepted: ChallengeScheme[] = ['Bearer'];
+  if (verifiers.sas) accepted.push('SharedAccessSignature');
+  if (verifiers.dpop) accepted.push('DPoP');
   let parsed: ParsedAuthorization;
   try {
     parsed = parseAuthorizationHeader(authorization);
@@ -86,6 +95,16 @@ export async function authenticate(
     throw err;
   }
   if (parsed.scheme === 'Bearer') return verifiers.entra.verify(parsed.credential);
-  if (!verifiers.sas) throw new GatewayError('ERR_CREDENTIAL_SCHEME', undefined, { challenge: accepted });
-  return verifiers.sas.verify(parsed.credential);
+  const verifier = parsed.scheme === 'DPoP' ? verifiers.dpop : verifiers.sas;
+  if (!verifier) throw new GatewayError('ERR_CREDENTIAL_SCHEME', undefined, { challenge: accepted });
+  const principal = await verifier.verify(parsed.credential);
+  if (parsed.scheme === 'SharedAccessSignature' && principal.sas?.jkt !== undefined) {
+    // RFC 9449 section 7.2: a bound token is never accepted as a bearer token.
+    throw new GatewayError(
+      'ERR_DPOP_BINDING',
+      'This token is bound to a DPoP key: send it as "Authorization: DPoP" with a proof of that key',
+      { challenge: ['DPoP'] },
+    );
+  }
+  return principal;
 }

@@ -79,3 +79,18 @@ export async function readJsonBody(request: HttpRequest, maxBytes = MAX_JSON_BOD
     throw new GatewayError('ERR_BAD_REQUEST', 'The body is not valid JSON');
   }
 }
+
+/**
+ * The URLs a request may be named by (a DPoP proof's `htu`): the URL it reached the gateway at
+ * and, under `GATEWAY_ISSUER`, the same path below the public issuer URL (a front door or custom
+ * domain in front of the Function App), which is what the gateway's metadata publishes.
+ */
+export function gatewayUrls(
+  config: { readonly statement: { readonly issuer?: string | undefined } },
+  url: string,
+): string[] {
+  const issuer = config.statement.issuer;
+  if (issuer === undefined) return [url];
+  const base = apiBaseUrl(url);
+  return url.startsWith(base) ? [url, `${issuer.replace(/\/+$/, '')}${url.slice(base.length)}`] : [url];
+}

@@ -8,6 +8,8 @@
  *   kept honest by its verification (revocations, the granting policies' versions): policies are
  *   not evaluated again. Outside the grant: a deny with `SAS_SCOPE`.
  * - An Entra caller (or an admin's what-if principal) is decided by the policies now.
+ * - A resource with `requireDpop` denies (`DPOP_REQUIRED`) every caller whose token is not bound
+ *   to a DPoP key, and a token request that brings no DPoP proof.
  */
 import type { SasGrant } from '../verifier/verify-sas-token';
 import type { Action } from '../policy/actions';
@@ -23,8 +25,11 @@ import {
 import type { PolicySnapshot } from '../store/policy-state';
 import { checkSasScope } from '../verifier/sas-scope';
 
-/** Why a decision came out as it did: the evaluator's reasons, plus a SAS used outside its grant. */
-export type AuthorizeReason = ReasonCode | 'SAS_SCOPE';
+/**
+ * Why a decision came out as it did: the evaluator's reasons, plus a SAS used outside its grant
+ * and a credential without a DPoP key on a resource that requires one.
+ */
+export type AuthorizeReason = ReasonCode | 'SAS_SCOPE' | 'DPOP_REQUIRED';
 
 /** The outcome of {@link authorize}: the evaluator's decision, with a SAS's own reason too. */
 export type Authorization = Omit<Decision, 'reasonCode'> & { readonly reasonCode: AuthorizeReason };
@@ -40,8 +45,12 @@ export interface ScopeQuery {
   readonly subtree: readonly string[];
 }
 
-/** Who asks: a verified caller (with its SAS grant, if any) or an admin's what-if principal. */
-export type Caller = PolicyPrincipal & { readonly sas?: SasGrant };
+/**
+ * Who asks: a verified caller (with its SAS grant, if any) or an admin's what-if principal.
+ * `jkt`: the DPoP key a token being issued will be bound to (a verified proof came with the
+ * request); a SAS caller's own binding is its grant's `jkt`.
+ */
+export type Caller = PolicyPrincipal & { readonly sas?: SasGrant; readonly jkt?: string };
 
 const NO_POLICIES: readonly string[] = Object.freeze([]);
 
@@ -89,7 +98,17 @@ export function authorize(
   caller: Caller,
   query: RequestQuery | ScopeQuery,
 ): Authorization {
-  if (!snapshot.resources.has(query.resource)) return unknownResourceDecision(query.resource);
+  const resource = snapshot.resources.get(query.resource);
+  if (resource === undefined) return unknownResourceDecision(query.resource);
+  if (resource.requireDpop === true && (caller.jkt ?? caller.sas?.jkt) === undefined) {
+    return {
+      allowed: false,
+      decision: 'deny',
+      reason: `Resource "${query.resource}" accepts only DPoP-bound tokens`,
+      reasonCode: 'DPOP_REQUIRED',
+      policies: NO_POLICIES,
+    };
+  }
   if (caller.sas !== undefined) return sasAuthorization(caller.sas, query);
   if ('action' in query) return evaluatePolicies(snapshot.index, { ...query, principal: caller });
   const scope = evaluateScope(snapshot.index, {

@@ -191,6 +191,12 @@ export function resourceSchema({ allowedHosts, keySettings }: ResourceRules) {
      * path. Costs one signature per call. Default false.
      */
     boundStatement: z.boolean().default(false),
+    /**
+     * Accept only DPoP-bound tokens (RFC 9449) for this resource: `/api/token` issues its tokens
+     * only with a DPoP proof, and the proxy refuses Entra Bearer tokens and unbound SAS tokens. A
+     * token copied off a device is then useless without the device's key. Default false.
+     */
+    requireDpop: z.boolean().optional(),
   });
 }
 

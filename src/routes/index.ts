@@ -11,7 +11,7 @@ import { health } from './health';
 import { proxy } from './proxy';
 import { revocations } from './revocations';
 import { token } from './token';
-import { jwks, openIdConfiguration } from './well-known';
+import { jwks, oauthAuthorizationServer, openIdConfiguration } from './well-known';
 
 /** Every route, in no particular order (the hosts order templates by precedence themselves). */
 export const ROUTES: readonly AnyRoute[] = Object.freeze([
@@ -25,4 +25,5 @@ export const ROUTES: readonly AnyRoute[] = Object.freeze([
   proxy,
   jwks,
   openIdConfiguration,
+  oauthAuthorizationServer,
 ]);

@@ -30,7 +30,8 @@ function actionOf(method: string): Action {
 }
 
 /**
- * @throws {GatewayError} 400 `ERR_PATH_TRAVERSAL`, 401 (credential), 403 `ERR_POLICY_DENIED` /
+ * @throws {GatewayError} 400 `ERR_PATH_TRAVERSAL`, 401 (credential; `ERR_DPOP_REQUIRED` on a
+ *   resource that accepts only DPoP-bound tokens), 403 `ERR_POLICY_DENIED` /
  *   `ERR_SAS_SCOPE` / `ERR_OBO_REQUIRES_BEARER`, 404 `ERR_RESOURCE_NOT_FOUND`, 405, 413
  *   `ERR_PAYLOAD_TOO_LARGE`, 502 `ERR_UPSTREAM_UNREACHABLE` / `ERR_UPSTREAM_CREDENTIAL`, 504
  *   `ERR_UPSTREAM_TIMEOUT`; the pipeline turns each into problem+json.
@@ -48,6 +49,9 @@ async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseI
 
   const decision = authorize(snapshot, principal, { resource: name, action, path: path.segments });
   audit.decision(decision);
+  if (decision.reasonCode === 'DPOP_REQUIRED') {
+    throw new GatewayError('ERR_DPOP_REQUIRED', decision.reason, { challenge: ['DPoP'] });
+  }
   if (!decision.allowed) {
     // The reason names policies and paths: the operator's log gets it, the caller only the code.
     if (decision.reasonCode === 'SAS_SCOPE') {

@@ -2,13 +2,16 @@
  * `POST /api/token`: RFC 8693 token exchange, Entra access token in, a short-lived SAS token out
  * that grants exactly the asked actions on exactly the asked resource or path scope.
  *
- * Stages: read the request (syntax) → verify the subject token → the resource must exist
- * (`invalid_target`) → every asked action allowed on the whole subtree (`evaluateScope`, else
- * `invalid_scope`) → lifetime rule → sign. Fails closed (503) while policies are not loaded.
+ * Stages: read the request (syntax) → verify the subject token → verify the DPoP proof, when one
+ * is sent (RFC 9449 section 5: `invalid_dpop_proof`) → the resource must exist (`invalid_target`)
+ * → every asked action allowed on the whole subtree (`evaluateScope`, else `invalid_scope`) →
+ * lifetime rule → sign, bound to the proof's key when there was one (`token_type: DPoP`). Fails
+ * closed (503) while policies are not loaded.
  */
 import type { Principal } from '../auth/principal';
 import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
+import { gatewayUrls } from '../http/request-context';
 import { authorize } from '../pipeline/authorize';
 import type { RequestScope, Route } from '../pipeline/operation';
 import { createSasToken, sasLifetime } from '../sas/issue-sas-token';
@@ -16,13 +19,14 @@ import { oauthErrorResponse, TOKEN_RESPONSE_HEADERS } from '../sas/oauth-error';
 import { ACCESS_TOKEN_TYPE, readTokenRequest, type TokenRequest } from '../sas/token-request';
 import type { Services } from '../services';
 
-type Deps = Pick<Services, 'entra' | 'state' | 'config' | 'clock' | 'sasKeys' | 'logger'>;
+type Deps = Pick<Services, 'entra' | 'state' | 'config' | 'clock' | 'sasKeys' | 'logger' | 'dpop'>;
 
 /** The success body (RFC 8693 section 2.2.1). */
 export interface TokenExchangeResponse {
   readonly access_token: string;
   readonly issued_token_type: typeof ACCESS_TOKEN_TYPE;
-  readonly token_type: 'SharedAccessSignature';
+  /** `DPoP` when the token is bound to the key of the request's DPoP proof (RFC 9449 section 5). */
+  readonly token_type: 'SharedAccessSignature' | 'DPoP';
   readonly expires_in: number;
   readonly scope: string;
 }
@@ -76,16 +80,30 @@ async function exchange(deps: Deps, { correlationId, request, audit }: RequestSc
   );
   const principal = await subjectPrincipal(deps, asked);
   audit.caller(principal);
+  // After the subject token: a caller without a valid Entra token never reaches the replay store.
+  const proofHeader = request.headers.get('dpop');
+  const jkt =
+    proofHeader === null
+      ? undefined
+      : (
+          await deps.dpop.verify(
+            proofHeader,
+            { method: request.method, urls: gatewayUrls(deps.config, request.url) },
+            'token',
+          )
+        ).jkt;
   const snapshot = deps.state.snapshot();
   if (!snapshot.resources.has(asked.resource)) {
     throw new GatewayError('ERR_TARGET_INVALID', `No resource named "${asked.resource}"`);
   }
-  const decision = authorize(snapshot, principal, {
+  const decision = authorize(snapshot, jkt === undefined ? principal : { ...principal, jkt }, {
     resource: asked.resource,
     actions: asked.actions,
     subtree: asked.pathPrefix,
   });
   audit.outcome(decision.policies, decision.reasonCode);
+  if (decision.reasonCode === 'DPOP_REQUIRED')
+    throw new GatewayError('ERR_TOKEN_DPOP_REQUIRED', decision.reason);
   if (!decision.allowed) throw new GatewayError('ERR_SCOPE_INVALID', decision.reason);
 
   const now = nowSeconds(deps.clock);
@@ -115,6 +133,7 @@ async function exchange(deps: Deps, { correlationId, request, audit }: RequestSc
       azp: principal.azp!,
       startsAt: now,
       lifetimeSeconds: lifetime.seconds,
+      ...(jkt === undefined ? {} : { jkt }),
     },
     deps.sasKeys,
   );
@@ -131,11 +150,12 @@ async function exchange(deps: Deps, { correlationId, request, audit }: RequestSc
     expiresIn: lifetime.seconds,
     lifetimeLimitedBy: lifetime.limitedBy,
     keyName: fields.skn,
+    ...(jkt === undefined ? {} : { jkt }),
   });
   const body: TokenExchangeResponse = {
     access_token: token,
     issued_token_type: ACCESS_TOKEN_TYPE,
-    token_type: 'SharedAccessSignature',
+    token_type: jkt === undefined ? 'SharedAccessSignature' : 'DPoP',
     expires_in: lifetime.seconds,
     scope: asked.actions.join(' '),
   };

@@ -57,7 +57,7 @@ export function sasLifetime(inputs: LifetimeInputs): { seconds: number; limitedB
 /** What a token grants and to whom, from `st` for `lifetimeSeconds`. */
 export type SasTokenGrant = Pick<
   SasGrant,
-  'resource' | 'pathPrefix' | 'actions' | 'policies' | 'policyVersions' | 'tid' | 'oid' | 'azp'
+  'resource' | 'pathPrefix' | 'actions' | 'policies' | 'policyVersions' | 'tid' | 'oid' | 'azp' | 'jkt'
 > & {
   /** `st`, unix seconds. */
   readonly startsAt: number;
@@ -92,6 +92,7 @@ export function createSasToken(
     azp: grant.azp,
     spi: grant.policies,
     spv: grant.policyVersions,
+    ...(grant.jkt === undefined ? {} : { jkt: grant.jkt }),
   };
   const sig = sasSignature(sasStringToSign(fields), keys.signing.key);
   return { token: serializeSasToken(fields, sig), fields };

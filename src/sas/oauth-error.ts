@@ -14,6 +14,8 @@ export function oauthErrorOf(code: ErrorCode): string {
       return 'invalid_target';
     case 'ERR_SCOPE_INVALID':
       return 'invalid_scope';
+    case 'ERR_TOKEN_DPOP_PROOF_INVALID':
+      return 'invalid_dpop_proof';
     case 'ERR_INTERNAL':
       return 'server_error';
   }

@@ -41,14 +41,16 @@ export async function ensureDatabase(client: CosmosClient, id: string): Promise<
  * `resources` and `revocations` hold small documents that are read by id or loaded whole into
  * every instance's memory, so a partition per document (`/id`) spreads writes evenly and makes
  * every admin read a point read. `audit` is partitioned by `<day>:<bucket>` (see
- * src/audit/audit-record.ts). docs/policies.md explains the choice; infra/ creates the same
- * containers in Azure (with a default TTL on `audit`).
+ * src/audit/audit-record.ts). `dpop-proofs` holds one small document per DPoP proof seen, by
+ * id, each with its own `ttl` (src/dpop/replay-store.ts). docs/policies.md explains the choice;
+ * infra/ creates the same containers in Azure (with TTLs on `audit` and `dpop-proofs`).
  */
 export const CONTAINERS = {
   policies: 'policies',
   resources: 'resources',
   revocations: 'revocations',
   audit: 'audit',
+  dpopProofs: 'dpop-proofs',
 } as const;
 
 export type ContainerName = keyof typeof CONTAINERS;
@@ -58,6 +60,7 @@ export const PARTITION_KEYS: Record<ContainerName, string> = {
   resources: '/id',
   revocations: '/id',
   audit: '/pk',
+  dpopProofs: '/id',
 };
 
 /** Creates the gateway's database and containers when missing (idempotent; cheap when they exist). */

@@ -2,8 +2,8 @@
  * The SAS token format (docs/sas-token.md): a URL query string of signed fields plus `sig`, the
  * base64url HMAC-SHA256 of the string-to-sign under the key named `skn`.
  *
- * String-to-sign: the decoded values of {@link SAS_SIGNED_FIELDS}, in that order, joined by `\n`
- * (no trailing newline). No value may contain `\n` (every field has a charset without it), so the
+ * String-to-sign: the decoded values of {@link SAS_SIGNED_FIELDS}, in that order, then `jkt` when
+ * the token is DPoP-bound, joined by `\n` (no trailing newline). No value may contain `\n` (every field has a charset without it), so the
  * string is unambiguous. Parsing is strict and happens before any HMAC: an oversized token, an
  * unknown, missing or repeated field, a value outside its charset or a bad percent-encoding is
  * `ERR_SAS_INVALID`. The order of the fields in the query string does not matter.
@@ -33,6 +33,12 @@ export const SAS_SIGNED_FIELDS = [
 ] as const;
 
 export type SasSignedField = (typeof SAS_SIGNED_FIELDS)[number];
+
+/**
+ * The optional signed field of a DPoP-bound token: the RFC 7638 thumbprint of the client's key
+ * (RFC 9449 `cnf.jkt`). Signed after the others when present; a token without it is unbound.
+ */
+export const SAS_BINDING_FIELD = 'jkt';
 
 /** Longest token accepted, in characters: refused before any decoding or HMAC. */
 export const MAX_SAS_TOKEN_LENGTH = 4096;
@@ -64,6 +70,8 @@ export interface SasTokenFields {
    * with it revokes the token (see `policyVersionTag` in src/policy/policy-version.ts).
    */
   readonly spv: readonly string[];
+  /** The thumbprint of the DPoP key the token is bound to; absent on an unbound token. */
+  readonly jkt?: string;
 }
 
 /** A token that parsed (not yet verified). */
@@ -131,7 +139,9 @@ function check(ok: boolean, field: string): void {
   if (!ok) throw invalid(`"${field}" has a value outside its format`);
 }
 
-const KNOWN = new Set<string>([...SAS_SIGNED_FIELDS, 'sig']);
+const KNOWN = new Set<string>([...SAS_SIGNED_FIELDS, SAS_BINDING_FIELD, 'sig']);
+/** A SHA-256 thumbprint, base64url. */
+const JKT = /^[A-Za-z0-9_-]{43}$/;
 
 /**
  * Parses a token strictly, without verifying it.
@@ -182,9 +192,12 @@ export function parseSasToken(token: string): ParsedSasToken {
   if (new Set(spi).size !== spi.length) throw invalid('"spi" repeats a policy id');
   const spv = get('spv').split(',');
   check(spv.length === spi.length && spv.every((tag) => VERSION_TAG.test(tag)), 'spv');
+  const jkt = values.get(SAS_BINDING_FIELD);
+  if (jkt !== undefined) check(JKT.test(jkt), SAS_BINDING_FIELD);
   const sig = get('sig');
   check(SIG.test(sig), 'sig');
-  return { sv, sr, sp, st, se, skn, sid, tid, oid, azp, spi, spv, sig, ...scope, actions };
+  const parsed = { sv, sr, sp, st, se, skn, sid, tid, oid, azp, spi, spv, sig, ...scope, actions };
+  return jkt === undefined ? parsed : { ...parsed, jkt };
 }
 
 /**
@@ -210,6 +223,7 @@ export function sasStringToSign(fields: SasTokenFields): string {
     fields.azp,
     fields.spi.join(','),
     fields.spv.join(','),
+    ...(fields.jkt === undefined ? [] : [fields.jkt]),
   ].join('\n');
 }
 
@@ -234,7 +248,8 @@ export function serializeSasToken(fields: SasTokenFields, sig: string): string {
     spi: fields.spi.join(','),
     spv: fields.spv.join(','),
   };
-  return `${SAS_SIGNED_FIELDS.map((f) => `${f}=${encodeURIComponent(values[f])}`).join('&')}&sig=${sig}`;
+  const binding = fields.jkt === undefined ? '' : `&${SAS_BINDING_FIELD}=${fields.jkt}`;
+  return `${SAS_SIGNED_FIELDS.map((f) => `${f}=${encodeURIComponent(values[f])}`).join('&')}${binding}&sig=${sig}`;
 }
 
 /**

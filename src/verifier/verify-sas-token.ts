@@ -31,6 +31,11 @@ export interface SasGrant {
   readonly expiresAt: number;
   /** `skn`. */
   readonly keyName: string;
+  /**
+   * `jkt`: the RFC 7638 thumbprint of the DPoP key the token is bound to (RFC 9449). A bound
+   * token is good only with a proof of that key (`Authorization: DPoP`); absent when unbound.
+   */
+  readonly jkt?: string;
 }
 
 /** Options of {@link verifySasToken}. */
@@ -128,6 +133,7 @@ export function grantOf(parsed: ReturnType<typeof parseSasToken>): SasGrant {
     issuedAt: parsed.st,
     expiresAt: parsed.se,
     keyName: parsed.skn,
+    ...(parsed.jkt === undefined ? {} : { jkt: parsed.jkt }),
   };
 }
 

@@ -257,6 +257,15 @@ describe('Cosmos DB containers', () => {
     expect(retention?.defaultValue?.text).toBe('90');
   });
 
+  it('turns per-item TTLs on for dpop-proofs (defaultTtl -1), so each proof document expires on its own', () => {
+    // Cosmos DB ignores an item's `ttl` unless the container's defaultTtl is set; -1 sets none.
+    const proofs = allResources.find(
+      (r) => r.type === containerType && stringValue(propertyAt(r.body, 'name')) === 'dpop-proofs',
+    );
+    expect(proofs).toBeDefined();
+    expect(propertyAt(proofs!.body, 'properties.resource.defaultTtl')?.text).toBe('-1');
+  });
+
   it('is serverless by default, with a provisioned-throughput switch', () => {
     const mode = params(file('main.bicep')).find((p) => p.name === 'cosmosThroughputMode');
     expect(stringValue(mode?.defaultValue)).toBe('serverless');

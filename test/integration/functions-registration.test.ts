@@ -31,6 +31,7 @@ const EXPECTED = [
   { name: 'token', route: 'token', methods: ['POST'] },
   { name: 'jwks', route: '.well-known/jwks.json', methods: ['GET'] },
   { name: 'openid-configuration', route: '.well-known/openid-configuration', methods: ['GET'] },
+  { name: 'oauth-authorization-server', route: '.well-known/oauth-authorization-server', methods: ['GET'] },
 ];
 
 interface HttpTriggerBinding {

@@ -118,7 +118,7 @@ describe('POST /api/token: token exchange on the local stack', () => {
       expect(res.json).toMatchObject({ token_type: 'SharedAccessSignature', expires_in: 60, scope: 'read' });
     });
 
-    it('a DPoP proof header is not honoured yet: the token is an unbound SAS, and says so (docs/reference.md §3)', async () => {
+    it('a malformed DPoP proof header gets no token: 400 invalid_dpop_proof (RFC 9449 section 5)', async () => {
       const res = await call(`${api}/token`, {
         method: 'POST',
         headers: {
@@ -127,8 +127,12 @@ describe('POST /api/token: token exchange on the local stack', () => {
         },
         body: tokenForm({ subject_token: reader, resource: 'orders/customers/42', scope: 'read' }),
       });
-      expect(res.status).toBe(200);
-      expect(res.json.token_type).toBe('SharedAccessSignature');
+      expect([res.status, res.json.error, res.json.code]).toEqual([
+        400,
+        'invalid_dpop_proof',
+        'ERR_TOKEN_DPOP_PROOF_INVALID',
+      ]);
+      expect(res.json).not.toHaveProperty('access_token');
     });
 
     it('an admin SAS never opens admin routes', async () => {

@@ -10,16 +10,19 @@ import { expectGatewayError } from '../../helpers/entra';
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJ2ZXIiOiIyLjAifQ.c2ln';
 const SAS = 'sv=1&sr=orders&sp=r&se=1700000000&skn=k1&sig=abc%2Bdef';
 
-function verifiers(withSas: boolean) {
+function verifiers(withSas: boolean, bound = false) {
   const seen: string[] = [];
-  const verifier = (kind: 'entra' | 'sas') => ({
+  const verifier = (kind: 'entra' | 'sas' | 'dpop') => ({
     verify: (credential: string) => {
       seen.push(`${kind}:${credential}`);
-      return Promise.resolve({ kind } as Principal);
+      const principal = { kind: kind === 'entra' ? 'entra' : 'sas' } as Principal;
+      return Promise.resolve(
+        bound ? ({ ...principal, sas: { jkt: 'k'.repeat(43) } } as Principal) : principal,
+      );
     },
   });
   const v: CredentialVerifiers = withSas
-    ? { entra: verifier('entra'), sas: verifier('sas') }
+    ? { entra: verifier('entra'), sas: verifier('sas'), dpop: verifier('dpop') }
     : { entra: verifier('entra') };
   return { v, seen };
 }
@@ -31,6 +34,8 @@ describe('authenticate', () => {
     ['BEARER (upper case)', `BEARER ${JWT}`, `entra:${JWT}`],
     ['SharedAccessSignature', `SharedAccessSignature ${SAS}`, `sas:${SAS}`],
     ['sharedaccesssignature (lower case)', `sharedaccesssignature ${SAS}`, `sas:${SAS}`],
+    ['DPoP (a bound SAS token)', `DPoP ${SAS}`, `dpop:${SAS}`],
+    ['dpop (lower case)', `dpop ${SAS}`, `dpop:${SAS}`],
   ])('dispatches %s to its verifier', async (_name, header, expected) => {
     const { v, seen } = verifiers(true);
     await authenticate(header, v);
@@ -43,7 +48,7 @@ describe('authenticate', () => {
     ['whitespace header', '   ', 'ERR_CREDENTIAL_MISSING'],
     ['Basic', 'Basic dXNlcjpwYXNz', 'ERR_CREDENTIAL_SCHEME'],
     ['Digest', 'Digest username="a", realm="b"', 'ERR_CREDENTIAL_SCHEME'],
-    ['DPoP, not built yet (docs/reference.md §3)', `DPoP ${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
+    ['DPoP where only Bearer is taken (admin routes)', `DPoP ${SAS}`, 'ERR_CREDENTIAL_SCHEME'],
     ['a bare token without scheme', JWT, 'ERR_CREDENTIAL_SCHEME'],
     ['Bearer-ish scheme', `Bearer: ${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
     ['leading space', ` Bearer ${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
@@ -67,12 +72,20 @@ describe('authenticate', () => {
       authenticate('Basic x', verifiers(true).v),
       'ERR_CREDENTIAL_SCHEME',
     );
-    expect(withSas.challenge).toEqual(['Bearer', 'SharedAccessSignature']);
+    expect(withSas.challenge).toEqual(['Bearer', 'SharedAccessSignature', 'DPoP']);
     const bearerOnly = await expectGatewayError(
       authenticate('Basic x', verifiers(false).v),
       'ERR_CREDENTIAL_SCHEME',
     );
     expect(bearerOnly.challenge).toEqual(['Bearer']);
+  });
+
+  it('refuses a DPoP-bound token sent as a bearer (RFC 9449 section 7.2), challenging with DPoP', async () => {
+    const err = await expectGatewayError(
+      authenticate(`SharedAccessSignature ${SAS}`, verifiers(true, true).v),
+      'ERR_DPOP_BINDING',
+    );
+    expect(err.challenge).toEqual(['DPoP']);
   });
 
   it('parses a SAS credential as the raw query string', () => {
