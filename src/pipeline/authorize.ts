@@ -9,11 +9,13 @@
  *   not evaluated again. Outside the grant: a deny with `SAS_SCOPE`.
  * - An Entra caller (or an admin's what-if principal) is decided by the policies now.
  * - A resource with `requireDpop` denies (`DPOP_REQUIRED`) every caller whose token is not bound
- *   to a DPoP key, and a token request that brings no DPoP proof.
+ *   to a DPoP key, and a token request that brings no DPoP proof; a policy with `requireDpop`
+ *   matches only a token request that brings one.
  */
 import type { SasGrant } from '../verifier/verify-sas-token';
 import type { Action } from '../policy/actions';
 import {
+  dpopBoundClaims,
   evaluatePolicies,
   evaluateScope,
   unknownResourceDecision,
@@ -110,12 +112,14 @@ export function authorize(
     };
   }
   if (caller.sas !== undefined) return sasAuthorization(caller.sas, query);
-  if ('action' in query) return evaluatePolicies(snapshot.index, { ...query, principal: caller });
+  // A proof came with the request: `requireDpop` policies may match (and grant only bound tokens).
+  const principal = caller.jkt === undefined ? caller : { ...caller, claims: dpopBoundClaims(caller.claims) };
+  if ('action' in query) return evaluatePolicies(snapshot.index, { ...query, principal });
   const scope = evaluateScope(snapshot.index, {
     resource: query.resource,
     actions: query.actions,
     pathPrefix: query.subtree,
-    principal: caller,
+    principal,
   });
   return {
     allowed: scope.allowed,

@@ -55,6 +55,20 @@ export type PolicyPrincipal = Pick<
   readonly groupsOverage?: boolean;
 };
 
+/**
+ * Set (to `true`) in a caller's claims by the gateway, never by a token: a symbol, which no JSON
+ * claim can be. The caller's token is, or is about to be, bound to a DPoP key whose proof came with
+ * the request; a `requireDpop` policy matches only such a caller.
+ */
+export const DPOP_BOUND: unique symbol = Symbol('dpop-bound');
+
+/** `claims` marked as bound to a DPoP key (a new object; the token's own claims are not changed). */
+export function dpopBoundClaims(claims: Claims): Claims {
+  return { ...claims, [DPOP_BOUND]: true };
+}
+
+const isDpopBound = (claims: Claims): boolean => (claims as { [DPOP_BOUND]?: unknown })[DPOP_BOUND] === true;
+
 /** Why a decision came out as it did: stable, for clients, audit and tests. */
 export type ReasonCode =
   | 'ALLOWED'
@@ -250,6 +264,7 @@ function conditionHolds(condition: CompiledCondition, claims: Claims): boolean {
  *   checked: a condition on the `groups` claim counts as holding
  */
 export function conditionsHold(policy: CompiledPolicy, claims: Claims, unknownGroupsHold = false): boolean {
+  if (policy.requireDpop && !isDpopBound(claims)) return false;
   const conditions = policy.conditions;
   for (let i = 0; i < conditions.length; i++) {
     const condition = conditions[i]!;
@@ -518,10 +533,12 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
 
 /**
  * Why one candidate policy did or did not take part in a decision; checked in this order.
+ * `dpop`: the policy has `requireDpop` and the request brings no DPoP proof.
  * `groupsOverage`: the policy tests groups and the caller's are unknown (overage), so an allow
  * of this kind cannot grant and a deny of this kind applies.
  */
-export type PolicyOutcome = 'matched' | 'disabled' | 'groupsOverage' | 'principals' | 'conditions' | 'path';
+export type PolicyOutcome =
+  'matched' | 'disabled' | 'groupsOverage' | 'principals' | 'dpop' | 'conditions' | 'path';
 
 export interface PolicyExplanation {
   readonly id: string;
@@ -552,6 +569,7 @@ export function explainCandidates(
       else if (overage && policy.testsGroups && (policy.effect === 'allow' || overageApplies(policy)))
         outcome = 'groupsOverage';
       else if (!principalMatches(policy, principal)) outcome = 'principals';
+      else if (policy.requireDpop && !isDpopBound(principal.claims)) outcome = 'dpop';
       else if (!conditionsHold(policy, principal.claims)) outcome = 'conditions';
       else if (!pathMatches(policy, spans, principal.claims)) outcome = 'path';
       candidates.push({ id: policy.id, effect: policy.effect, outcome });

@@ -84,28 +84,39 @@ const pathGlob = z.string().superRefine((value, ctx) => {
 });
 
 /** A policy document. Parse with {@link parsePolicy}. */
-export const policySchema = z.strictObject({
-  id: z.string().regex(POLICY_ID_PATTERN, 'must be 1 to 128 of A-Z a-z 0-9 . _ : -'),
-  effect: z.enum(['allow', 'deny']),
-  resource: z.union([
-    z.literal('*'),
-    z.string().regex(RESOURCE_NAME_PATTERN, 'must be a resource name ([a-z0-9][a-z0-9-]{0,62}) or "*"'),
-  ]),
-  paths: z
-    .array(pathGlob)
-    .min(1)
-    .max(POLICY_LIMITS.maxPaths)
-    .default(() => [...POLICY_LIMITS.defaultPaths]),
-  actions: z
-    .array(z.enum([...ACTIONS, '*']))
-    .min(1)
-    .max(ACTIONS.length + 1),
-  principals: principalsSchema.optional(),
-  conditions: z.array(conditionSchema).max(POLICY_LIMITS.maxConditions).optional(),
-  maxTokenLifetimeSeconds: z.number().int().positive().max(2_147_483_647).optional(),
-  enabled: z.boolean().default(true),
-  description: z.string().max(POLICY_LIMITS.maxDescriptionLength).optional(),
-});
+export const policySchema = z
+  .strictObject({
+    id: z.string().regex(POLICY_ID_PATTERN, 'must be 1 to 128 of A-Z a-z 0-9 . _ : -'),
+    effect: z.enum(['allow', 'deny']),
+    resource: z.union([
+      z.literal('*'),
+      z.string().regex(RESOURCE_NAME_PATTERN, 'must be a resource name ([a-z0-9][a-z0-9-]{0,62}) or "*"'),
+    ]),
+    paths: z
+      .array(pathGlob)
+      .min(1)
+      .max(POLICY_LIMITS.maxPaths)
+      .default(() => [...POLICY_LIMITS.defaultPaths]),
+    actions: z
+      .array(z.enum([...ACTIONS, '*']))
+      .min(1)
+      .max(ACTIONS.length + 1),
+    principals: principalsSchema.optional(),
+    conditions: z.array(conditionSchema).max(POLICY_LIMITS.maxConditions).optional(),
+    maxTokenLifetimeSeconds: z.number().int().positive().max(2_147_483_647).optional(),
+    /**
+     * An allow that grants only DPoP-bound tokens (RFC 9449): it matches a token request that
+     * brings a DPoP proof, and never an Entra Bearer call or a request without a proof. Allow only:
+     * a deny must not depend on how the caller presents its credential.
+     */
+    requireDpop: z.boolean().optional(),
+    enabled: z.boolean().default(true),
+    description: z.string().max(POLICY_LIMITS.maxDescriptionLength).optional(),
+  })
+  .refine((policy) => policy.requireDpop !== true || policy.effect === 'allow', {
+    path: ['requireDpop'],
+    message: 'only an allow policy can require DPoP',
+  });
 
 export type Policy = z.output<typeof policySchema>;
 /** A policy as written by an admin: `paths` and `enabled` may be omitted. */

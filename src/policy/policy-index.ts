@@ -54,6 +54,8 @@ export interface CompiledPolicy {
   readonly principals: CompiledPrincipals | undefined;
   readonly conditions: readonly CompiledCondition[];
   readonly maxTokenLifetimeSeconds: number | undefined;
+  /** `requireDpop`: matches only a caller bound to a DPoP key (see `DPOP_BOUND` in evaluate.ts). */
+  readonly requireDpop: boolean;
   /** Exact-resource policies first, then `*` ones, each in id order: decisions name policies in this order. */
   readonly ordinal: number;
   /**
@@ -359,6 +361,7 @@ export function compilePolicy(
     principals,
     conditions: cache.conditionsOf(policy.conditions),
     maxTokenLifetimeSeconds: policy.maxTokenLifetimeSeconds,
+    requireDpop: policy.requireDpop === true,
     ordinal,
     testsGroups:
       principals?.groups !== undefined || (policy.conditions ?? []).some((c) => c.claim === 'groups'),

@@ -1,5 +1,6 @@
 import { actionForMethod, type Action } from '../../../src/policy/actions';
 import {
+  dpopBoundClaims,
   evaluatePolicies,
   evaluateScope,
   explainDecision,
@@ -990,5 +991,50 @@ describe('evaluateScope', () => {
       principal: writer,
     });
     expect(denied.actions[0]).toMatchObject({ action: 'read', allowed: false, policies: ['no-secrets'] });
+  });
+});
+
+describe('requireDpop (an allow that grants only DPoP-bound tokens)', () => {
+  const index = compilePolicies([
+    policy({ id: 'bound-only', requireDpop: true, principals: { roles: ['Orders.Reader'] } }),
+    policy({ id: 'writers', actions: ['write'] }),
+  ]);
+  const request = { resource: 'orders', action: 'read' as const, path: '/customers/1' };
+
+  it('does not match a caller without a DPoP proof, whatever its claims say', () => {
+    // Not even a token claim named like the marker: only the gateway's symbol counts.
+    const caller = principal({}, { 'dpop-bound': true, cnf: { jkt: 'x' } });
+    expect(evaluatePolicies(index, { ...request, principal: caller })).toMatchObject({
+      allowed: false,
+      reasonCode: 'NO_MATCHING_POLICY',
+    });
+    expect(explainDecision(index, { ...request, principal: caller }).candidates).toContainEqual({
+      id: 'bound-only',
+      effect: 'allow',
+      outcome: 'dpop',
+    });
+  });
+
+  it('matches a caller whose claims the gateway marked as bound, for a decision and a scope', () => {
+    const caller = principal();
+    const bound = { ...caller, claims: dpopBoundClaims(caller.claims) };
+    expect(evaluatePolicies(index, { ...request, principal: bound })).toMatchObject({
+      allowed: true,
+      policies: ['bound-only'],
+    });
+    expect(
+      evaluateScope(index, { resource: 'orders', actions: ['read'], pathPrefix: [], principal: bound }),
+    ).toMatchObject({ allowed: true, policies: ['bound-only'] });
+    expect(caller.claims).not.toHaveProperty('dpop-bound'); // the token's claims are untouched
+  });
+
+  it('is refused on a deny policy (a deny must not depend on how the credential is presented)', () => {
+    expect(
+      parsePolicy({ id: 'd', effect: 'deny', resource: 'orders', actions: ['read'], requireDpop: true }),
+    ).toEqual({
+      ok: false,
+      field: 'requireDpop',
+      error: 'requireDpop: only an allow policy can require DPoP',
+    });
   });
 });
