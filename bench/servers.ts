@@ -225,14 +225,13 @@ export function dpopProof(key: JsonWebKey, htm: string, htu: string, accessToken
   return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 }
 
-/** A DPoP client of the gateway: its key and a token bound to it. */
-async function dpopClient(api: string, bearer: string): Promise<{ dpopToken: string; dpopKey: JsonWebKey }> {
-  const dpopKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+/** Exchanges `bearer` for a SAS token on the orders of OID, bound to `dpopKey` when one is given. */
+async function exchangeToken(api: string, bearer: string, dpopKey?: JsonWebKey): Promise<string> {
   const res = await fetch(`${api}/token`, {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
-      dpop: dpopProof(dpopKey, 'POST', `${api}/token`),
+      ...(dpopKey === undefined ? {} : { dpop: dpopProof(dpopKey, 'POST', `${api}/token`) }),
     },
     body: new URLSearchParams({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
@@ -243,9 +242,9 @@ async function dpopClient(api: string, bearer: string): Promise<{ dpopToken: str
       requested_lifetime: '3600',
     }).toString(),
   });
-  const dpopToken = ((await res.json()) as { access_token?: string }).access_token;
-  if (!dpopToken) throw new Error(`bench: DPoP token exchange failed (${res.status})`);
-  return { dpopToken, dpopKey };
+  const token = ((await res.json()) as { access_token?: string }).access_token;
+  if (!token) throw new Error(`bench: token exchange failed (${res.status})`);
+  return token;
 }
 
 async function gateway(input: ServerInput): Promise<StartedServer> {
@@ -281,24 +280,13 @@ async function gateway(input: ServerInput): Promise<StartedServer> {
     principals: { roles: ['Orders.Reader'] },
   });
   const bearer = idp.mintToken({ roles: ['Orders.Reader'], oid: OID });
-  const exchange = await fetch(`${api}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token: bearer,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-      resource: `orders/customers/${OID}`,
-      scope: 'read',
-      requested_lifetime: '3600',
-    }).toString(),
-  });
-  const sas = ((await exchange.json()) as { access_token?: string }).access_token;
-  if (!sas) throw new Error(`bench: token exchange failed (${exchange.status})`);
+  const sas = await exchangeToken(api, bearer);
+  // A DPoP client: its key and a token bound to it.
+  const dpopKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const dpopToken = await exchangeToken(api, bearer, dpopKey);
   const freshBearers = Array.from({ length: input.freshTokens ?? 0 }, () =>
     idp.mintToken({ roles: ['Orders.Reader'], oid: OID }),
   );
-  const dpop = await dpopClient(api, bearer);
   return {
     url: stack.gatewayUrl!,
     pid: process.pid,
@@ -306,7 +294,8 @@ async function gateway(input: ServerInput): Promise<StartedServer> {
     bearer,
     sas,
     freshBearers,
-    ...dpop,
+    dpopToken,
+    dpopKey,
     idpPublicKeyPem: idp.publicKeyPem,
     idpIssuer: `${idp.authority}/${idp.tenantId}/v2.0`,
     audience: idp.clientId,

@@ -53,6 +53,13 @@ param alertEmail string = ''
 @description('ENTRA_ALLOW_ACL_AUTHORIZATION: admit tokens with neither scp nor roles (APIs that authorize apps by client id).')
 param entraAllowAclAuthorization bool = false
 
+@allowed([
+  'shared'
+  'local'
+])
+@description('DPOP_REPLAY_STORE: shared (each DPoP proof written once to Cosmos DB: no instance accepts it twice) or local (each instance remembers its own proofs: no write per request, but a proof replayed to another instance within two minutes passes).')
+param dpopReplayStore string = 'shared'
+
 @description('GATEWAY_ADMIN_ROLE: the app role that may use the admin API.')
 param gatewayAdminRole string = 'Gateway.Admin'
 
@@ -290,6 +297,7 @@ module gateway 'modules/function-app.bicep' = {
       PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)
       RATE_LIMIT_PRINCIPAL_PER_SECOND: string(rateLimitPrincipalPerSecond)
       RATE_LIMIT_IP_PER_SECOND: string(rateLimitIpPerSecond)
+      DPOP_REPLAY_STORE: dpopReplayStore
       // Never COSMOS_KEY (the account has local auth disabled) and never PORT (local stack only).
     }
   }

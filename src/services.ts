@@ -141,13 +141,17 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     clock,
     logger,
     skewSeconds: config.entra.clockSkewSeconds,
-    replay: new LayeredReplayStore(
-      new MemoryReplayStore(clock),
-      new CosmosReplayStore(
-        io.cosmos.database(config.cosmos.database).container(CONTAINERS.dpopProofs),
-        clock,
-      ),
-    ),
+    // DPOP_REPLAY_STORE: every instance's proofs in Cosmos DB (the default), or this one's alone.
+    replay:
+      config.dpopReplayStore === 'local'
+        ? new MemoryReplayStore(clock)
+        : new LayeredReplayStore(
+            new MemoryReplayStore(clock),
+            new CosmosReplayStore(
+              io.cosmos.database(config.cosmos.database).container(CONTAINERS.dpopProofs),
+              clock,
+            ),
+          ),
   });
   const rebuild = () => state.rebuild();
   const admin = {

@@ -28,6 +28,11 @@ export const DEFAULTS = {
    */
   rateLimitPrincipalPerSecond: 100,
   rateLimitIpPerSecond: 200,
+  /**
+   * Where the `jti` of each DPoP proof is remembered: `shared` (Cosmos DB, every instance; one
+   * point write per proof) or `local` (this instance's memory only). docs/reference.md §3.
+   */
+  dpopReplayStore: 'shared',
   port: 7071,
 } as const;
 
@@ -57,6 +62,7 @@ export const SETTING_NAMES = [
   'PROXY_MAX_BODY_BYTES',
   'RATE_LIMIT_PRINCIPAL_PER_SECOND',
   'RATE_LIMIT_IP_PER_SECOND',
+  'DPOP_REPLAY_STORE',
   'PORT',
 ] as const;
 

@@ -70,6 +70,12 @@ export interface Config {
   readonly proxyMaxBodyBytes: number;
   /** Requests per second per caller (oid, else client app) and per client IP, per instance; 0: off. */
   readonly rateLimits: { readonly principalPerSecond: number; readonly ipPerSecond: number };
+  /**
+   * `DPOP_REPLAY_STORE`: `shared`, each DPoP proof's `jti` written to Cosmos DB so that no
+   * instance accepts it twice; `local`, remembered by the instance that saw it only (no write per
+   * request; a proof replayed to another instance within its two-minute window passes).
+   */
+  readonly dpopReplayStore: 'shared' | 'local';
   readonly port: number;
 }
 
@@ -223,6 +229,7 @@ const SETTINGS = {
   ENTRA_ALLOW_ACL_AUTHORIZATION: z
     .enum(['true', 'false'], { message: 'expected true or false' })
     .transform((value) => value === 'true'),
+  DPOP_REPLAY_STORE: z.enum(['shared', 'local'], { message: 'expected shared or local' }),
   GATEWAY_ADMIN_ROLE: z
     .string()
     .regex(/^[^\s,]{1,120}$/, 'expected an app role value without spaces or commas'),
@@ -391,6 +398,7 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     policyRefreshSeconds,
     proxyMaxBodyBytes,
     rateLimits,
+    dpopReplayStore: read(env, 'DPOP_REPLAY_STORE') ?? DEFAULTS.dpopReplayStore,
     port,
   };
   return deepFreeze(config);

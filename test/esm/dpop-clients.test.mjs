@@ -9,8 +9,7 @@ import { after, before, test } from 'node:test';
 import * as oauth from 'oauth4webapi';
 import { generateKeyPair, generateProof } from 'dpop';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
-import localStack from '../../dist/src/host/local/local-stack.js';
-import logger from '../../dist/src/logger.js';
+import { startGateway } from './local-gateway.mjs';
 import sasToken from '../../dist/src/verifier/sas-token.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -24,22 +23,8 @@ let subjectToken;
 const client = { client_id: 'mobile-app' };
 
 before(async () => {
-  stack = await localStack.startLocalStack({
-    env: {},
-    port: 0,
-    logger: new logger.MemoryLogger(),
-    seedDemo: false,
-  });
-  api = `${stack.gatewayUrl}/api`;
-  const admin = stack.idp.mintToken({ roles: ['Gateway.Admin'] });
-  const put = async (path, body) => {
-    const res = await fetch(`${api}/${path}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    assert.ok(res.status === 200 || res.status === 201, await res.text());
-  };
+  let put;
+  ({ stack, api, put } = await startGateway());
   await put('resources/vault', {
     name: 'vault',
     upstream: `${stack.orders.url}/api/orders`,

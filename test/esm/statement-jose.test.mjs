@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { createRemoteJWKSet, decodeJwt, errors, jwtVerify } from 'jose';
-import localStack from '../../dist/src/host/local/local-stack.js';
-import logger from '../../dist/src/logger.js';
+import { startGateway } from './local-gateway.mjs';
 
 let stack;
 let api;
@@ -21,44 +20,28 @@ async function json(url, init) {
 }
 
 before(async () => {
-  stack = await localStack.startLocalStack({
-    env: {},
-    port: 0,
-    logger: new logger.MemoryLogger(),
-    seedDemo: false,
-  });
-  api = `${stack.gatewayUrl}/api`;
+  let put;
+  ({ stack, api, put } = await startGateway());
   downstream = createServer((req, res) => {
     seen.push(req.headers);
     res.end('{}');
   });
   await new Promise((resolve) => downstream.listen(0, '127.0.0.1', resolve));
   downstreamUrl = `http://127.0.0.1:${downstream.address().port}`;
-  const admin = stack.idp.mintToken({ roles: ['Gateway.Admin'] });
-  const put = (path, body) =>
-    json(`${api}/${path}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-  for (const answer of [
-    await put('resources/plain', { name: 'plain', upstream: downstreamUrl, auth: { type: 'none' } }),
-    await put('resources/bound', {
-      name: 'bound',
-      upstream: downstreamUrl,
-      auth: { type: 'none' },
-      boundStatement: true,
-    }),
-    await put('policies/all', {
-      id: 'all',
-      effect: 'allow',
-      resource: '*',
-      actions: ['*'],
-      principals: { roles: ['User'] },
-    }),
-  ]) {
-    assert.ok(answer.status === 200 || answer.status === 201, JSON.stringify(answer.body));
-  }
+  await put('resources/plain', { name: 'plain', upstream: downstreamUrl, auth: { type: 'none' } });
+  await put('resources/bound', {
+    name: 'bound',
+    upstream: downstreamUrl,
+    auth: { type: 'none' },
+    boundStatement: true,
+  });
+  await put('policies/all', {
+    id: 'all',
+    effect: 'allow',
+    resource: '*',
+    actions: ['*'],
+    principals: { roles: ['User'] },
+  });
 });
 
 after(async () => {

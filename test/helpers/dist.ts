@@ -70,3 +70,21 @@ export function ensureBuilt(): void {
     rmSync(LOCK, { recursive: true, force: true });
   }
 }
+
+/**
+ * Runs an ESM test file of `test/esm/` under `node --test` against the built `dist/` (the
+ * clients it uses are ESM-only, which jest cannot load here) and fails unless every one of its
+ * `tests` tests passed.
+ */
+export function runEsmTests(file: string, tests: number): void {
+  ensureBuilt();
+  const result = spawnSync(process.execPath, ['--test', join(ROOT, 'test/esm', file)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (result.status !== 0) throw new Error(`node --test ${file} failed:\n${result.stdout}\n${result.stderr}`);
+  if (!result.stdout.includes(`# pass ${tests}\n`) || !result.stdout.includes('# fail 0\n')) {
+    throw new Error(`node --test ${file}: expected ${tests} passing tests:\n${result.stdout}`);
+  }
+}

@@ -413,6 +413,7 @@ describe('app settings', () => {
     ['proxyMaxBodyBytes', String(DEFAULTS.proxyMaxBodyBytes)],
     ['rateLimitPrincipalPerSecond', String(DEFAULTS.rateLimitPrincipalPerSecond)],
     ['rateLimitIpPerSecond', String(DEFAULTS.rateLimitIpPerSecond)],
+    ['dpopReplayStore', DEFAULTS.dpopReplayStore],
   ])('parameter %s defaults to %s (src/config/defaults.ts)', (name, value) => {
     const param = params(file('main.bicep')).find((p) => p.name === name);
     expect(literal(param?.defaultValue)).toBe(value);

@@ -4,10 +4,8 @@
  * with proofs of its key, each proof once on any instance; every hostile variant gets its exact
  * status, code and RFC 9449 section 7.1 challenge.
  */
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { DpopKey } from '../helpers/dpop';
-import { ensureBuilt, ROOT } from '../helpers/dist';
+import { runEsmTests } from '../helpers/dist';
 import {
   call,
   exchange,
@@ -67,6 +65,15 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     return call(url, { headers: { authorization: `DPoP ${token}`, ...headers } });
   }
 
+  /** The decision API for the caller's own orders, with a DPoP-bound token and a proof. */
+  function decideWithDpop(api: string, token: string, proof: string): Promise<Answer> {
+    return call(`${api}/authorize`, {
+      method: 'POST',
+      headers: { authorization: `DPoP ${token}`, dpop: proof, 'content-type': 'application/json' },
+      body: JSON.stringify({ resource: 'orders', action: 'read', path: `/customers/${DEV_USER_OID}/orders` }),
+    });
+  }
+
   const proofFor = (api: string, token: string, proofKey = key, url = `${api}${path}`) =>
     proofKey.proof({ htm: 'GET', htu: url, accessToken: token });
 
@@ -102,15 +109,8 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
 
   it('answers the decision API for a DPoP caller', async () => {
     const token = await boundToken();
-    const res = await call(`${stack.api}/authorize`, {
-      method: 'POST',
-      headers: {
-        authorization: `DPoP ${token}`,
-        dpop: key.proof({ htm: 'POST', htu: `${stack.api}/authorize`, accessToken: token }),
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ resource: 'orders', action: 'read', path: `/customers/${DEV_USER_OID}/orders` }),
-    });
+    const proof = key.proof({ htm: 'POST', htu: `${stack.api}/authorize`, accessToken: token });
+    const res = await decideWithDpop(stack.api, token, proof);
     expect([res.status, res.json.allowed]).toEqual([200, true]);
   });
 
@@ -134,20 +134,23 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     const b = await stack.startGateway({ env: { GATEWAY_ISSUER: issuer } });
     // The decision API: the sample downstream only trusts statements of the stack's own issuer.
     const proof = key.proof({ htm: 'POST', htu: `${issuer}/authorize`, accessToken: token });
-    const decide = (api: string) =>
-      call(`${api}/authorize`, {
-        method: 'POST',
-        headers: { authorization: `DPoP ${token}`, dpop: proof, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          resource: 'orders',
-          action: 'read',
-          path: `/customers/${DEV_USER_OID}/orders`,
-        }),
-      });
+    const decide = (api: string) => decideWithDpop(api, token, proof);
     const first = await decide(a.api);
     expect([first.status, first.json.allowed]).toEqual([200, true]);
     const replay = await decide(b.api);
     expect([replay.status, replay.json.code]).toEqual([401, 'ERR_DPOP_PROOF_REPLAYED']);
+  });
+
+  it('with DPOP_REPLAY_STORE=local, refuses a replay to the same instance and, as documented, not to another', async () => {
+    const token = await boundToken();
+    const issuer = 'https://gateway.example.net/api';
+    const env = { GATEWAY_ISSUER: issuer, DPOP_REPLAY_STORE: 'local' };
+    const [a, b] = [await stack.startGateway({ env }), await stack.startGateway({ env })];
+    const proof = key.proof({ htm: 'POST', htu: `${issuer}/authorize`, accessToken: token });
+    const decide = (api: string) => decideWithDpop(api, token, proof);
+    expect((await decide(a.api)).status).toBe(200);
+    expect((await decide(a.api)).json.code).toBe('ERR_DPOP_PROOF_REPLAYED');
+    expect((await decide(b.api)).status).toBe(200); // the limit of the per-instance store
   });
 
   it.each<[string, (api: string, token: string) => Record<string, string>, string, string]>([
@@ -421,15 +424,65 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     });
   });
 
-  it('interoperates with oauth4webapi and the dpop package (ESM, run by node --test)', () => {
-    ensureBuilt();
-    const result = spawnSync(process.execPath, ['--test', join(ROOT, 'test/esm/dpop-clients.test.mjs')], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
+  describe('a policy that requires DPoP', () => {
+    beforeAll(async () => {
+      const res = await stack.admin('PUT', 'resources/ledger', {
+        name: 'ledger',
+        upstream: `${stack.stack.orders.url}/api/orders`,
+        auth: { type: 'functionKey', keySetting: 'ORDERS_KEY' },
+        audience: 'orders',
+      });
+      expect(res.status).toBe(201);
+      const policy = await stack.admin('PUT', 'policies/ledger-read-bound', {
+        id: 'ledger-read-bound',
+        effect: 'allow',
+        resource: 'ledger',
+        actions: ['read'],
+        principals: { roles: ['Orders.Reader'] },
+        requireDpop: true,
+      });
+      expect([policy.status, policy.json.requireDpop]).toEqual([201, true]);
     });
-    if (result.status !== 0) throw new Error(`node --test failed:\n${result.stdout}\n${result.stderr}`);
-    expect(result.stdout).toMatch(/# pass 4/);
-    expect(result.stdout).toMatch(/# fail 0/);
+
+    it('grants a bound token only: no proof is invalid_scope, a proof gets token_type DPoP', async () => {
+      const unbound = await exchange(stack.api, { subject_token: reader, resource: 'ledger', scope: 'read' });
+      expect([unbound.status, unbound.json.error]).toEqual([400, 'invalid_scope']);
+      const bound = await call(`${stack.api}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          dpop: key.proof({ htm: 'POST', htu: `${stack.api}/token` }),
+        },
+        body: tokenForm({ subject_token: reader, resource: 'ledger', scope: 'read' }),
+      });
+      expect([bound.status, bound.json.token_type]).toEqual([200, 'DPoP']);
+      expect(parseSasToken(bound.json.access_token as string).spi).toEqual(['ledger-read-bound']);
+    });
+
+    it('never lets an Entra Bearer call through, and the admin what-if names the reason', async () => {
+      const res = await call(`${stack.api}/proxy/ledger/x`, {
+        headers: { authorization: `Bearer ${reader}` },
+      });
+      expect([res.status, res.json.code]).toEqual([403, 'ERR_POLICY_DENIED']);
+      const whatIf = await call(`${stack.api}/authorize`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.adminToken()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          resource: 'ledger',
+          action: 'read',
+          path: '/x',
+          principal: { oid: DEV_USER_OID, roles: ['Orders.Reader'] },
+        }),
+      });
+      expect(whatIf.json.candidates).toContainEqual({
+        id: 'ledger-read-bound',
+        effect: 'allow',
+        outcome: 'dpop',
+      });
+    });
+  });
+
+  it('interoperates with oauth4webapi and the dpop package (ESM, run by node --test)', () => {
+    runEsmTests('dpop-clients.test.mjs', 4);
   }, 180_000);
 });

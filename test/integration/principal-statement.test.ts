@@ -4,11 +4,9 @@
  * over HTTP by the local stack. Real downstream servers capture what the proxy sends.
  * test/esm/statement-jose.test.mjs verifies the same statements with jose (run below).
  */
-import { spawnSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { ManualClock } from '../../src/clock';
 import { generateStatementKey, statementKeySetting } from '../../src/config/signing-keys';
@@ -16,7 +14,7 @@ import { startGatewayInstance, startLocalStack, type LocalStack } from '../../sr
 import { MemoryLogger } from '../../src/logger';
 import { STATEMENT_TTL_SECONDS } from '../../src/proxy/principal-statement';
 import { createJwksVerifier, createStatementVerifier, VerifierError } from '../../src/verifier';
-import { ensureBuilt, ROOT } from '../helpers/dist';
+import { runEsmTests } from '../helpers/dist';
 import { call, putDocuments } from '../helpers/http';
 import { issue } from '../helpers/gateway-stack';
 
@@ -268,14 +266,6 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
   });
 
   it('jose (an independent JOSE library, ESM) verifies the same statements through discovery', () => {
-    ensureBuilt();
-    const result = spawnSync(process.execPath, ['--test', join(ROOT, 'test/esm/statement-jose.test.mjs')], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
-    if (result.status !== 0) throw new Error(`node --test failed:\n${result.stdout}\n${result.stderr}`);
-    expect(result.stdout).toMatch(/# pass [1-9]/);
-    expect(result.stdout).toMatch(/# fail 0/);
+    runEsmTests('statement-jose.test.mjs', 3);
   });
 });

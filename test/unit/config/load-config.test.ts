@@ -114,6 +114,12 @@ describe('loadConfig', () => {
     ).toEqual(['ORDERS_KEY', 'billing_fn_key']);
   });
 
+  it('reads DPOP_REPLAY_STORE as shared or local, shared by default', () => {
+    const store = (value: string | undefined) =>
+      loadConfig({ ...valid, DPOP_REPLAY_STORE: value }, { mode: 'functions' }).dpopReplayStore;
+    expect([store(undefined), store('shared'), store('local')]).toEqual(['shared', 'shared', 'local']);
+  });
+
   it('reads ENTRA_ALLOW_ACL_AUTHORIZATION as true or false, false by default', () => {
     const allow = (value: string | undefined) =>
       loadConfig({ ...valid, ENTRA_ALLOW_ACL_AUTHORIZATION: value }, { mode: 'functions' }).entra
@@ -181,6 +187,7 @@ describe('loadConfig', () => {
       'ENTRA_ALLOW_ACL_AUTHORIZATION',
     ],
     ['admin role with a space', { GATEWAY_ADMIN_ROLE: 'Gateway Admin' }, 'GATEWAY_ADMIN_ROLE'],
+    ['a replay store that is neither shared nor local', { DPOP_REPLAY_STORE: 'redis' }, 'DPOP_REPLAY_STORE'],
     ['cosmos endpoint missing', { COSMOS_ENDPOINT: undefined }, 'COSMOS_ENDPOINT'],
     ['cosmos endpoint plain http', { COSMOS_ENDPOINT: 'http://acct.documents.azure.com' }, 'COSMOS_ENDPOINT'],
     ['database id with a slash', { COSMOS_DATABASE: 'a/b' }, 'COSMOS_DATABASE'],

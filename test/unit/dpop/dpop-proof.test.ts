@@ -49,28 +49,23 @@ describe('RFC vectors', () => {
     });
   });
 
+  /** The request of figure 13. */
+  const base: ProofExpectation = {
+    method: 'GET',
+    urls: ['https://resource.example.org/protectedresource'],
+    accessToken: RFC_ACCESS_TOKEN,
+    now: 1562262618,
+    maxAgeSeconds: 60,
+    skewSeconds: 60,
+  };
+
   it('verifies RFC 9449 figure 13, the resource request proof, with its ath', () => {
     expect(accessTokenHash(RFC_ACCESS_TOKEN)).toBe('fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo');
-    const proof = verifyDpopProof(RFC_RESOURCE_PROOF, {
-      method: 'GET',
-      urls: ['https://resource.example.org/protectedresource'],
-      accessToken: RFC_ACCESS_TOKEN,
-      now: 1562262618,
-      maxAgeSeconds: 60,
-      skewSeconds: 60,
-    });
+    const proof = verifyDpopProof(RFC_RESOURCE_PROOF, base);
     expect(proof).toMatchObject({ jkt: RFC_JKT, jti: 'e1j3V_bKic8-LAEB' });
   });
 
   it('refuses figure 13 with another access token, method or URL', () => {
-    const base = {
-      method: 'GET',
-      urls: ['https://resource.example.org/protectedresource'],
-      accessToken: RFC_ACCESS_TOKEN,
-      now: 1562262618,
-      maxAgeSeconds: 60,
-      skewSeconds: 60,
-    };
     expect(() =>
       verifyDpopProof(RFC_RESOURCE_PROOF, { ...base, accessToken: `${RFC_ACCESS_TOKEN}x` }),
     ).toThrow(/"ath"/);
