@@ -10,8 +10,9 @@
  * - `fastify-peer`: the gateway a Node user would hand-build (Fastify 5 + @fastify/reply-from, a
  *   verified-token cache, a role check, an HMAC caller header, header hygiene);
  * - `gateway-sas`, `gateway-bearer` (a repeated token), `gateway-bearer-fresh` (a token never seen
- *   before on every call), `gateway-dpop` (a DPoP-bound token, a new proof per call): the local
- *   stack's gateway, its Cosmos DB charged apart (`database`).
+ *   before on every call), `gateway-dpop` (a DPoP-bound token, a new proof per call), and
+ *   `gateway-dpop-local-replay-store` (the same on a gateway with `DPOP_REPLAY_STORE=local`): the
+ *   local stack's gateway, its Cosmos DB charged apart (`database`).
  *
  * Variants alternate over ROUNDS rounds; each figure is the median round. Latency is also taken
  * open-loop, at a fixed rate of half the passthrough's capacity, for the passthrough and the
@@ -50,10 +51,12 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   try {
     const downstream = await start('downstream');
     const downstreamUrl = downstream.url;
-    const [passthrough, floor, gateway] = await Promise.all([
+    const [passthrough, floor, gateway, localDpopGateway] = await Promise.all([
       start('passthrough', { downstreamUrl }),
       start('functions-floor', { downstreamUrl }),
       start('gateway', { downstreamUrl, freshTokens: (FRESH_REQUESTS + FRESH_WARMUP) * ROUNDS }),
+      // The same gateway with DPOP_REPLAY_STORE=local: the proof check without the shared write.
+      start('gateway', { downstreamUrl, env: { DPOP_REPLAY_STORE: 'local' } }),
     ]);
     const peer = await start('fastify-peer', {
       downstreamUrl,
@@ -74,6 +77,26 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       requestThread: `${gateway.pid}/task/${gateway.pid}`,
     });
     const fresh = gateway.freshBearers!;
+    /** A DPoP-bound token with a new proof per call, the proofs made just before the round. */
+    const dpopVariant = (server: StartedServer, pids: Variant['pids']): Variant => {
+      const url = `${server.url}${proxied}`;
+      const token = server.dpopToken!;
+      const proofs = Array.from({ length: DPOP_REQUESTS + DPOP_WARMUP }, () => ({
+        authorization: `DPoP ${token}`,
+        dpop: dpopProof(server.dpopKey!, 'GET', url, token),
+      }));
+      return {
+        job: {
+          origin: server.url,
+          path: proxied,
+          requests: DPOP_REQUESTS,
+          warmup: DPOP_WARMUP,
+          connections: CONNECTIONS,
+          headerSets: proofs,
+        },
+        pids,
+      };
+    };
     const variants: Record<string, (round: number) => Variant> = {
       passthrough: () => ({
         job: { origin: passthrough.url, path: `/api/orders${ORDERS_PATH}`, ...settings },
@@ -112,25 +135,15 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       }),
       // A DPoP-bound token with a new proof per request: a signature check and a Cosmos DB
       // write (the shared replay store) per request. The proofs are made before the round.
-      'gateway-dpop': () => {
-        const url = `${gateway.url}${proxied}`;
-        const token = gateway.dpopToken!;
-        const proofs = Array.from({ length: DPOP_REQUESTS + DPOP_WARMUP }, () => ({
-          authorization: `DPoP ${token}`,
-          dpop: dpopProof(gateway.dpopKey!, 'GET', url, token),
-        }));
-        return {
-          job: {
-            origin: gateway.url,
-            path: proxied,
-            requests: DPOP_REQUESTS,
-            warmup: DPOP_WARMUP,
-            connections: CONNECTIONS,
-            headerSets: proofs,
-          },
-          pids: gatewayPids,
-        };
-      },
+      'gateway-dpop': () => dpopVariant(gateway, gatewayPids),
+      'gateway-dpop-local-replay-store': () =>
+        dpopVariant(
+          localDpopGateway,
+          withDownstream(localDpopGateway.pid, {
+            database: localDpopGateway.databasePid!,
+            requestThread: `${localDpopGateway.pid}/task/${localDpopGateway.pid}`,
+          }),
+        ),
       'gateway-bearer-fresh': (round) => {
         const per = FRESH_REQUESTS + FRESH_WARMUP;
         // Warm-up and counted calls take distinct tokens: none was seen before.

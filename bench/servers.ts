@@ -56,6 +56,8 @@ export interface ServerInput {
   readonly audience?: string;
   /** Gateway: fresh tokens to mint for the fresh-Bearer variant. */
   readonly freshTokens?: number;
+  /** Gateway: settings over the local stack's (`DPOP_REPLAY_STORE=local`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const PAYLOAD = JSON.stringify({ id: 'o-1001', customerId: '42', total: 42.5, currency: 'EUR' });
@@ -249,7 +251,7 @@ async function exchangeToken(api: string, bearer: string, dpopKey?: JsonWebKey):
 
 async function gateway(input: ServerInput): Promise<StartedServer> {
   const stack = await startLocalStack({
-    env: {},
+    env: { ...input.env },
     port: 0,
     logger: silentLogger,
     seedDemo: false,
