@@ -228,21 +228,27 @@ describe('fuzzing the parsers over HTTP', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(segment, { maxLength: 5 }), async (segments) => {
-        const path = segments.join('/');
-        const res = await fetch(`${api}/proxy/orders/${path}`, {
-          headers: { authorization: `Bearer ${reader}` },
-        }).catch(
+        // What the gateway receives: fetch (as any WHATWG URL client) resolves `.` and `..`
+        // segments before sending, so the oracle is the sent path, not the generated one.
+        const url = new URL(`${api}/proxy/orders/${segments.join('/')}`);
+        const prefix = new URL(`${api}/proxy/orders/`).pathname;
+        const res = await fetch(url, { headers: { authorization: `Bearer ${reader}` } }).catch(
           () => undefined, // a URL fetch itself refuses is not the gateway's to answer
         );
         if (res === undefined) return;
         await res.arrayBuffer();
         expect(res.status).toBeLessThan(500);
         if (res.status === 200) {
-          expect(path.startsWith(`customers/${DEV_USER_OID}`)).toBe(true);
-          expect(path).not.toMatch(/(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|%00|%25|\\/i);
+          expect(url.pathname.startsWith(`${prefix}customers/${DEV_USER_OID}`)).toBe(true);
+          expect(url.pathname).not.toMatch(/(^|\/)\.{1,2}(\/|$)|%2e|%2f|%5c|%00|%25|\\/i);
         }
       }),
-      RUNS,
+      // Found by a full-suite run: a `..` after an allowed path is resolved by the client, and the
+      // gateway rightly serves what it received.
+      {
+        ...RUNS,
+        examples: [[['customers', DEV_USER_OID, 'orders', '..']], [['customers', DEV_USER_OID, '.']]],
+      },
     );
   });
 });
