@@ -4,6 +4,7 @@
  * receive it as their `deps`, each declaring the few members it reads (a `Pick<Services, ...>`),
  * so a route's reach is visible in its type. Nothing here knows a route.
  */
+import type { TokenCredential } from '@azure/core-auth';
 import type { CosmosClient } from '@azure/cosmos';
 import { DocumentAdmin } from './admin/document-admin';
 import { AuditLog, type AuditSink } from './audit/audit-log';
@@ -87,6 +88,19 @@ export interface Services {
   close(): Promise<void>;
 }
 
+/** The managed identity, for Cosmos DB without a key: `@azure/identity` is loaded on first use. */
+let azureCredential: Promise<TokenCredential> | undefined;
+function loadAzureCredential(): Promise<TokenCredential> {
+  azureCredential ??= import('@azure/identity').then(
+    ({ DefaultAzureCredential }) => new DefaultAzureCredential(),
+    (err: unknown) => {
+      azureCredential = undefined;
+      throw err;
+    },
+  );
+  return azureCredential;
+}
+
 /**
  * Builds the services of one gateway instance from validated config and its I/O.
  *
@@ -137,21 +151,29 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     skewSeconds: config.entra.clockSkewSeconds,
     state,
   });
+  const sharedProofs =
+    config.dpopReplayStore === 'shared'
+      ? new CosmosReplayStore({
+          endpoint: config.cosmos.endpoint,
+          database: config.cosmos.database,
+          container: CONTAINERS.dpopProofs,
+          auth:
+            config.cosmos.key !== undefined
+              ? { key: config.cosmos.key }
+              : { credential: loadAzureCredential },
+          clock,
+          ca: io.cosmosCa,
+        })
+      : undefined;
   const dpop = new DpopVerifier({
     clock,
     logger,
     skewSeconds: config.entra.clockSkewSeconds,
     // DPOP_REPLAY_STORE: every instance's proofs in Cosmos DB (the default), or this one's alone.
     replay:
-      config.dpopReplayStore === 'local'
+      sharedProofs === undefined
         ? new MemoryReplayStore(clock)
-        : new LayeredReplayStore(
-            new MemoryReplayStore(clock),
-            new CosmosReplayStore(
-              io.cosmos.database(config.cosmos.database).container(CONTAINERS.dpopProofs),
-              clock,
-            ),
-          ),
+        : new LayeredReplayStore(new MemoryReplayStore(clock), sharedProofs),
   });
   const rebuild = () => state.rebuild();
   const admin = {
@@ -208,7 +230,7 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     },
     async close() {
       state.stop();
-      await Promise.all([auditLog.close(), proxy.close()]);
+      await Promise.all([auditLog.close(), proxy.close(), sharedProofs?.close()]);
     },
   };
 }
