@@ -71,12 +71,19 @@ export interface CosmosReplayStoreOptions {
   readonly clock: Clock;
   /** A CA (PEM) the endpoint's certificate chains to: the local stack's; absent in Azure. */
   readonly ca?: string | undefined;
+  /** Longest a write may take; default {@link WRITE_TIMEOUT_MS}. */
+  readonly timeoutMs?: number;
 }
 
 /** The REST API version the requests speak (the one @azure/cosmos 4 sends). */
 const COSMOS_API_VERSION = '2020-07-15';
 /** Longest wait a 429 may ask for before the store gives up (and the request fails closed). */
 const MAX_THROTTLE_WAIT_MS = 1000;
+/**
+ * Longest a write may take (connect, then the answer): past it the request fails closed (503)
+ * instead of holding the caller for undici's default of five minutes.
+ */
+const WRITE_TIMEOUT_MS = 5000;
 
 /**
  * The shared store: one document per proof in the Cosmos DB `dpop-proofs` container, created
@@ -103,6 +110,9 @@ export class CosmosReplayStore implements ReplayStore {
     this.pool = new Pool(url.origin, {
       connections: 16,
       keepAliveTimeout: 30_000,
+      connectTimeout: options.timeoutMs ?? WRITE_TIMEOUT_MS,
+      headersTimeout: options.timeoutMs ?? WRITE_TIMEOUT_MS,
+      bodyTimeout: options.timeoutMs ?? WRITE_TIMEOUT_MS,
       ...(options.ca === undefined ? {} : { connect: { ca: options.ca } }),
     });
     this.link = `dbs/${options.database}/colls/${options.container}`;

@@ -11,7 +11,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Agent, createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../src/clock';
@@ -190,6 +190,27 @@ describe('the shared replay store on the embedded Cosmos DB', () => {
       expect(await other.firstUse('k-2', expiresAt)).toBe(true);
     } finally {
       await other.close();
+    }
+  });
+
+  it('throws (the caller fails closed) when the account accepts the connection and never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent = createNetServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const hung = new CosmosReplayStore({
+      endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`,
+      database: 'gateway',
+      container: CONTAINERS.dpopProofs,
+      auth: { key: cosmos.key },
+      clock: systemClock,
+      timeoutMs: 200,
+    });
+    try {
+      await expect(hung.firstUse('k-4', Date.now() / 1000 + 120)).rejects.toThrow(/timeout/i);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await hung.close();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 
