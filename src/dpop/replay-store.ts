@@ -104,6 +104,7 @@ export class CosmosReplayStore implements ReplayStore {
   private readonly scope: string;
   private readonly tokens: AccessTokenCache;
   private readonly key: Buffer | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly options: CosmosReplayStoreOptions) {
     const url = new URL(options.endpoint);
@@ -143,9 +144,10 @@ export class CosmosReplayStore implements ReplayStore {
     }
   }
 
-  /** Stops the connection pool. */
+  /** Stops the connection pool; idempotent (a gateway may be closed by its host and its test). */
   close(): Promise<void> {
-    return this.pool.close();
+    this.closing ??= this.pool.close().catch(() => this.pool.destroy());
+    return this.closing;
   }
 
   private async headers(id: string): Promise<Record<string, string>> {
