@@ -14,7 +14,8 @@ import { EntraTokenValidator } from './auth/entra/entra-token-validator';
 import { systemClock, type Clock } from './clock';
 import type { Config } from './config/load-config';
 import { DpopVerifier } from './dpop/dpop-verifier';
-import { CosmosReplayStore, LayeredReplayStore, MemoryReplayStore } from './dpop/replay-store';
+import { CosmosReplayStore } from './dpop/cosmos-replay-store';
+import { LayeredReplayStore, MemoryReplayStore } from './dpop/replay-store';
 import { createJsonLogger, type Logger } from './logger';
 import { OpenTelemetryMetrics, type Metrics } from './observability/metrics';
 import {

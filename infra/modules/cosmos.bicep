@@ -119,7 +119,7 @@ resource auditContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/cont
   }
 }
 
-// One document per DPoP proof seen (src/dpop/replay-store.ts), id = hash of the key and `jti`,
+// One document per DPoP proof seen (src/dpop/cosmos-replay-store.ts), id = hash of the key and `jti`,
 // so a replay is a 409 on every instance. Each document carries its own `ttl` (the proof's
 // remaining window, about two minutes); defaultTtl -1 turns per-item TTLs on without a default.
 // Nothing is queried: no index.

@@ -42,7 +42,7 @@ export async function ensureDatabase(client: CosmosClient, id: string): Promise<
  * every instance's memory, so a partition per document (`/id`) spreads writes evenly and makes
  * every admin read a point read. `audit` is partitioned by `<day>:<bucket>` (see
  * src/audit/audit-record.ts). `dpop-proofs` holds one small document per DPoP proof seen, by
- * id, each with its own `ttl` (src/dpop/replay-store.ts). docs/policies.md explains the choice;
+ * id, each with its own `ttl` (src/dpop/cosmos-replay-store.ts). docs/policies.md explains the choice;
  * infra/ creates the same containers in Azure (with TTLs on `audit` and `dpop-proofs`).
  */
 export const CONTAINERS = {

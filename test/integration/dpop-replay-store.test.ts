@@ -1,5 +1,5 @@
 /**
- * The shared DPoP replay store (src/dpop/replay-store.ts) writes to Cosmos DB over its REST API
+ * The shared DPoP replay store (src/dpop/cosmos-replay-store.ts) writes to Cosmos DB over its REST API
  * by hand, for speed. The oracle is the @azure/cosmos SDK itself: both write one item to a
  * recording server, with an account key and with an Entra token credential, and the requests
  * must agree (path, partition key, API version, and an authorization the SDK's own rule
@@ -15,7 +15,7 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../src/clock';
-import { CosmosReplayStore } from '../../src/dpop/replay-store';
+import { CosmosReplayStore } from '../../src/dpop/cosmos-replay-store';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../src/host/local/embedded-cosmos';
 import { ensureLocalCertificate } from '../../src/host/local/local-certificate';
 import { CONTAINERS, createCosmosClient, ensureContainers } from '../../src/store/cosmos';
