@@ -149,6 +149,16 @@ describe('the shared replay store speaks Cosmos DB as the SDK does', () => {
 describe('the shared replay store on the embedded Cosmos DB', () => {
   let cosmos: EmbeddedCosmos;
   let store: CosmosReplayStore;
+  /** A store on the embedded account, in `database` (default: the test's). */
+  const storeOn = (database = 'replay-test') =>
+    new CosmosReplayStore({
+      endpoint: cosmos.endpoint,
+      database,
+      container: CONTAINERS.dpopProofs,
+      auth: { key: cosmos.key },
+      clock: systemClock,
+      ca: cosmos.ca,
+    });
 
   beforeAll(async () => {
     cosmos = await startEmbeddedCosmos({ certDir: mkdtempSync(join(tmpdir(), 'gw-cert-')) });
@@ -158,14 +168,7 @@ describe('the shared replay store on the embedded Cosmos DB', () => {
     );
     await ensureContainers(client, 'replay-test');
     client.dispose();
-    store = new CosmosReplayStore({
-      endpoint: cosmos.endpoint,
-      database: 'replay-test',
-      container: CONTAINERS.dpopProofs,
-      auth: { key: cosmos.key },
-      clock: systemClock,
-      ca: cosmos.ca,
-    });
+    store = storeOn();
   });
 
   afterAll(async () => {
@@ -174,14 +177,7 @@ describe('the shared replay store on the embedded Cosmos DB', () => {
   });
 
   it('accepts a proof once, on any store that shares the container', async () => {
-    const other = new CosmosReplayStore({
-      endpoint: cosmos.endpoint,
-      database: 'replay-test',
-      container: CONTAINERS.dpopProofs,
-      auth: { key: cosmos.key },
-      clock: systemClock,
-      ca: cosmos.ca,
-    });
+    const other = storeOn();
     try {
       const expiresAt = Date.now() / 1000 + 120;
       expect(await store.firstUse('k-1', expiresAt)).toBe(true);
@@ -215,14 +211,7 @@ describe('the shared replay store on the embedded Cosmos DB', () => {
   });
 
   it('throws (the caller fails closed) when the container does not exist', async () => {
-    const lost = new CosmosReplayStore({
-      endpoint: cosmos.endpoint,
-      database: 'no-such-database',
-      container: CONTAINERS.dpopProofs,
-      auth: { key: cosmos.key },
-      clock: systemClock,
-      ca: cosmos.ca,
-    });
+    const lost = storeOn('no-such-database');
     try {
       await expect(lost.firstUse('k-3', Date.now() / 1000 + 120)).rejects.toThrow(
         /Cosmos DB answered [45]\d\d/,
