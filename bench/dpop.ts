@@ -8,30 +8,19 @@
  * - `replay memory`: this instance's `jti` memory in front of the shared store (the Cosmos DB write
  *   is measured per process by the proxy bench's `gateway-dpop` variant).
  */
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { verifyDpopProof } from '../src/dpop/dpop-proof';
 import { MemoryReplayStore, replayKey } from '../src/dpop/replay-store';
+import { dpopProof } from './servers';
 
 const CALLS = 4_000;
 const ROUNDS = 5;
 const URL_ = 'https://gateway.example.net/api/proxy/orders/customers/42/orders';
 const TOKEN = `sv=1&sr=orders&sp=r&st=1&se=2&skn=k1&sid=${'a'.repeat(22)}&jkt=${'b'.repeat(43)}&sig=${'c'.repeat(43)}`;
-const ATH = createHash('sha256').update(TOKEN).digest('base64url');
-const NOW = 1_800_000_000;
 
-function proof(key: KeyObject, jwk: object, i: number): string {
-  const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const input = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk })}.${b64({
-    jti: `${i}-${randomBytes(12).toString('base64url')}`,
-    htm: 'GET',
-    htu: URL_,
-    iat: NOW,
-    ath: ATH,
-  })}`;
-  const sig = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${sig.toString('base64url')}`;
-}
+/** A client's private key, as the proxy bench's DPoP client holds it. */
+const newKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
@@ -43,30 +32,27 @@ function microsPerCall(inputs: readonly string[], fn: (input: string) => unknown
 
 /** Runs the DPoP benchmark; returns µs per call. */
 export function benchDpop(): Promise<Record<string, number>> {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = publicKey.export({ format: 'jwk' });
+  const now = Math.floor(Date.now() / 1000); // the proofs' iat: the run takes seconds, the window 2 minutes
   const expectation = {
     method: 'GET',
     urls: [URL_],
     accessToken: TOKEN,
-    now: NOW,
+    now,
     maxAgeSeconds: 60,
     skewSeconds: 60,
   };
   const check = (p: string) => verifyDpopProof(p, expectation);
-  const repeated = Array.from({ length: CALLS }, (_, i) => proof(privateKey, jwk, i));
-  const fresh = Array.from({ length: CALLS / 4 }, (_, i) => {
-    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return proof(pair.privateKey, pair.publicKey.export({ format: 'jwk' }), i);
-  });
-  const memory = new MemoryReplayStore({ now: () => NOW * 1000 });
+  const key = newKey();
+  const repeated = Array.from({ length: CALLS }, () => dpopProof(key, 'GET', URL_, TOKEN));
+  const fresh = Array.from({ length: CALLS / 4 }, () => dpopProof(newKey(), 'GET', URL_, TOKEN));
+  const memory = new MemoryReplayStore({ now: () => now * 1000 });
   const keys = repeated.map((_, i) => replayKey('b'.repeat(43), `jti-${i}`));
   const runs: Record<string, number[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
     (runs['proof check, repeated key (µs)'] ??= []).push(microsPerCall(repeated, check));
     (runs['proof check, new key each time (µs)'] ??= []).push(microsPerCall(fresh, check));
     (runs['replay memory, per proof (µs)'] ??= []).push(
-      microsPerCall(keys, (k) => memory.remember(`${round}${k}`, NOW + 120)),
+      microsPerCall(keys, (k) => memory.remember(`${round}${k}`, now + 120)),
     );
   }
   return Promise.resolve(

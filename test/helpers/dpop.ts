@@ -1,10 +1,13 @@
 /**
- * A DPoP client key for the integration tests (jest cannot load the ESM `dpop` package: the
+ * A DPoP client key for the tests (jest cannot load the ESM `dpop` package: the
  * interoperability tests with it and oauth4webapi are test/esm/dpop-clients.test.mjs). Proofs
  * are made as RFC 9449 section 4.2 says; a test may change any part to make a hostile one.
  */
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { jwkThumbprint } from '../../src/dpop/dpop-proof';
+
+/** The algorithms a test key can sign with. */
+export type TestDpopAlgorithm = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA';
 
 export interface ProofOptions {
   readonly htm: string;
@@ -16,6 +19,8 @@ export interface ProofOptions {
   /** Members to add to (or, as undefined, remove from) the header and the claims. */
   readonly header?: Record<string, unknown>;
   readonly claims?: Record<string, unknown>;
+  /** Changes the signature's bytes (a tampered proof). */
+  readonly signature?: (signature: Buffer) => Buffer;
 }
 
 export class DpopKey {
@@ -24,6 +29,7 @@ export class DpopKey {
   readonly jkt: string;
 
   private constructor(
+    readonly alg: TestDpopAlgorithm,
     private readonly privateKey: KeyObject,
     publicKey: KeyObject,
   ) {
@@ -31,14 +37,20 @@ export class DpopKey {
     this.jkt = jwkThumbprint(this.jwk);
   }
 
-  static generate(): DpopKey {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return new DpopKey(privateKey, publicKey);
+  /** A new key pair; `rsaBits` only for RS256 / PS256 (default 2048). */
+  static generate(alg: TestDpopAlgorithm = 'ES256', rsaBits = 2048): DpopKey {
+    const { privateKey, publicKey } =
+      alg === 'EdDSA'
+        ? generateKeyPairSync('ed25519')
+        : alg === 'RS256' || alg === 'PS256'
+          ? generateKeyPairSync('rsa', { modulusLength: rsaBits })
+          : generateKeyPairSync('ec', { namedCurve: alg === 'ES384' ? 'P-384' : 'P-256' });
+    return new DpopKey(alg, privateKey, publicKey);
   }
 
-  /** A signed ES256 proof. */
+  /** A signed proof. */
   proof(options: ProofOptions): string {
-    const header = { typ: 'dpop+jwt', alg: 'ES256', jwk: this.jwk, ...options.header };
+    const header = { typ: 'dpop+jwt', alg: this.alg, jwk: this.jwk, ...options.header };
     const claims = {
       jti: options.jti ?? randomBytes(16).toString('base64url'),
       htm: options.htm,
@@ -50,8 +62,22 @@ export class DpopKey {
       ...options.claims,
     };
     const input = `${b64(header)}.${b64(claims)}`;
-    const signature = sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
-    return `${input}.${signature.toString('base64url')}`;
+    const signature = this.sign(Buffer.from(input));
+    return `${input}.${(options.signature ?? ((s) => s))(signature).toString('base64url')}`;
+  }
+
+  private sign(data: Buffer): Buffer {
+    const key = this.privateKey;
+    switch (this.alg) {
+      case 'EdDSA':
+        return sign(null, data, key);
+      case 'PS256':
+        return sign('sha256', data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      case 'RS256':
+        return sign('sha256', data, key);
+      default:
+        return sign(this.alg === 'ES384' ? 'sha384' : 'sha256', data, { key, dsaEncoding: 'ieee-p1363' });
+    }
   }
 }
 

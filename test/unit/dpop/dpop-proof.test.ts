@@ -4,7 +4,6 @@
  * section 6.1 and RFC 7638 section 3.1's thumbprint. Then one refusal per check, each made by
  * signing a real proof with a generated key and changing one thing.
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import {
   accessTokenHash,
   DpopProofError,
@@ -13,6 +12,7 @@ import {
   verifyDpopProof,
   type ProofExpectation,
 } from '../../../src/dpop/dpop-proof';
+import { DpopKey, type ProofOptions, type TestDpopAlgorithm } from '../../helpers/dpop';
 
 // RFC 9449 figure 2 and figure 13, line folding undone; section 6.1's thumbprint of their key.
 const RFC_TOKEN_PROOF =
@@ -96,41 +96,17 @@ describe('htu normalization (RFC 3986 syntax- and scheme-based)', () => {
   });
 });
 
-/** A fresh ES256 key and a proof signer that lets a test change any part. */
-function client(alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA' | 'ES384' = 'ES256') {
-  const { privateKey, publicKey } =
-    alg === 'EdDSA'
-      ? generateKeyPairSync('ed25519')
-      : alg === 'RS256' || alg === 'PS256'
-        ? generateKeyPairSync('rsa', { modulusLength: 2048 })
-        : generateKeyPairSync('ec', { namedCurve: alg === 'ES384' ? 'P-384' : 'P-256' });
-  const jwk = publicKey.export({ format: 'jwk' });
-  return { privateKey, jwk, proof: (changes: ProofChanges = {}) => makeProof(privateKey, jwk, alg, changes) };
-}
-
-interface ProofChanges {
-  header?: Record<string, unknown>;
-  claims?: Record<string, unknown>;
-  signature?: (sig: Buffer) => Buffer;
-}
-
 const NOW = 1_800_000_000;
 const URL_ = 'https://gateway.example.net/api/proxy/orders/customers/42';
 
-function makeProof(key: KeyObject, jwk: object, alg: string, changes: ProofChanges): string {
-  const header = { typ: 'dpop+jwt', alg, jwk, ...changes.header };
-  const claims = { jti: 'jti-0123456789', htm: 'GET', htu: URL_, iat: NOW, ...changes.claims };
-  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
-  const data = Buffer.from(input);
-  const signature =
-    alg === 'EdDSA'
-      ? sign(null, data, key)
-      : alg === 'PS256'
-        ? sign('sha256', data, { key, padding: 6, saltLength: 32 })
-        : alg.startsWith('ES')
-          ? sign(alg === 'ES384' ? 'sha384' : 'sha256', data, { key, dsaEncoding: 'ieee-p1363' })
-          : sign('sha256', data, key);
-  return `${input}.${(changes.signature ?? ((s) => s))(signature).toString('base64url')}`;
+/** A test key whose proofs default to a GET of URL_ at NOW; a test may change any part. */
+function client(alg: TestDpopAlgorithm = 'ES256', rsaBits = 2048) {
+  const key = DpopKey.generate(alg, rsaBits);
+  return {
+    jwk: key.jwk,
+    proof: (changes: Omit<ProofOptions, 'htm' | 'htu'> = {}) =>
+      key.proof({ htm: 'GET', htu: URL_, iat: NOW, jti: 'jti-0123456789', ...changes }),
+  };
 }
 
 const resourceRequest: ProofExpectation = {
@@ -216,9 +192,7 @@ describe('verifyDpopProof', () => {
   });
 
   it('refuses an RSA key under 2048 bits', () => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
-    const proof = makeProof(privateKey, publicKey.export({ format: 'jwk' }), 'RS256', {});
-    expect(() => verifyDpopProof(proof, resourceRequest)).toThrow(/2048/);
+    expect(() => verifyDpopProof(client('RS256', 1024).proof(), resourceRequest)).toThrow(/2048/);
   });
 
   it('asks for ath only with an access token, and then requires it', () => {

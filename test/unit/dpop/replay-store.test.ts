@@ -1,4 +1,3 @@
-import { generateKeyPairSync, sign } from 'node:crypto';
 import { ManualClock } from '../../../src/clock';
 import { DpopVerifier } from '../../../src/dpop/dpop-verifier';
 import {
@@ -8,6 +7,7 @@ import {
   type ReplayStore,
 } from '../../../src/dpop/replay-store';
 import { MemoryLogger } from '../../../src/logger';
+import { DpopKey } from '../../helpers/dpop';
 import { expectGatewayError } from '../../helpers/entra';
 
 const T0 = 1_800_000_000_000;
@@ -65,14 +65,9 @@ describe('replayKey', () => {
 });
 
 describe('DpopVerifier', () => {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = publicKey.export({ format: 'jwk' });
+  const key = DpopKey.generate();
   const url = 'https://gateway.example.net/api/token';
-  function proof(): string {
-    const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
-    const input = `${b64({ typ: 'dpop+jwt', alg: 'ES256', jwk })}.${b64({ jti: 'jti-0123456789', htm: 'POST', htu: url, iat: T0 / 1000 })}`;
-    return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
-  }
+  const proof = () => key.proof({ htm: 'POST', htu: url, iat: T0 / 1000, jti: 'jti-0123456789' });
 
   it('fails closed (503 ERR_STORE_UNAVAILABLE) when the replay store does not answer', async () => {
     const logger = new MemoryLogger();
