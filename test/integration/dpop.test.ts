@@ -424,6 +424,31 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     });
   });
 
+  it.each<[string, string, Record<string, unknown>]>([
+    [
+      'a resource whose requireDpop is not a boolean',
+      'resources/bad-dpop',
+      { name: 'bad-dpop', upstream: 'http://127.0.0.1:9/api', auth: { type: 'none' }, requireDpop: 'yes' },
+    ],
+    [
+      'a deny policy that requires DPoP',
+      'policies/bad-dpop',
+      { id: 'bad-dpop', effect: 'deny', resource: 'orders', actions: ['read'], requireDpop: true },
+    ],
+    [
+      'a policy whose requireDpop is not a boolean',
+      'policies/bad-dpop',
+      { id: 'bad-dpop', effect: 'allow', resource: 'orders', actions: ['read'], requireDpop: 1 },
+    ],
+  ])(
+    'the admin API refuses %s: 400 ERR_VALIDATION on requireDpop, nothing stored',
+    async (_case, path, body) => {
+      const res = await stack.admin('PUT', path, body);
+      expect([res.status, res.json.code, res.json.field]).toEqual([400, 'ERR_VALIDATION', 'requireDpop']);
+      expect((await stack.admin('GET', path)).status).toBe(404);
+    },
+  );
+
   describe('a policy that requires DPoP', () => {
     beforeAll(async () => {
       const res = await stack.admin('PUT', 'resources/ledger', {

@@ -54,6 +54,8 @@ describe('authenticate', () => {
     ['leading space', ` Bearer ${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
     ['SAS while no SAS verifier is configured', `SharedAccessSignature ${SAS}`, 'ERR_CREDENTIAL_SCHEME'],
     ['Bearer without token', 'Bearer', 'ERR_TOKEN_MALFORMED'],
+    ['DPoP without token', 'DPoP ', 'ERR_TOKEN_MALFORMED'],
+    ['DPoP with two tokens', `DPoP ${SAS} ${SAS}`, 'ERR_TOKEN_MALFORMED'],
     ['Bearer with empty token', 'Bearer ', 'ERR_TOKEN_MALFORMED'],
     ['two spaces', `Bearer  ${JWT}`, 'ERR_TOKEN_MALFORMED'],
     ['tab separator', `Bearer\t${JWT}`, 'ERR_CREDENTIAL_SCHEME'],
