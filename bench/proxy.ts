@@ -71,10 +71,18 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       downstream: downstream.pid,
       ...extra,
     });
-    // The gateway's request thread apart from its whole process: the audit writer has a thread.
-    const gatewayPids = withDownstream(gateway.pid, {
-      database: gateway.databasePid!,
-      requestThread: `${gateway.pid}/task/${gateway.pid}`,
+    // A gateway's request thread apart from its whole process (the audit writer has a thread),
+    // and its database process apart.
+    const gatewayPidsOf = (server: StartedServer) =>
+      withDownstream(server.pid, {
+        database: server.databasePid!,
+        requestThread: `${server.pid}/task/${server.pid}`,
+      });
+    const gatewayPids = gatewayPidsOf(gateway);
+    /** A proxied GET with one credential for every call. */
+    const proxiedGet = (server: StartedServer, authorization: string, pids: Variant['pids']): Variant => ({
+      job: { origin: server.url, path: proxied, headers: { authorization }, ...settings },
+      pids,
     });
     const fresh = gateway.freshBearers!;
     /** A DPoP-bound token with a new proof per call, the proofs made just before the round. */
@@ -106,44 +114,13 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
         job: { origin: floor.url, path: `/api/floor${ORDERS_PATH}`, ...settings },
         pids: withDownstream(floor.pid),
       }),
-      'fastify-peer': () => ({
-        job: {
-          origin: peer.url,
-          path: proxied,
-          headers: { authorization: `Bearer ${gateway.bearer!}` },
-          ...settings,
-        },
-        pids: withDownstream(peer.pid),
-      }),
-      'gateway-sas': () => ({
-        job: {
-          origin: gateway.url,
-          path: proxied,
-          headers: { authorization: `SharedAccessSignature ${gateway.sas!}` },
-          ...settings,
-        },
-        pids: gatewayPids,
-      }),
-      'gateway-bearer': () => ({
-        job: {
-          origin: gateway.url,
-          path: proxied,
-          headers: { authorization: `Bearer ${gateway.bearer!}` },
-          ...settings,
-        },
-        pids: gatewayPids,
-      }),
+      'fastify-peer': () => proxiedGet(peer, `Bearer ${gateway.bearer!}`, withDownstream(peer.pid)),
+      'gateway-sas': () => proxiedGet(gateway, `SharedAccessSignature ${gateway.sas!}`, gatewayPids),
+      'gateway-bearer': () => proxiedGet(gateway, `Bearer ${gateway.bearer!}`, gatewayPids),
       // A DPoP-bound token with a new proof per request: a signature check and a Cosmos DB
       // write (the shared replay store) per request. The proofs are made before the round.
       'gateway-dpop': () => dpopVariant(gateway, gatewayPids),
-      'gateway-dpop-local-replay-store': () =>
-        dpopVariant(
-          localDpopGateway,
-          withDownstream(localDpopGateway.pid, {
-            database: localDpopGateway.databasePid!,
-            requestThread: `${localDpopGateway.pid}/task/${localDpopGateway.pid}`,
-          }),
-        ),
+      'gateway-dpop-local-replay-store': () => dpopVariant(localDpopGateway, gatewayPidsOf(localDpopGateway)),
       'gateway-bearer-fresh': (round) => {
         const per = FRESH_REQUESTS + FRESH_WARMUP;
         // Warm-up and counted calls take distinct tokens: none was seen before.

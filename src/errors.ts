@@ -96,11 +96,13 @@ export type ChallengeScheme = 'Bearer' | 'SharedAccessSignature' | 'DPoP';
 /** The DPoP proof algorithms the gateway accepts: the `algs` of a DPoP challenge and of the metadata. */
 export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'PS256', 'RS256', 'EdDSA'] as const;
 
-/** Codes that mean the proof, not the token, was wrong: `invalid_dpop_proof` (RFC 9449 section 7.1). */
+/**
+ * 401 codes that mean the proof, not the token, was wrong: `invalid_dpop_proof` (RFC 9449
+ * section 7.1). The token endpoint's own (400) is mapped by src/sas/oauth-error.ts.
+ */
 const DPOP_PROOF_CODES: ReadonlySet<ErrorCode> = new Set([
   'ERR_DPOP_PROOF_INVALID',
   'ERR_DPOP_PROOF_REPLAYED',
-  'ERR_TOKEN_DPOP_PROOF_INVALID',
 ]);
 
 export interface GatewayErrorOptions {
