@@ -1,5 +1,5 @@
 /**
- * The load generator the HTTP benchmarks share (bench/proxy.ts, bench/sas.ts). It runs in a child
+ * The load generator the HTTP benchmarks share (bench/proxy.ts, bench/exchange.ts, bench/sas.ts). It runs in a child
  * process: a generator on the servers' own event loop steals the time it measures (every
  * response it parses is time the server under test did not get), and a separate process also
  * lets the benchmark charge the servers' CPU per request (`process.cpuUsage()` of this process)
@@ -19,7 +19,10 @@ export interface LoadJob {
   readonly path: string;
   readonly method?: 'GET' | 'POST';
   readonly headers?: Readonly<Record<string, string>>;
-  /** Request bodies; call `i` sends `bodies[i % bodies.length]`. None: no body. */
+  /**
+   * Request bodies, as `headerSets`: warm-up call `i` sends `bodies[i % length]`, counted call `i`
+   * `bodies[(warmup + i) % length]`. None: no body.
+   */
   readonly bodies?: readonly string[];
   readonly requests: number;
   readonly warmup: number;
@@ -61,15 +64,25 @@ interface JobMessage {
 type ReplyMessage =
   { readonly id: number; readonly result: Measured } | { readonly id: number; readonly error: string };
 
-/** The headers of call `i` (the counted calls come after the warm-up's: each header set is used once). */
-function headersOf(job: LoadJob, i: number): Record<string, string> | undefined {
+/**
+ * The headers and body of call `i` of a job's run: warm-up call `i` is run call `i`, counted call
+ * `i` is run call `warmup + i`, so each header set and body of a job is used once before any
+ * repeats (a fresh token, a single-use proof).
+ */
+export function callOf(
+  job: LoadJob,
+  i: number,
+): { headers: Record<string, string> | undefined; body: string | null } {
   const extra =
     job.headerSets && job.headerSets.length > 0 ? job.headerSets[i % job.headerSets.length] : undefined;
-  return extra === undefined ? job.headers : { ...job.headers, ...extra };
+  return {
+    headers: extra === undefined ? job.headers : { ...job.headers, ...extra },
+    body: job.bodies && job.bodies.length > 0 ? job.bodies[i % job.bodies.length]! : null,
+  };
 }
 
 /** Open loop: call `i` is sent at `start + i / rate`, its latency counted from then. */
-async function fireOpen(pool: Pool, job: LoadJob, count: number): Promise<Measured> {
+async function fireOpen(pool: Pool, job: LoadJob, count: number, first: number): Promise<Measured> {
   const latencies = new Float64Array(count);
   const interval = 1000 / job.ratePerSecond!;
   let errors = 0;
@@ -84,7 +97,7 @@ async function fireOpen(pool: Pool, job: LoadJob, count: number): Promise<Measur
         const scheduled = started + i * interval;
         pending.push(
           pool
-            .request({ path: job.path, method: job.method ?? 'GET', headers: headersOf(job, i) })
+            .request({ path: job.path, method: job.method ?? 'GET', ...callOf(job, first + i) })
             .then(async (res) => {
               await res.body.dump();
               if (res.statusCode < 200 || res.statusCode >= 300) errors++;
@@ -109,12 +122,14 @@ async function fireOpen(pool: Pool, job: LoadJob, count: number): Promise<Measur
   return { rps: Math.round(count / seconds), p50: at(0.5), p99: at(0.99), errors };
 }
 
-/** Fires `count` requests with `inFlight` outstanding; the generator's side of a measurement. */
-async function fire(pool: Pool, job: LoadJob, count: number, first = 0): Promise<Measured> {
-  if (job.ratePerSecond !== undefined) return fireOpen(pool, job, count);
+/**
+ * Fires `count` requests with `inFlight` outstanding (or at `ratePerSecond`), starting at call
+ * `first` of the job's run: the generator's side of a measurement.
+ */
+export async function fire(pool: Pool, job: LoadJob, count: number, first = 0): Promise<Measured> {
+  if (job.ratePerSecond !== undefined) return fireOpen(pool, job, count, first);
   const latencies = new Float64Array(count);
   const inFlight = job.inFlight ?? job.connections;
-  const bodies = job.bodies;
   let next = 0;
   let errors = 0;
   const worker = async () => {
@@ -125,8 +140,7 @@ async function fire(pool: Pool, job: LoadJob, count: number, first = 0): Promise
         const res = await pool.request({
           path: job.path,
           method: job.method ?? 'GET',
-          headers: headersOf(job, first + i),
-          body: bodies && bodies.length > 0 ? bodies[i % bodies.length] : null,
+          ...callOf(job, first + i),
         });
         await res.body.dump();
         if (res.statusCode < 200 || res.statusCode >= 300) errors++;

@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: runs every benchmark and prints a small table (about 2 minutes on 2 cores;
- * docs/performance.md explains each figure).
+ * `npm run bench`: runs every benchmark and prints a small table (several minutes on 2 cores, the
+ * proxy benchmark alone about 4; docs/performance.md explains each figure).
  */
 import { benchEntraValidation } from './entra-validation';
 import { benchSas } from './sas';
@@ -9,6 +9,7 @@ import { benchProxy } from './proxy';
 import { benchColdStart } from './cold-start';
 import { benchStatement } from './statement';
 import { benchDpop } from './dpop';
+import { benchExchange } from './exchange';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -24,6 +25,7 @@ const BENCHES: readonly Bench[] = [
   ['sas', benchSas],
   ['statement (x-gateway-principal, one thread)', benchStatement],
   ['dpop (proof check per request, one thread)', benchDpop],
+  ['exchange (CPU per request of each process: jwt.verify floor, gateway /api/token)', benchExchange],
   [
     'proxy (CPU per request of each process: passthrough, Functions floor, Fastify peer, gateway)',
     benchProxy,

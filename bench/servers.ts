@@ -1,11 +1,12 @@
 /**
- * The servers of the proxy benchmark, each in a process of its own so that its CPU per request
- * is its own (read from /proc/<pid>/stat by bench/proxy.ts), as it would be on a machine to
- * itself: the downstream, the bare passthrough, the Functions floor, a Fastify peer (the gateway a
- * Node user would build by hand) and the gateway (the local stack; its Cosmos DB in yet another
- * process, measured apart).
+ * The servers of the proxy and exchange benchmarks, each in a process of its own so that its CPU
+ * per request is its own (read from /proc/<pid>/stat by bench/proxy.ts and bench/exchange.ts), as
+ * it would be on a machine to itself: the downstream, the bare passthrough, the Functions floor, a
+ * Fastify peer (the gateway a Node user would build by hand), the floors of a token exchange
+ * (`jwt.verify` bare and behind the adapter) and the gateway (the local stack; its Cosmos DB in
+ * yet another process, measured apart).
  *
- * bench/proxy.ts forks this file once per server with the variant in BENCH_SERVER and its inputs
+ * The benchmarks fork this file once per server with the variant in BENCH_SERVER and its inputs
  * in BENCH_SERVER_INPUT (JSON); the child answers one IPC message with where it listens and
  * exits when the parent disconnects.
  */
@@ -13,6 +14,7 @@ import {
   createHash,
   createHmac,
   createPrivateKey,
+  createPublicKey,
   generateKeyPairSync,
   randomBytes,
   sign,
@@ -28,12 +30,15 @@ import { serveRoutes, type LocalRoute } from '../src/host/local/http/server';
 import { startLocalStack } from '../src/host/local/local-stack';
 import { silentLogger } from '../src/logger';
 
-export type ServerVariant = 'downstream' | 'passthrough' | 'functions-floor' | 'fastify-peer' | 'gateway';
+export type ServerVariant =
+  'downstream' | 'passthrough' | 'functions-floor' | 'fastify-peer' | 'jwt-verify-floor' | 'gateway';
 
 /** What a server child reports once it listens. */
 export interface StartedServer {
   readonly url: string;
   readonly pid: number;
+  /** The jwt-verify floor: the same handler behind the local Functions adapter. */
+  readonly functionsUrl?: string;
   /** The gateway: its Cosmos DB's process, and the credentials the load uses. */
   readonly databasePid?: number;
   readonly bearer?: string;
@@ -50,7 +55,7 @@ export interface StartedServer {
 /** Inputs of a server child. */
 export interface ServerInput {
   readonly downstreamUrl?: string;
-  /** Fastify peer: the key and claims it verifies tokens against. */
+  /** Fastify peer and jwt-verify floor: the key and claims it verifies tokens against. */
   readonly publicKeyPem?: string;
   readonly issuer?: string;
   readonly audience?: string;
@@ -209,7 +214,50 @@ async function fastifyPeer(input: ServerInput): Promise<StartedServer> {
   return { url, pid: process.pid };
 }
 
-/** The local stack's gateway, its Cosmos DB in a process of its own, a resource and policy seeded. */
+/**
+ * The floors of a fresh-token exchange, in one process: the same handler (read the form, run
+ * jsonwebtoken's RS256 verify of its `subject_token`: issuer, audience, lifetime) served by a bare
+ * node:http server (`url`: no Node server answers a token it has never seen for less) and by the
+ * local Functions adapter (`functionsUrl`: the programming model's share). Only one is loaded at
+ * a time, so the process's CPU is that one's.
+ */
+async function jwtVerifyFloor(input: ServerInput): Promise<StartedServer> {
+  const key = createPublicKey(input.publicKeyPem!);
+  const options: jwt.VerifyOptions = {
+    algorithms: ['RS256'],
+    issuer: input.issuer!,
+    audience: input.audience!,
+  };
+  const verifies = (form: string) => {
+    try {
+      jwt.verify(new URLSearchParams(form).get('subject_token') ?? '', key, options);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (verifies(Buffer.concat(chunks).toString())) {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      } else res.writeHead(401).end();
+    });
+  });
+  const route: LocalRoute = {
+    name: 'verify',
+    template: 'verify',
+    methods: ['POST'],
+    handle: async (request) =>
+      verifies(await request.text())
+        ? { status: 200, headers: { 'content-type': 'application/json' }, body: '{}' }
+        : { status: 401 },
+  };
+  const functions = await serveRoutes([route], { port: 0 });
+  return { url: await listen(server), functionsUrl: `${functions.url}/api/verify`, pid: process.pid };
+}
+
 /** A DPoP proof of `key` for one request: a new `jti`, `iat` now (RFC 9449 section 4.2). */
 export function dpopProof(key: JsonWebKey, htm: string, htu: string, accessToken?: string): string {
   const { d: _private, ...jwk } = key;
@@ -227,6 +275,18 @@ export function dpopProof(key: JsonWebKey, htm: string, htu: string, accessToken
   return `${input}.${sign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 }
 
+/** The `/api/token` form that exchanges `bearer` for a SAS token on the orders of OID. */
+export function exchangeForm(bearer: string): string {
+  return new URLSearchParams({
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: bearer,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    resource: `orders/customers/${OID}`,
+    scope: 'read',
+    requested_lifetime: '3600',
+  }).toString();
+}
+
 /** Exchanges `bearer` for a SAS token on the orders of OID, bound to `dpopKey` when one is given. */
 async function exchangeToken(api: string, bearer: string, dpopKey?: JsonWebKey): Promise<string> {
   const res = await fetch(`${api}/token`, {
@@ -235,20 +295,14 @@ async function exchangeToken(api: string, bearer: string, dpopKey?: JsonWebKey):
       'content-type': 'application/x-www-form-urlencoded',
       ...(dpopKey === undefined ? {} : { dpop: dpopProof(dpopKey, 'POST', `${api}/token`) }),
     },
-    body: new URLSearchParams({
-      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-      subject_token: bearer,
-      subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-      resource: `orders/customers/${OID}`,
-      scope: 'read',
-      requested_lifetime: '3600',
-    }).toString(),
+    body: exchangeForm(bearer),
   });
   const token = ((await res.json()) as { access_token?: string }).access_token;
   if (!token) throw new Error(`bench: token exchange failed (${res.status})`);
   return token;
 }
 
+/** The local stack's gateway, its Cosmos DB in a process of its own, a resource and policy seeded. */
 async function gateway(input: ServerInput): Promise<StartedServer> {
   const stack = await startLocalStack({
     env: { ...input.env },
@@ -309,6 +363,7 @@ const STARTERS: Readonly<Record<ServerVariant, (input: ServerInput) => Promise<S
   passthrough,
   'functions-floor': functionsFloor,
   'fastify-peer': fastifyPeer,
+  'jwt-verify-floor': jwtVerifyFloor,
   gateway,
 };
 
@@ -324,8 +379,10 @@ export function startServer(
   });
   return new Promise((resolve, reject) => {
     child.once('message', (message: StartedServer | { error: string }) => {
-      if ('error' in message) reject(new Error(`bench: ${variant}: ${message.error}`));
-      else resolve({ ...message, stop: () => child.disconnect() });
+      if ('error' in message) {
+        child.disconnect(); // the child exits with its parent's channel: none is left behind
+        reject(new Error(`bench: ${variant}: ${message.error}`));
+      } else resolve({ ...message, stop: () => child.disconnect() });
     });
     child.once('exit', (code) => reject(new Error(`bench: ${variant} exited (${code})`)));
   });
