@@ -47,10 +47,11 @@ require(workerData.entry);
 /**
  * The production audit sink: Cosmos DB writes on a `worker_thread` of their own.
  *
- * Why a thread: writing a page is the Cosmos DB SDK's work (JSON, request signing, TLS, retries),
- * and on the request thread it cost ~75 µs per request under load, between requests that were
- * waiting (docs/performance.md). The request thread now only builds a flat row per decision and
- * posts a batch a second; the thread owns its own client. The {@link AuditLog} in front keeps the
+ * Why a thread: writing a page is JSON, request signing, TLS and retries, and on the request
+ * thread (with the SDK) it cost ~75 µs per request under load, between requests that were
+ * waiting (docs/performance.md). The request thread only builds a flat row per decision and posts
+ * a batch a second; the thread owns its own connections and creates each page with one REST call
+ * (src/store/cosmos-documents.ts). The {@link AuditLog} in front keeps the
  * contract: a bounded queue that drops and counts, retries, and a flush on graceful shutdown that
  * waits for this sink's acknowledgement of every row.
  *

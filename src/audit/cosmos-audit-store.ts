@@ -35,7 +35,7 @@ const PAGES_PER_READ = 20;
  * what the page already says: 339 bytes a record instead of 545. `columns` keeps each page
  * readable on its own, whatever columns later versions add.
  */
-interface AuditPage {
+export interface AuditPage {
   readonly id: string;
   readonly pk: string;
   readonly minTs: number;
@@ -125,6 +125,41 @@ const byTimeThenId = (a: AuditPage, b: AuditPage) =>
   a.minTs - b.minTs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
+ * Writes rows as pages, one per partition per {@link RECORDS_PER_PAGE} rows, with `create` (true:
+ * stored; false: a page with its id already was, which a retry of the same rows finds). A page's
+ * id is its first row's id, so a retried flush (after a partial failure) finds the pages already
+ * written instead of duplicating them.
+ */
+export async function writeAuditPages(
+  rows: readonly AuditRow[],
+  create: (page: AuditPage) => Promise<boolean>,
+): Promise<void> {
+  const byPartition = new Map<string, AuditRow[]>();
+  for (const row of rows) {
+    const pk = auditRowPartition(row);
+    const list = byPartition.get(pk);
+    if (list) list.push(row);
+    else byPartition.set(pk, [row]);
+  }
+  const chunks: { pk: string; rows: readonly AuditRow[] }[] = [];
+  for (const [pk, list] of byPartition) {
+    for (let i = 0; i < list.length; i += RECORDS_PER_PAGE)
+      chunks.push({ pk, rows: list.slice(i, i + RECORDS_PER_PAGE) });
+  }
+  // Two pages in flight, each built just before it is sent: a flush of many partitions uses
+  // two connections and spreads its request units over the flush instead of asking for all
+  // of them at once (a burst that provisioned or serverless throughput answers with 429s).
+  let next = 0;
+  const writer = async (): Promise<void> => {
+    while (next < chunks.length) {
+      const chunk = chunks[next++]!;
+      await create(toAuditPage(chunk.pk, chunk.rows));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, chunks.length) }, writer));
+}
+
+/**
  * The audit container. Records are partitioned by `<day>:<bucket>` (see auditPartition) and
  * stored in pages, one per partition per flush, so a query reads only the partitions it needs
  * (one per day for a user, every bucket of each day otherwise) and only the pages whose time
@@ -135,37 +170,19 @@ export class CosmosAuditStore implements AuditSink {
   constructor(readonly container: Container) {}
 
   /**
-   * Writes rows as pages. A page's id is its first row's id, so a retried flush (after a
-   * partial failure) finds the pages already written (409) instead of duplicating them.
+   * Writes rows as pages with the SDK (tests, and any in-process sink); the gateway's own writes
+   * go through the writer thread's REST creates (src/audit/audit-worker.ts).
    */
-  async write(rows: readonly AuditRow[]): Promise<void> {
-    const byPartition = new Map<string, AuditRow[]>();
-    for (const row of rows) {
-      const pk = auditRowPartition(row);
-      const list = byPartition.get(pk);
-      if (list) list.push(row);
-      else byPartition.set(pk, [row]);
-    }
-    const chunks: { pk: string; rows: readonly AuditRow[] }[] = [];
-    for (const [pk, list] of byPartition) {
-      for (let i = 0; i < list.length; i += RECORDS_PER_PAGE)
-        chunks.push({ pk, rows: list.slice(i, i + RECORDS_PER_PAGE) });
-    }
-    // Two pages in flight, each built just before it is sent: a flush of many partitions uses
-    // two connections and spreads its request units over the flush instead of asking for all
-    // of them at once (a burst that provisioned or serverless throughput answers with 429s).
-    let next = 0;
-    const writer = async (): Promise<void> => {
-      while (next < chunks.length) {
-        const chunk = chunks[next++]!;
-        try {
-          await this.container.items.create(toAuditPage(chunk.pk, chunk.rows));
-        } catch (err) {
-          if ((err as { code?: unknown }).code !== 409) throw err;
-        }
+  write(rows: readonly AuditRow[]): Promise<void> {
+    return writeAuditPages(rows, async (page) => {
+      try {
+        await this.container.items.create(page);
+        return true;
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 409) return false;
+        throw err;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, chunks.length) }, writer));
+    });
   }
 
   /** The partitions a query reads, in time order. */

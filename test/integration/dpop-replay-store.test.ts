@@ -132,6 +132,7 @@ describe('the shared replay store speaks Cosmos DB as the SDK does', () => {
     expect(store.headers['x-ms-documentdb-partitionkey']).toBe('["proof-2"]');
     expect(sdk.headers['x-ms-documentdb-partitionkey']).toBe('["proof-1"]');
     expect(store.headers['x-ms-version']).toBe(sdk.headers['x-ms-version']);
+    expect(store.headers.prefer).toBe('return=minimal'); // no document back: only the status is read
     expect(JSON.parse(store.body)).toMatchObject({ id: 'proof-2', ttl: expect.any(Number) });
     if (auth === 'key') {
       // The SDK's own signature is the store's rule applied to the SDK's date: one rule.
@@ -213,9 +214,10 @@ describe('the shared replay store on the embedded Cosmos DB', () => {
   it('throws (the caller fails closed) when the container does not exist', async () => {
     const lost = storeOn('no-such-database');
     try {
-      await expect(lost.firstUse('k-3', Date.now() / 1000 + 120)).rejects.toThrow(
-        /Cosmos DB answered [45]\d\d/,
-      );
+      await expect(lost.firstUse('k-3', Date.now() / 1000 + 120)).rejects.toMatchObject({
+        code: 404,
+        message: expect.stringMatching(/Cosmos DB answered 404/),
+      });
     } finally {
       await lost.close();
     }

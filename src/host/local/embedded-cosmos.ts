@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { resolve, type PlatformPath } from 'node:path';
 import { createHttpsServer } from '@vercel/cosmosdb-server';
 import { ensureLocalCertificate, LOCAL_CA_DIR, type LocalCertificate } from './local-certificate';
 
@@ -102,7 +102,30 @@ function serverOptions(certificate: LocalCertificate) {
   return { cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2', keepAlive: true } as const;
 }
 
+/**
+ * Makes the library answer a document create into a database or container that does not exist
+ * as Cosmos DB does: 404 `NotFound` (the library throws there, and answers 500). The create
+ * operation is looked up on its module at every call, so wrapping it takes effect whenever it
+ * runs. Self-contained (it runs in the isolated server's process from its source text too).
+ */
+function answerMissingOwnerWith404(library: string): void {
+  /* eslint-disable @typescript-eslint/no-require-imports -- the library's own module, by path */
+  const path = require('node:path') as PlatformPath;
+  const operations = require(path.join(path.dirname(library), 'handler', '_document-operations.js')) as {
+    createOperation: ((collection: { read(): unknown }, input: unknown) => unknown) & { ownerChecked?: true };
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const create = operations.createOperation;
+  if (create.ownerChecked) return;
+  const checked = (collection: { read(): unknown }, input: unknown) =>
+    collection.read() === undefined
+      ? { statusCode: 404, body: { code: 'NotFound', message: 'Owner resource does not exist' } }
+      : create(collection, input);
+  operations.createOperation = Object.assign(checked, { ownerChecked: true as const });
+}
+
 async function listenInline(certificate: LocalCertificate, port: number, host: string): Promise<Listening> {
+  answerMissingOwnerWith404(require.resolve('@vercel/cosmosdb-server'));
   const server = createHttpsServer(serverOptions(certificate));
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -137,6 +160,7 @@ const realNow = Date.now;
 let offsetMs = 0;
 Date.now = () => realNow() + offsetMs;
 process.once('message', ({ library, options, port, host }) => {
+  (${answerMissingOwnerWith404.toString()})(library);
   const server = require(library).createHttpsServer(options);
   server.once('error', (err) => process.send({ error: String(err) }));
   server.listen(port, host, () => process.send({ port: server.address().port }));

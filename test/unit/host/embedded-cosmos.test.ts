@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import type { CosmosClient } from '@azure/cosmos';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../../src/host/local/embedded-cosmos';
 import { ensureLocalCertificate } from '../../../src/host/local/local-certificate';
+import { systemClock } from '../../../src/clock';
 import { createCosmosClient } from '../../../src/store/cosmos';
+import { CosmosDocuments } from '../../../src/store/cosmos-documents';
 
 describe('embedded Cosmos DB', () => {
   let certDir: string;
@@ -126,6 +128,60 @@ describe('embedded Cosmos DB in a child process (isolated)', () => {
       await expect(startEmbeddedCosmos({ certDir, isolated: true, port })).rejects.toThrow(/EADDRINUSE/);
     } finally {
       await first.close();
+    }
+  });
+});
+
+describe('embedded Cosmos DB answers as the service does', () => {
+  let certDir: string;
+
+  beforeAll(async () => {
+    certDir = await mkdtemp(join(tmpdir(), 'embedded-cosmos-owner-'));
+  });
+
+  afterAll(async () => {
+    await rm(certDir, { recursive: true, force: true });
+  });
+
+  // Cosmos DB answers a create whose database or container does not exist with 404 NotFound; the
+  // library alone threw there and answered 500. Writers over the REST API see the status itself.
+  it.each([
+    ['inline', false],
+    ['isolated', true],
+  ])('%s: a create into a missing database or container is 404', async (_mode, isolated) => {
+    const cosmos = await startEmbeddedCosmos({ certDir, isolated });
+    const client = await createCosmosClient(
+      { endpoint: cosmos.endpoint, key: cosmos.key, database: 'gateway' },
+      { agent: cosmos.agent },
+    );
+    const documents = new CosmosDocuments({
+      endpoint: cosmos.endpoint,
+      database: 'gateway',
+      auth: { key: cosmos.key },
+      clock: systemClock,
+      ca: cosmos.ca,
+    });
+    const elsewhere = new CosmosDocuments({
+      endpoint: cosmos.endpoint,
+      database: 'no-such-database',
+      auth: { key: cosmos.key },
+      clock: systemClock,
+      ca: cosmos.ca,
+    });
+    try {
+      const { database } = await client.databases.createIfNotExists({ id: 'gateway' });
+      await database.containers.createIfNotExists({ id: 'things', partitionKey: { paths: ['/id'] } });
+      await expect(documents.create('things', 'a', '{"id":"a"}')).resolves.toBe(true);
+      await expect(documents.create('things', 'a', '{"id":"a"}')).resolves.toBe(false);
+      await expect(documents.create('no-such-container', 'a', '{"id":"a"}')).rejects.toMatchObject({
+        code: 404,
+      });
+      await expect(elsewhere.create('things', 'a', '{"id":"a"}')).rejects.toMatchObject({ code: 404 });
+    } finally {
+      await documents.close();
+      await elsewhere.close();
+      client.dispose();
+      await cosmos.close();
     }
   });
 });
