@@ -15,16 +15,13 @@
  * Both sides read the same tokens (minted by the gateway's dev identity provider); the gateway's
  * Cosmos DB is charged apart (`database`).
  */
-import { LoadGenerator, type LoadJob } from './load';
+import { LoadGenerator, measureRounds, type LoadJob, type ProcessVariant } from './load';
 import { exchangeForm, startServer, type StartedServer } from './servers';
 
 const REQUESTS = 2_000;
 const WARMUP = 500;
 const ROUNDS = 5;
 const CONNECTIONS = 8;
-
-const median = (values: readonly number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** Runs the exchange benchmark; returns one row per figure. */
 export async function benchExchange(): Promise<Record<string, number | string>> {
@@ -58,15 +55,12 @@ export async function benchExchange(): Promise<Record<string, number | string>> 
       connections: CONNECTIONS,
     });
     const roundOf = (round: number) => fresh.slice(round * per, (round + 1) * per);
-    const gatewayPids = {
+    const gatewayPids: ProcessVariant['pids'] = {
       server: gateway.pid,
       requestThread: `${gateway.pid}/task/${gateway.pid}`,
       database: gateway.databasePid!,
-    } as const;
-    const variants: Record<
-      string,
-      (round: number) => { job: LoadJob; pids: typeof gatewayPids | { server: number } }
-    > = {
+    };
+    const variants: Record<string, (round: number) => ProcessVariant> = {
       // Warm-up and counted calls take distinct tokens: none was seen before by either server.
       'jwt-verify-floor': (round) => ({
         job: post(floor, '/', roundOf(round)),
@@ -85,24 +79,9 @@ export async function benchExchange(): Promise<Record<string, number | string>> 
         pids: gatewayPids,
       }),
     };
-    const runs: Record<string, { rps: number; cpu: Record<string, number> }[]> = {};
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, variant] of Object.entries(variants)) {
-        const { job, pids } = variant(round);
-        const result = await load.measureProcesses(job, pids);
-        if (result.errors > 0) throw new Error(`bench: ${name} answered ${result.errors} errors`);
-        (runs[name] ??= []).push({ rps: result.rps, cpu: result.cpuUs });
-      }
-    }
-    const cpu = (name: string, process = 'server') => median(runs[name]!.map((r) => r.cpu[process]!));
-    const rows: Record<string, number | string> = {};
-    for (const name of Object.keys(variants)) {
-      const extra = name.startsWith('gateway')
-        ? ` (request thread ${cpu(name, 'requestThread')}), database ${cpu(name, 'database')}`
-        : '';
-      rows[`${name} (CPU µs/request${extra === '' ? '' : ': server (request thread), database'}; req/s)`] =
-        `${cpu(name)}${extra}; ${median(runs[name]!.map((r) => r.rps))}`;
-    }
+    const figures = await measureRounds(load, variants, ROUNDS);
+    const cpu = figures.cpu;
+    const rows: Record<string, number | string> = figures.rows();
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
     rows['gateway-fresh / jwt-verify-floor (server CPU)'] = ratio(
       cpu('gateway-fresh'),

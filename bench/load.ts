@@ -240,6 +240,66 @@ export class LoadGenerator {
   }
 }
 
+/** The median of `values` (the upper one of an even count). */
+export const median = (values: readonly number[]): number =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/** One variant of a per-process benchmark: its job and the processes (or threads) it charges. */
+export interface ProcessVariant {
+  readonly job: LoadJob;
+  readonly pids: Readonly<Record<string, number | ProcTask>>;
+}
+
+/** What {@link measureRounds} found: medians over the rounds, per variant. */
+export interface RoundFigures {
+  /** CPU µs per request of one process of a variant (default `server`). */
+  readonly cpu: (name: string, process?: string) => number;
+  readonly rps: (name: string) => number;
+  /**
+   * One table row per variant: CPU of `server` (with a gateway's request thread and database
+   * apart) and req/s.
+   */
+  readonly rows: () => Record<string, string>;
+}
+
+/**
+ * Measures every variant once per round, the variants alternating, for `rounds` rounds: the
+ * machine's drift spreads over all of them alike. Throws on any failed request.
+ */
+export async function measureRounds(
+  load: LoadGenerator,
+  variants: Readonly<Record<string, (round: number) => ProcessVariant>>,
+  rounds: number,
+): Promise<RoundFigures> {
+  const runs: Record<string, { rps: number; cpu: Record<string, number> }[]> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, variant] of Object.entries(variants)) {
+      const { job, pids } = variant(round);
+      const result = await load.measureProcesses(job, pids);
+      if (result.errors > 0) throw new Error(`bench: ${name} answered ${result.errors} errors`);
+      (runs[name] ??= []).push({ rps: result.rps, cpu: result.cpuUs });
+    }
+  }
+  const cpu = (name: string, process = 'server') => median(runs[name]!.map((r) => r.cpu[process]!));
+  const rps = (name: string) => median(runs[name]!.map((r) => r.rps));
+  return {
+    cpu,
+    rps,
+    rows: () => {
+      const rows: Record<string, string> = {};
+      for (const name of Object.keys(variants)) {
+        const apart = 'requestThread' in runs[name]![0]!.cpu;
+        const extra = apart
+          ? ` (request thread ${cpu(name, 'requestThread')}), database ${cpu(name, 'database')}`
+          : '';
+        rows[`${name} (CPU µs/request: server${apart ? ' (request thread), database' : ''}; req/s)`] =
+          `${cpu(name)}${extra}; ${rps(name)}`;
+      }
+      return rows;
+    },
+  };
+}
+
 /** Linux clock ticks are 10 ms (CLK_TCK 100): /proc counts CPU time in them. */
 const MICROS_PER_TICK = 10_000;
 

@@ -18,7 +18,14 @@
  * open-loop, at a fixed rate of half the passthrough's capacity, for the passthrough and the
  * gateway: a closed loop's latency only mirrors its throughput.
  */
-import { LoadGenerator, type LoadJob, type ProcTask } from './load';
+import {
+  LoadGenerator,
+  measureRounds,
+  median,
+  type LoadJob,
+  type ProcessVariant,
+  type ProcTask,
+} from './load';
 import { dpopProof, ORDERS_PATH, startServer, type StartedServer } from './servers';
 
 const REQUESTS = 20_000;
@@ -31,13 +38,7 @@ const CONNECTIONS = 32;
 const ROUNDS = 5;
 const OPEN_LOOP_SECONDS = 5;
 
-const median = (values: readonly number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
-interface Variant {
-  readonly job: LoadJob;
-  readonly pids: Record<string, number | ProcTask>;
-}
+type Variant = ProcessVariant;
 
 /** Runs the proxy benchmark; returns one row per figure. */
 export async function benchProxy(): Promise<Record<string, number | string>> {
@@ -141,25 +142,9 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       },
     };
 
-    const runs: Record<string, { rps: number; p99: number; cpu: Record<string, number> }[]> = {};
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, variant] of Object.entries(variants)) {
-        const { job, pids } = variant(round);
-        const result = await load.measureProcesses(job, pids);
-        if (result.errors > 0) throw new Error(`bench: ${name} answered ${result.errors} errors`);
-        (runs[name] ??= []).push({ rps: result.rps, p99: result.p99, cpu: result.cpuUs });
-      }
-    }
-    const cpu = (name: string, process = 'server') => median(runs[name]!.map((r) => r.cpu[process]!));
-    const rows: Record<string, number | string> = {};
-    for (const name of Object.keys(variants)) {
-      const gateway = name.startsWith('gateway');
-      const extra = gateway
-        ? ` (request thread ${cpu(name, 'requestThread')}), database ${cpu(name, 'database')}`
-        : '';
-      rows[`${name} (CPU µs/request: server${gateway ? ' (request thread), database' : ''}; req/s)`] =
-        `${cpu(name)}${extra}; ${median(runs[name]!.map((r) => r.rps))}`;
-    }
+    const figures = await measureRounds(load, variants, ROUNDS);
+    const cpu = figures.cpu;
+    const rows: Record<string, number | string> = figures.rows();
     rows['downstream CPU µs/request (every variant)'] = cpu('passthrough', 'downstream');
     const ratio = (a: number, b: number) => Number((a / b).toFixed(2));
     for (const name of ['gateway-sas', 'gateway-bearer']) {
@@ -171,7 +156,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     // Open loop: latency that is not just throughput. At half the passthrough's capacity (the
     // target's rate; above the gateway's own capacity on a small machine), and at half the
     // gateway's capacity (below saturation).
-    const capacity = (name: string) => median(runs[name]!.map((r) => r.rps));
+    const capacity = figures.rps;
     for (const rate of [
       Math.round(capacity('passthrough') / 2),
       Math.round(capacity('gateway-bearer') / 2),

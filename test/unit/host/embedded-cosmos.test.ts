@@ -68,7 +68,7 @@ describe('embedded Cosmos DB', () => {
   });
 });
 
-describe('embedded Cosmos DB in a child process (isolated)', () => {
+describe('embedded Cosmos DB, one per test (in a child process or this one)', () => {
   let certDir: string;
 
   beforeAll(async () => {
@@ -129,18 +129,6 @@ describe('embedded Cosmos DB in a child process (isolated)', () => {
     } finally {
       await first.close();
     }
-  });
-});
-
-describe('embedded Cosmos DB answers as the service does', () => {
-  let certDir: string;
-
-  beforeAll(async () => {
-    certDir = await mkdtemp(join(tmpdir(), 'embedded-cosmos-owner-'));
-  });
-
-  afterAll(async () => {
-    await rm(certDir, { recursive: true, force: true });
   });
 
   // Cosmos DB answers a create whose database or container does not exist with 404 NotFound; the
