@@ -28,7 +28,7 @@ import jwt from 'jsonwebtoken';
 import { Pool } from 'undici';
 import { serveRoutes, type LocalRoute } from '../src/host/local/http/server';
 import { startLocalStack } from '../src/host/local/local-stack';
-import { silentLogger } from '../src/logger';
+import { createJsonLogger } from '../src/logger';
 
 export type ServerVariant =
   'downstream' | 'passthrough' | 'functions-floor' | 'fastify-peer' | 'jwt-verify-floor' | 'gateway';
@@ -307,7 +307,8 @@ async function gateway(input: ServerInput): Promise<StartedServer> {
   const stack = await startLocalStack({
     env: { ...input.env },
     port: 0,
-    logger: silentLogger,
+    // As in Azure: JSON lines on stdout, a pipe its host drains (one `sas.issued` per exchange).
+    logger: createJsonLogger(),
     seedDemo: false,
     isolateCosmos: true,
   });
@@ -376,7 +377,9 @@ export function startServer(
   const child = fork(__filename, [], {
     env: { ...process.env, BENCH_SERVER: variant, BENCH_SERVER_INPUT: JSON.stringify(input) },
     execArgv: [],
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
+  child.stdout!.resume(); // drained, as the Functions host reads its worker's stdout
   return new Promise((resolve, reject) => {
     child.once('message', (message: StartedServer | { error: string }) => {
       if ('error' in message) {
