@@ -142,20 +142,16 @@ describe('embedded Cosmos DB, one per test (in a child process or this one)', ()
       { endpoint: cosmos.endpoint, key: cosmos.key, database: 'gateway' },
       { agent: cosmos.agent },
     );
-    const documents = new CosmosDocuments({
-      endpoint: cosmos.endpoint,
-      database: 'gateway',
-      auth: { key: cosmos.key },
-      clock: systemClock,
-      ca: cosmos.ca,
-    });
-    const elsewhere = new CosmosDocuments({
-      endpoint: cosmos.endpoint,
-      database: 'no-such-database',
-      auth: { key: cosmos.key },
-      clock: systemClock,
-      ca: cosmos.ca,
-    });
+    const documentsIn = (database: string) =>
+      new CosmosDocuments({
+        endpoint: cosmos.endpoint,
+        database,
+        auth: { key: cosmos.key },
+        clock: systemClock,
+        ca: cosmos.ca,
+      });
+    const documents = documentsIn('gateway');
+    const elsewhere = documentsIn('no-such-database');
     try {
       const { database } = await client.databases.createIfNotExists({ id: 'gateway' });
       await database.containers.createIfNotExists({ id: 'things', partitionKey: { paths: ['/id'] } });
