@@ -305,7 +305,8 @@ async function exchangeToken(api: string, bearer: string, dpopKey?: JsonWebKey):
 /** The local stack's gateway, its Cosmos DB in a process of its own, a resource and policy seeded. */
 async function gateway(input: ServerInput): Promise<StartedServer> {
   const stack = await startLocalStack({
-    env: { ...input.env },
+    // A key of the run's own, as a deployment sets one (the local stack's fallback warns).
+    env: { SAS_SIGNING_KEYS: `bench=${randomBytes(32).toString('base64')}`, ...input.env },
     port: 0,
     // As in Azure: JSON lines on stdout, a pipe its host drains (one `sas.issued` per exchange).
     logger: createJsonLogger(),
