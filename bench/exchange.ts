@@ -13,7 +13,8 @@
  * - `gateway-repeated`: the same with one subject token (the verified-token cache answers).
  *
  * Both sides read the same tokens (minted by the gateway's dev identity provider); the gateway's
- * Cosmos DB is charged apart (`database`).
+ * Cosmos DB is charged apart (`database`), and the gateway logs as in production (one JSON line
+ * per issued token, to a pipe bench/servers.ts drains).
  */
 import { LoadGenerator, measureRounds, type LoadJob, type ProcessVariant } from './load';
 import { exchangeForm, startServer, type StartedServer } from './servers';
