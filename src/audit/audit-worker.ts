@@ -10,9 +10,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock';
 import { describeError } from '../logger';
 import { CosmosDocuments } from '../store/cosmos-documents';
-import type { AuditRow } from './audit-record';
 import type { AuditWorkerData, AuditWorkerReply, AuditWorkerRequest } from './audit-worker-sink';
-import { writeAuditPages } from './cosmos-audit-store';
+import { restAuditWriter } from './cosmos-audit-store';
 
 const data = workerData as AuditWorkerData;
 const port = parentPort!;
@@ -37,9 +36,7 @@ const documents = new CosmosDocuments({
   ca: data.ca,
 });
 
-function write(rows: readonly AuditRow[]): Promise<void> {
-  return writeAuditPages(rows, (page) => documents.create(data.container, page.pk, JSON.stringify(page)));
-}
+const write = restAuditWriter(documents, data.container);
 
 port.on('message', ({ n, rows }: AuditWorkerRequest) => {
   write(rows).then(

@@ -1,6 +1,6 @@
 import type { Container } from '@azure/cosmos';
 import { GatewayError } from '../errors';
-import type { AuditSink } from './audit-log';
+import type { CosmosDocuments } from '../store/cosmos-documents';
 import {
   AUDIT_BUCKETS,
   AUDIT_COLUMNS,
@@ -35,7 +35,7 @@ const PAGES_PER_READ = 20;
  * what the page already says: 339 bytes a record instead of 545. `columns` keeps each page
  * readable on its own, whatever columns later versions add.
  */
-export interface AuditPage {
+interface AuditPage {
   readonly id: string;
   readonly pk: string;
   readonly minTs: number;
@@ -130,7 +130,7 @@ const byTimeThenId = (a: AuditPage, b: AuditPage) =>
  * id is its first row's id, so a retried flush (after a partial failure) finds the pages already
  * written instead of duplicating them.
  */
-export async function writeAuditPages(
+async function writeAuditPages(
   rows: readonly AuditRow[],
   create: (page: AuditPage) => Promise<boolean>,
 ): Promise<void> {
@@ -160,30 +160,26 @@ export async function writeAuditPages(
 }
 
 /**
+ * How the gateway stores rows: as pages ({@link writeAuditPages}), each one REST create in
+ * `container` (src/store/cosmos-documents.ts). The writer thread runs it; tests write with it too.
+ */
+export function restAuditWriter(
+  documents: CosmosDocuments,
+  container: string,
+): (rows: readonly AuditRow[]) => Promise<void> {
+  return (rows) =>
+    writeAuditPages(rows, (page) => documents.create(container, page.pk, JSON.stringify(page)));
+}
+
+/**
  * The audit container. Records are partitioned by `<day>:<bucket>` (see auditPartition) and
  * stored in pages, one per partition per flush, so a query reads only the partitions it needs
  * (one per day for a user, every bucket of each day otherwise) and only the pages whose time
  * range meets the query's. Each query filters by `pk` in SQL (the embedded server ignores the
  * partitionKey option) and orders by `minTs` alone (no composite index needed).
  */
-export class CosmosAuditStore implements AuditSink {
+export class CosmosAuditStore {
   constructor(readonly container: Container) {}
-
-  /**
-   * Writes rows as pages with the SDK (tests, and any in-process sink); the gateway's own writes
-   * go through the writer thread's REST creates (src/audit/audit-worker.ts).
-   */
-  write(rows: readonly AuditRow[]): Promise<void> {
-    return writeAuditPages(rows, async (page) => {
-      try {
-        await this.container.items.create(page);
-        return true;
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 409) return false;
-        throw err;
-      }
-    });
-  }
 
   /** The partitions a query reads, in time order. */
   static partitions(query: Pick<AuditQuery, 'oid' | 'fromMs' | 'toMs'>): string[] {

@@ -9,10 +9,12 @@ import {
   type AuditRecord,
   type AuditRow,
 } from '../../src/audit/audit-record';
-import { CosmosAuditStore } from '../../src/audit/cosmos-audit-store';
+import { systemClock } from '../../src/clock';
+import { CosmosAuditStore, restAuditWriter } from '../../src/audit/cosmos-audit-store';
 import { isGatewayError } from '../../src/errors';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../src/host/local/embedded-cosmos';
-import { createCosmosClient, ensureContainers } from '../../src/store/cosmos';
+import { CONTAINERS, createCosmosClient, ensureContainers } from '../../src/store/cosmos';
+import { CosmosDocuments } from '../../src/store/cosmos-documents';
 
 const T0 = Date.UTC(2026, 10, 20, 10);
 const HOUR = 3_600_000;
@@ -56,8 +58,21 @@ describe('Cosmos audit store on the embedded server', () => {
       }
     }
     written = rows.map(auditRecordOf);
-    await store.write(rows);
-    await store.write(rows.slice(0, 3)); // a retried batch is idempotent
+    // Written as the gateway's writer thread writes them: pages, one REST create each.
+    const documents = new CosmosDocuments({
+      endpoint: cosmos.endpoint,
+      database: 'audit-test',
+      auth: { key: cosmos.key },
+      clock: systemClock,
+      ca: cosmos.ca,
+    });
+    const write = restAuditWriter(documents, CONTAINERS.audit);
+    try {
+      await write(rows);
+      await write(rows.slice(0, 3)); // a retried batch is idempotent
+    } finally {
+      await documents.close();
+    }
   });
 
   afterAll(async () => {
