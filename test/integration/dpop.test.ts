@@ -389,14 +389,7 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     });
 
     it('serves a bound token with its proof', async () => {
-      const res = await call(`${stack.api}/token`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          dpop: key.proof({ htm: 'POST', htu: `${stack.api}/token` }),
-        },
-        body: tokenForm({ subject_token: reader, resource: 'vault', scope: 'read' }),
-      });
+      const res = await exchangeBound(stack.api, key, { resource: 'vault' });
       expect(res.json.token_type).toBe('DPoP');
       const token = res.json.access_token as string;
       const ok = await get(
@@ -457,14 +450,7 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     it('grants a bound token only: no proof is invalid_scope, a proof gets token_type DPoP', async () => {
       const unbound = await exchange(stack.api, { subject_token: reader, resource: 'ledger', scope: 'read' });
       expect([unbound.status, unbound.json.error]).toEqual([400, 'invalid_scope']);
-      const bound = await call(`${stack.api}/token`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          dpop: key.proof({ htm: 'POST', htu: `${stack.api}/token` }),
-        },
-        body: tokenForm({ subject_token: reader, resource: 'ledger', scope: 'read' }),
-      });
+      const bound = await exchangeBound(stack.api, key, { resource: 'ledger' });
       expect([bound.status, bound.json.token_type]).toEqual([200, 'DPoP']);
       expect(parseSasToken(bound.json.access_token as string).spi).toEqual(['ledger-read-bound']);
     });
