@@ -15,25 +15,56 @@ export interface AuditSink {
 
 /** Counters the audit log reports in `/api/health` and metrics. */
 export interface AuditStats {
-  /** Records waiting to be written. */
+  /** Records waiting to be written, the batch being written included. */
   readonly queued: number;
+  /** Records the sink acknowledged as stored. */
   readonly written: number;
   /** Records dropped because the queue was full (back-pressure): each one is a gap in the trail. */
   readonly dropped: number;
+  /**
+   * Records still unconfirmed when a graceful stop's grace period ran out (the store failing or
+   * hanging): each one is a gap in the trail, logged as `audit.discarded`.
+   */
+  readonly discarded: number;
   /** Batches that failed to write (they stay queued and are retried). */
   readonly failedWrites: number;
 }
+
+/**
+ * Defaults in one place.
+ *
+ * Why a 4 s shutdown grace: the Functions host gives its language worker 5 s between
+ * `WorkerTerminate` (which runs the app's terminate hook) and killing it; 4 s leaves the last
+ * log line and the process's exit time to get out. The local stack uses the same bound.
+ *
+ * Why 60,000 queued records: the writer thread stores ~25,000 rows/s here
+ * (`npm run bench -- audit`), four times the gateway's own top rate on this machine (~6,700
+ * req/s through the proxy), so a healthy store never lets the queue grow past one batch; the
+ * bound is there for a store that fails or hangs, and holds ~9 s of full-speed traffic (~25 MB)
+ * before records are dropped and counted.
+ */
+export const AUDIT_DEFAULTS = {
+  maxQueue: 60_000,
+  batchSize: 5_000,
+  flushIntervalMs: 1_000,
+  shutdownGraceMs: 4_000,
+  /** Between retries of a failed batch while stopping. */
+  shutdownRetryMs: 200,
+} as const;
 
 export interface AuditLogOptions {
   readonly sink: AuditSink;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Most records held in memory; past it new records are dropped and counted. Default 10,000. */
+  /** Most records held in memory; past it new records are dropped and counted. */
   readonly maxQueue?: number;
-  /** Records per sink write (the Cosmos store turns them into pages of 200 per partition). Default 2,000. */
+  /** Records per sink write (the Cosmos store turns them into pages of 200 per partition). */
   readonly batchSize?: number;
-  /** How often queued records are written. Default 1,000 ms. */
+  /** How often queued records are written. */
   readonly flushIntervalMs?: number;
+  /** Longest {@link AuditLog.close} keeps retrying before it counts what is left as discarded. */
+  readonly shutdownGraceMs?: number;
+  readonly shutdownRetryMs?: number;
 }
 
 /**
@@ -48,28 +79,40 @@ export interface AuditLogOptions {
  */
 export class AuditLog {
   private queue: AuditRow[] = [];
+  /**
+   * The rows handed to the sink and not yet acknowledged. A failed write is retried with exactly
+   * these rows, never with the queue's head as it is by then: the sink's pages are named by their
+   * content, and a retry of other rows would find some pages "already stored" that are not.
+   */
+  private batch: AuditRow[] | undefined;
   private written = 0;
   private dropped = 0;
+  private discarded = 0;
   private failedWrites = 0;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
+  private flushing: Promise<boolean> | undefined;
+  private closing: Promise<void> | undefined;
   private readonly maxQueue: number;
   private readonly batchSize: number;
 
   constructor(private readonly options: AuditLogOptions) {
-    this.maxQueue = options.maxQueue ?? 10_000;
-    this.batchSize = options.batchSize ?? 2000;
+    this.maxQueue = options.maxQueue ?? AUDIT_DEFAULTS.maxQueue;
+    this.batchSize = options.batchSize ?? AUDIT_DEFAULTS.batchSize;
   }
 
   /** Starts the periodic flush. */
   start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.options.flushIntervalMs ?? 1000);
+    if (this.closing) return;
+    this.timer ??= setInterval(
+      () => void this.flush(),
+      this.options.flushIntervalMs ?? AUDIT_DEFAULTS.flushIntervalMs,
+    );
     this.timer.unref();
   }
 
   /** Queues one decision. Never throws, never waits. */
   record(input: AuditInput): void {
-    if (this.queue.length >= this.maxQueue) {
+    if (this.pending >= this.maxQueue) {
       if (this.dropped === 0)
         this.options.logger.log('error', 'audit.queue_full', { maxQueue: this.maxQueue });
       this.dropped++;
@@ -80,42 +123,98 @@ export class AuditLog {
 
   get stats(): AuditStats {
     return {
-      queued: this.queue.length,
+      queued: this.pending,
       written: this.written,
       dropped: this.dropped,
+      discarded: this.discarded,
       failedWrites: this.failedWrites,
     };
   }
 
-  /** Writes what is queued, batch by batch (single-flight). Stops at the first failure; never throws. */
-  flush(): Promise<void> {
+  /** Records not yet acknowledged by the sink. */
+  private get pending(): number {
+    return this.queue.length + (this.batch?.length ?? 0);
+  }
+
+  /**
+   * Writes what is queued, batch by batch (single-flight). Stops at the first failure; never
+   * throws. Resolves true when everything queued when it ran was stored.
+   */
+  flush(): Promise<boolean> {
     this.flushing ??= this.drain().finally(() => (this.flushing = undefined));
     return this.flushing;
   }
 
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.slice(0, this.batchSize);
+  private async drain(): Promise<boolean> {
+    for (;;) {
+      if (this.batch === undefined && this.queue.length > 0) {
+        this.batch = this.queue.splice(0, this.batchSize);
+      }
+      const batch = this.batch;
+      if (batch === undefined) return true;
       try {
         await this.options.sink.write(batch);
       } catch (err) {
         this.failedWrites++;
         this.options.logger.log('warn', 'audit.write_failed', {
-          queued: this.queue.length,
+          queued: this.pending,
           error: describeError(err),
         });
-        return;
+        return false;
       }
-      this.queue.splice(0, batch.length);
+      this.batch = undefined;
       this.written += batch.length;
     }
   }
 
-  /** Stops the timer, writes what is left (graceful shutdown), then closes the sink. */
-  async close(): Promise<void> {
+  /**
+   * Graceful stop: no more timer; writes what is left, retrying a failing store, for at most
+   * `shutdownGraceMs`; then counts what the store never acknowledged as `discarded` and logs it
+   * (`audit.discarded`), and closes the sink. Records recorded meanwhile are written too.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  private async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.flush();
+    const graceMs = this.options.shutdownGraceMs ?? AUDIT_DEFAULTS.shutdownGraceMs;
+    const retryMs = this.options.shutdownRetryMs ?? AUDIT_DEFAULTS.shutdownRetryMs;
+    let timer: NodeJS.Timeout | undefined;
+    let expired = false;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        expired = true;
+        resolve();
+      }, graceMs);
+    });
+    let failedAttempts = 0;
+    while (!expired && this.pending > 0) {
+      const stored = await Promise.race([this.flush(), deadline.then(() => false)]);
+      if (stored && this.pending === 0) break;
+      if (!stored && !expired) {
+        failedAttempts++;
+        await Promise.race([new Promise((resolve) => setTimeout(resolve, retryMs)), deadline]);
+      }
+    }
+    clearTimeout(timer);
+    const left = this.pending;
+    if (left > 0) {
+      // A write still in flight may yet land: counted as discarded all the same, since nothing
+      // confirms it (a gap reported that is not one beats a loss reported as written).
+      this.discarded += left;
+      this.queue = [];
+      this.batch = undefined;
+      this.options.logger.log('error', 'audit.discarded', {
+        records: left,
+        graceMs,
+        failedAttempts,
+        reason: 'the audit store did not acknowledge them before the shutdown grace period ended',
+      });
+    }
     await this.options.sink.close?.();
   }
 }

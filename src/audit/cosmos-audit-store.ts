@@ -1,4 +1,5 @@
 import type { Container } from '@azure/cosmos';
+import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors';
 import type { CosmosDocuments } from '../store/cosmos-documents';
 import {
@@ -45,6 +46,18 @@ interface AuditPage {
   readonly rows: readonly (readonly unknown[])[];
 }
 
+/**
+ * A page's id names its whole content: a hash of its rows' ids, in order. Why: a create that
+ * answers 409 ("a document with this id exists") then means exactly "these rows are stored".
+ * Named by its first row alone, a page retried with more rows than the stored one (a batch that
+ * grew between two attempts) answered 409 and its extra rows were counted as written, never stored.
+ */
+export function auditPageId(rows: readonly AuditRow[]): string {
+  const hash = createHash('sha256');
+  for (const row of rows) hash.update(row[0]).update(',');
+  return hash.digest('base64url');
+}
+
 /** The page of rows of one partition (at most {@link RECORDS_PER_PAGE}). */
 function toAuditPage(pk: string, rows: readonly AuditRow[]): AuditPage {
   let minTs = Infinity;
@@ -53,7 +66,7 @@ function toAuditPage(pk: string, rows: readonly AuditRow[]): AuditPage {
     if (row[1] < minTs) minTs = row[1];
     if (row[1] > maxTs) maxTs = row[1];
   }
-  return { id: rows[0]![0], pk, minTs, maxTs, count: rows.length, columns: AUDIT_COLUMNS, rows };
+  return { id: auditPageId(rows), pk, minTs, maxTs, count: rows.length, columns: AUDIT_COLUMNS, rows };
 }
 
 /** The records of a stored page. */
@@ -127,8 +140,8 @@ const byTimeThenId = (a: AuditPage, b: AuditPage) =>
 /**
  * Writes rows as pages, one per partition per {@link RECORDS_PER_PAGE} rows, with `create` (true:
  * stored; false: a page with its id already was, which a retry of the same rows finds). A page's
- * id is its first row's id, so a retried flush (after a partial failure) finds the pages already
- * written instead of duplicating them.
+ * id names its rows ({@link auditPageId}), so a retried flush (after a partial failure) finds the
+ * pages already written instead of duplicating them, and never takes other rows for stored.
  */
 async function writeAuditPages(
   rows: readonly AuditRow[],
@@ -164,7 +177,7 @@ async function writeAuditPages(
  * `container` (src/store/cosmos-documents.ts). The writer thread runs it; tests write with it too.
  */
 export function restAuditWriter(
-  documents: CosmosDocuments,
+  documents: Pick<CosmosDocuments, 'create'>,
   container: string,
 ): (rows: readonly AuditRow[]) => Promise<void> {
   return (rows) =>

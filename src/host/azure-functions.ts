@@ -22,6 +22,9 @@ import { retryingStart } from './retrying-start';
  * retried with backoff (1 s doubling to 60 s), so a Key Vault reference that resolves later, or
  * a setting fixed since, is picked up without a restart.
  */
+/** The worker's services once started: what the terminate hook stops. */
+let startedServices: Services | undefined;
+
 export const sharedServices: () => Promise<Services> = retryingStart(async () => {
   const logger = createJsonLogger();
   const config = loadConfig(process.env, { mode: 'functions', warn: (line) => logger.log('warn', line) });
@@ -29,8 +32,21 @@ export const sharedServices: () => Promise<Services> = retryingStart(async () =>
   await startTelemetry(process.env, logger);
   const services = buildServices(config, { cosmos: await createCosmosClient(config.cosmos), logger });
   await services.start();
+  startedServices = services;
   return services;
 }, systemClock);
+
+/**
+ * The graceful stop under the Functions host: `WorkerTerminate` runs the app's terminate hooks,
+ * and the host kills the worker 5 s later. Closing the services writes the audit records still
+ * queued, retrying a failing store for at most 4 s (AUDIT_DEFAULTS.shutdownGraceMs), and logs
+ * and counts what it could not write (`audit.discarded`).
+ */
+export async function stopSharedServices(): Promise<void> {
+  const services = startedServices;
+  startedServices = undefined;
+  await services?.close();
+}
 
 async function invoke(
   route: AnyRoute,
@@ -58,6 +74,7 @@ async function invoke(
  */
 export function registerRoutes(routes: readonly AnyRoute[]): void {
   app.setup({ enableHttpStream: true });
+  app.hook.appTerminate(stopSharedServices);
   for (const route of routes) {
     app.http(route.name, {
       route: route.template,

@@ -16,7 +16,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { createHmac } from 'node:crypto';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { Clock } from '../clock';
 import { AccessTokenCache } from '../proxy/credentials/access-token-cache';
 
@@ -56,6 +56,14 @@ export class CosmosWriteError extends Error {
   }
 }
 
+/** Errors of a request written on a connection the other side had closed. */
+const CLOSED_CONNECTION_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+function isClosedConnection(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CLOSED_CONNECTION_CODES.has(code);
+}
+
 /** Creates documents in the containers of one database. */
 export class CosmosDocuments {
   private readonly pool: Pool;
@@ -83,22 +91,39 @@ export class CosmosDocuments {
   /**
    * Creates `document` (JSON text whose `id` is its own) in `container`, under `partitionKey`.
    * True when it was created, false when a document with its id already was there (409). One
-   * short 429 is waited out and retried; anything else throws a {@link CosmosWriteError}.
+   * short 429 is waited out and retried, and a request on a connection the server had closed is
+   * sent again on a fresh one; anything else throws a {@link CosmosWriteError}.
    */
   async create(container: string, partitionKey: string, document: string): Promise<boolean> {
     const link = `dbs/${this.options.database}/colls/${container}`;
-    for (let attempt = 0; ; attempt++) {
-      const res = await this.pool.request({
-        method: 'POST',
-        path: `/${link}/docs`,
-        headers: await this.headers(link, partitionKey),
-        body: document,
-      });
+    let resent = false;
+    let throttled = false;
+    for (;;) {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.pool.request({
+          method: 'POST',
+          path: `/${link}/docs`,
+          headers: await this.headers(link, partitionKey),
+          body: document,
+        });
+      } catch (err) {
+        // A kept-alive connection the server closed while it was idle (Cosmos DB and Node's own
+        // server both close idle connections) fails the request written on it: sent once more,
+        // at once, on a fresh connection. A create is safe to resend, since its id names it: if
+        // the first one was stored after all, the second answers 409.
+        if (!resent && isClosedConnection(err)) {
+          resent = true;
+          continue;
+        }
+        throw err;
+      }
       await res.body.dump();
       if (res.statusCode === 201) return true;
       if (res.statusCode === 409) return false;
       const wait = Number(res.headers['x-ms-retry-after-ms'] ?? 100);
-      if (res.statusCode === 429 && attempt === 0 && wait <= MAX_THROTTLE_WAIT_MS) {
+      if (res.statusCode === 429 && !throttled && wait <= MAX_THROTTLE_WAIT_MS) {
+        throttled = true;
         await new Promise((resolve) => setTimeout(resolve, wait));
         continue;
       }

@@ -11,7 +11,12 @@ import type { AnyRoute } from '../../src/pipeline/operation';
 // `log` marks a host new enough for HTTP streaming (v4.28+), which functions/index.ts turns on.
 jest.mock(
   '@azure/functions-core',
-  () => ({ registerFunction: jest.fn(), setProgrammingModel: jest.fn(), log: jest.fn() }),
+  () => ({
+    registerFunction: jest.fn(),
+    registerHook: jest.fn(),
+    setProgrammingModel: jest.fn(),
+    log: jest.fn(),
+  }),
   { virtual: true },
 );
 
@@ -73,6 +78,15 @@ describe('functions/index.ts registrations', () => {
 
   it('turns HTTP streaming on before registering (app.setup)', () => {
     expect(hostLog).toHaveBeenCalledWith('debug', 'system', 'HTTP streaming enabled.');
+  });
+
+  it("stops the services on the host's graceful stop (the appTerminate hook), which writes the queued audit records", async () => {
+    const core = jest.requireMock<{ registerHook: jest.Mock }>('@azure/functions-core');
+    const hooks = core.registerHook.mock.calls.filter(([name]) => name === 'appTerminate');
+    expect(hooks).toHaveLength(1);
+    // Nothing started yet: the hook resolves without building anything.
+    const hook = hooks[0]![1] as (context: object) => Promise<void>;
+    await expect(hook({ hookData: {} })).resolves.toBeUndefined();
   });
 
   it('registers exactly the table', () => {

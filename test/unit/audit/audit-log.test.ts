@@ -1,4 +1,4 @@
-import { AuditLog, MemoryAuditSink } from '../../../src/audit/audit-log';
+import { AuditLog, MemoryAuditSink, type AuditSink } from '../../../src/audit/audit-log';
 import { createHash } from 'node:crypto';
 import {
   AUDIT_BUCKETS,
@@ -7,6 +7,7 @@ import {
   auditRecordOf,
   toAuditRow,
   type AuditInput,
+  type AuditRow,
 } from '../../../src/audit/audit-record';
 import { ManualClock } from '../../../src/clock';
 import { MemoryLogger } from '../../../src/logger';
@@ -48,7 +49,7 @@ describe('AuditLog', () => {
     expect(sink.records).toHaveLength(0);
     await log.flush();
     expect(sink.records.map((r) => r.correlationId)).toEqual(['c-0', 'c-1', 'c-2', 'c-3', 'c-4']);
-    expect(log.stats).toEqual({ queued: 0, written: 5, dropped: 0, failedWrites: 0 });
+    expect(log.stats).toEqual({ queued: 0, written: 5, dropped: 0, discarded: 0, failedWrites: 0 });
     expect(sink.records[0]).toMatchObject({
       time: '2026-11-24T12:00:00.000Z',
       pk: auditPartition(Date.UTC(2026, 10, 24, 12), 'user-1'),
@@ -87,9 +88,112 @@ describe('AuditLog', () => {
       logger: new MemoryLogger(),
     });
     expect(() => log.record(input(1))).not.toThrow();
-    await expect(log.flush()).resolves.toBeUndefined();
+    await expect(log.flush()).resolves.toBe(false);
     expect(log.stats.failedWrites).toBe(1);
   });
+});
+
+/** A sink that keeps every batch it was handed, and fails (or hangs) while told to. */
+class ScriptedSink implements AuditSink {
+  readonly batches: string[][] = [];
+  readonly stored: string[] = [];
+  mode: 'ok' | 'fail' | 'hang' = 'ok';
+  closed = false;
+  write(rows: readonly AuditRow[]): Promise<void> {
+    this.batches.push(rows.map((r) => r[2]));
+    if (this.mode === 'fail') return Promise.reject(new Error('audit store unavailable'));
+    if (this.mode === 'hang') return new Promise(() => undefined);
+    this.stored.push(...rows.map((r) => r[2]));
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+function scripted(options: { maxQueue?: number; batchSize?: number; shutdownGraceMs?: number } = {}) {
+  const sink = new ScriptedSink();
+  const logger = new MemoryLogger();
+  const log = new AuditLog({
+    sink,
+    clock: new ManualClock(Date.UTC(2026, 10, 24, 12)),
+    logger,
+    shutdownRetryMs: 5,
+    ...options,
+  });
+  return { sink, log, logger };
+}
+
+describe('AuditLog retries and graceful stop', () => {
+  it('retries a failed batch with exactly its rows, never with the queue head as it has grown since', async () => {
+    const { sink, log } = scripted({ batchSize: 4 });
+    for (let i = 0; i < 3; i++) log.record(input(i));
+    sink.mode = 'fail';
+    await expect(log.flush()).resolves.toBe(false);
+    for (let i = 3; i < 9; i++) log.record(input(i));
+    sink.mode = 'ok';
+    await expect(log.flush()).resolves.toBe(true);
+    expect(sink.batches).toEqual([
+      ['c-0', 'c-1', 'c-2'],
+      ['c-0', 'c-1', 'c-2'],
+      ['c-3', 'c-4', 'c-5', 'c-6'],
+      ['c-7', 'c-8'],
+    ]);
+    expect(sink.stored).toEqual(Array.from({ length: 9 }, (_, i) => `c-${i}`));
+    expect(log.stats).toEqual({ queued: 0, written: 9, dropped: 0, discarded: 0, failedWrites: 1 });
+  });
+
+  it('counts the batch being retried against the queue bound', async () => {
+    const { sink, log } = scripted({ maxQueue: 4, batchSize: 3 });
+    sink.mode = 'fail';
+    for (let i = 0; i < 3; i++) log.record(input(i));
+    await log.flush();
+    for (let i = 3; i < 6; i++) log.record(input(i));
+    expect(log.stats).toMatchObject({ queued: 4, dropped: 2 });
+  });
+
+  it('on close, retries a failing store until it recovers within the grace period, and loses nothing', async () => {
+    const { sink, log, logger } = scripted({ shutdownGraceMs: 5_000 });
+    sink.mode = 'fail';
+    for (let i = 0; i < 5; i++) log.record(input(i));
+    const write = sink.write.bind(sink);
+    let attempts = 0;
+    sink.write = (rows) => {
+      if (++attempts === 3) sink.mode = 'ok';
+      return write(rows);
+    };
+    await log.close();
+    expect(sink.stored).toHaveLength(5);
+    expect(log.stats).toMatchObject({ queued: 0, written: 5, discarded: 0 });
+    expect(logger.events()).not.toContain('audit.discarded');
+    expect(sink.closed).toBe(true);
+  });
+
+  it.each(['fail', 'hang'] as const)(
+    'on close with a store that keeps %sing, stops after the grace period, and logs and counts every record it could not write',
+    async (mode) => {
+      const { sink, log, logger } = scripted({ shutdownGraceMs: 100 });
+      for (let i = 0; i < 2; i++) log.record(input(i));
+      await log.flush();
+      sink.mode = mode;
+      for (let i = 2; i < 9; i++) log.record(input(i));
+      await log.close();
+      expect(log.stats).toEqual({
+        queued: 0,
+        written: 2,
+        dropped: 0,
+        discarded: 7,
+        failedWrites: expect.any(Number),
+      });
+      const line = logger.entries.find((e) => e.event === 'audit.discarded');
+      expect(line).toMatchObject({ level: 'error', fields: { records: 7, graceMs: 100 } });
+      expect(sink.closed).toBe(true);
+      // Idempotent: a second close neither writes nor counts again.
+      await log.close();
+      expect(log.stats.discarded).toBe(7);
+    },
+  );
 });
 
 describe('audit partitions', () => {
