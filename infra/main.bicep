@@ -92,6 +92,11 @@ param downstreamKeySettings string = ''
 @description('POLICY_REFRESH_SECONDS: how often each instance pulls policy / resource / revocation changes.')
 param policyRefreshSeconds int = 10
 
+@minValue(2)
+@maxValue(86400)
+@description('POLICY_MAX_STALENESS_SECONDS: oldest policy, resource and revocation state an instance decides on; past it (Cosmos DB unreachable that long) decisions answer 503. At least twice POLICY_REFRESH_SECONDS.')
+param policyMaxStalenessSeconds int = 30
+
 @minValue(0)
 @maxValue(1073741824)
 @description('PROXY_MAX_BODY_BYTES: largest request body the proxy forwards.')
@@ -294,6 +299,7 @@ module gateway 'modules/function-app.bicep' = {
       DOWNSTREAM_ALLOWED_HOSTS: downstreamAllowedHosts
       DOWNSTREAM_KEY_SETTINGS: downstreamKeySettings
       POLICY_REFRESH_SECONDS: string(policyRefreshSeconds)
+      POLICY_MAX_STALENESS_SECONDS: string(policyMaxStalenessSeconds)
       PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)
       RATE_LIMIT_PRINCIPAL_PER_SECOND: string(rateLimitPrincipalPerSecond)
       RATE_LIMIT_IP_PER_SECOND: string(rateLimitIpPerSecond)

@@ -84,6 +84,11 @@ export const ERROR_CODES = {
   ERR_IDP_UNAVAILABLE: { status: 503, title: 'The identity provider metadata or keys are unavailable' },
   ERR_POLICY_STORE_UNAVAILABLE: { status: 503, title: 'Policies are not loaded; failing closed' },
   ERR_STORE_UNAVAILABLE: { status: 503, title: 'Cosmos DB did not answer; nothing was changed' },
+  ERR_STORE_OUTCOME_UNKNOWN: {
+    status: 503,
+    title:
+      'Cosmos DB did not confirm the write in time; it may have been applied: read it back before retrying',
+  },
   ERR_UNHEALTHY: { status: 503, title: 'The gateway is not healthy' },
   ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'The downstream function did not answer in time' },
 } as const satisfies Record<string, { status: number; title: string }>;

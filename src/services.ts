@@ -140,6 +140,7 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     databaseId: config.cosmos.database,
     resourceRules,
     refreshSeconds: config.policyRefreshSeconds,
+    maxStalenessSeconds: config.policyMaxStalenessSeconds,
     clock,
     logger,
   });

@@ -20,6 +20,11 @@ export const DEFAULTS = {
    */
   localDownstreamKeySettings: ['ORDERS_KEY'],
   policyRefreshSeconds: 10,
+  /**
+   * `POLICY_MAX_STALENESS_SECONDS` when unset: this many refresh intervals. Past it, an instance
+   * that could not confirm its policies, resources and revocations current fails closed (503).
+   */
+  policyMaxStalenessRefreshes: 3,
   /** The Functions host's own request body limit. */
   proxyMaxBodyBytes: 104_857_600,
   /**
@@ -59,6 +64,7 @@ export const SETTING_NAMES = [
   'DOWNSTREAM_ALLOWED_HOSTS',
   'DOWNSTREAM_KEY_SETTINGS',
   'POLICY_REFRESH_SECONDS',
+  'POLICY_MAX_STALENESS_SECONDS',
   'PROXY_MAX_BODY_BYTES',
   'RATE_LIMIT_PRINCIPAL_PER_SECOND',
   'RATE_LIMIT_IP_PER_SECOND',

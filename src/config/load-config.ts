@@ -67,6 +67,12 @@ export interface Config {
    */
   readonly downstreamKeySettings: readonly string[];
   readonly policyRefreshSeconds: number;
+  /**
+   * `POLICY_MAX_STALENESS_SECONDS`: the oldest state an instance decides on. Past it (Cosmos DB
+   * unreachable or hanging that long), requests that need policies, resources or revocations
+   * answer 503 `ERR_POLICY_STORE_UNAVAILABLE` instead of deciding on what may have been revoked.
+   */
+  readonly policyMaxStalenessSeconds: number;
   readonly proxyMaxBodyBytes: number;
   /** Requests per second per caller (oid, else client app) and per client IP, per instance; 0: off. */
   readonly rateLimits: { readonly principalPerSecond: number; readonly ipPerSecond: number };
@@ -244,6 +250,7 @@ const SETTINGS = {
   DOWNSTREAM_ALLOWED_HOSTS: hostList,
   DOWNSTREAM_KEY_SETTINGS: keySettingList,
   POLICY_REFRESH_SECONDS: integer(1, 3600),
+  POLICY_MAX_STALENESS_SECONDS: integer(1, 86_400),
   PROXY_MAX_BODY_BYTES: integer(0, 1_073_741_824),
   RATE_LIMIT_PRINCIPAL_PER_SECOND: integer(0, 1_000_000),
   RATE_LIMIT_IP_PER_SECOND: integer(0, 1_000_000),
@@ -344,6 +351,15 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
   const allowAclAuthorization = read(env, 'ENTRA_ALLOW_ACL_AUTHORIZATION') ?? DEFAULTS.allowAclAuthorization;
   const adminRole = read(env, 'GATEWAY_ADMIN_ROLE') ?? DEFAULTS.adminRole;
   const policyRefreshSeconds = read(env, 'POLICY_REFRESH_SECONDS') ?? DEFAULTS.policyRefreshSeconds;
+  const policyMaxStalenessSeconds =
+    read(env, 'POLICY_MAX_STALENESS_SECONDS') ?? DEFAULTS.policyMaxStalenessRefreshes * policyRefreshSeconds;
+  if (policyMaxStalenessSeconds < 2 * policyRefreshSeconds) {
+    // One late refresh must not take an instance down: the bound holds at least two intervals.
+    throw new ConfigError(
+      'POLICY_MAX_STALENESS_SECONDS',
+      `must be at least twice POLICY_REFRESH_SECONDS (${2 * policyRefreshSeconds})`,
+    );
+  }
   const proxyMaxBodyBytes = read(env, 'PROXY_MAX_BODY_BYTES') ?? DEFAULTS.proxyMaxBodyBytes;
   const port = read(env, 'PORT') ?? DEFAULTS.port;
   // Off by default in the local stack, where load tests and benchmarks run from one caller and IP.
@@ -396,6 +412,7 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     downstreamAllowedHosts: allowedHosts,
     downstreamKeySettings: keySettings,
     policyRefreshSeconds,
+    policyMaxStalenessSeconds,
     proxyMaxBodyBytes,
     rateLimits,
     dpopReplayStore: read(env, 'DPOP_REPLAY_STORE') ?? DEFAULTS.dpopReplayStore,

@@ -1,7 +1,7 @@
 import type { CosmosClient } from '@azure/cosmos';
 import type { Clock } from '../clock';
 import { describeError, type Logger } from '../logger';
-import { ensureDatabase } from './cosmos';
+import { ensureContainers } from './cosmos';
 
 export interface CheckResult {
   readonly status: 'ok' | 'degraded' | 'down';
@@ -14,7 +14,7 @@ const RESULT_TTL_MS = 5_000;
 const PROBE_TIMEOUT_MS = 3_000;
 
 /**
- * Reachability of the Cosmos DB account and database. Single-flight and cached for a few
+ * Reachability of the Cosmos DB account, database and containers. Single-flight and cached for a few
  * seconds, so any number of concurrent `/api/health` calls cost at most one request.
  */
 export class CosmosHealthCheck {
@@ -43,7 +43,9 @@ export class CosmosHealthCheck {
     });
     let result: CheckResult;
     try {
-      await Promise.race([ensureDatabase(this.client, this.databaseId), timeout]);
+      // The database and every container, created again when missing: a replaced, empty database
+      // is not healthy until the gateway's containers are back in it.
+      await Promise.race([ensureContainers(this.client, this.databaseId), timeout]);
       result = { status: 'ok' };
     } catch (err) {
       if (this.last?.result.status !== 'down') {

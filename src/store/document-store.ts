@@ -44,16 +44,59 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /**
- * Runs a Cosmos DB call, turning anything that is not already a GatewayError (connection
- * refused, timeouts, 5xx) into a 503 with the original as cause: never a 500 for an outage.
+ * Longest one store operation may take (an admin read, a write with the read before it, a pull of
+ * changes), from its first request to its last answer: past it the call fails instead of holding
+ * its caller for as long as Cosmos DB hangs (the SDK's own request timeout is a minute, retried).
+ * 5 s, as the DPoP replay store's writes: well inside a client's usual 30 s limit, and far above
+ * a healthy account's answer (milliseconds).
  */
-async function guarded<T>(call: () => Promise<T>): Promise<T> {
+export const STORE_CALL_TIMEOUT_MS = 5_000;
+
+/** Errors that prove a write never reached Cosmos DB: nothing can have been applied. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Runs a Cosmos DB call under one deadline, turning anything that is not already a GatewayError
+ * (connection refused, timeouts, 5xx) into a 503 with the original as cause: never a 500 for an
+ * outage. Writes inside it report their own failures ({@link writeFailure}).
+ */
+async function guarded<T>(
+  call: (options: { abortSignal: AbortSignal }) => Promise<T>,
+  timeoutMs: number,
+): Promise<T> {
   try {
-    return await call();
+    return await call({ abortSignal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     throw new GatewayError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
   }
+}
+
+/**
+ * A failed write as the client must see it: refused by Cosmos DB with a status (or never sent) is
+ * `ERR_STORE_UNAVAILABLE`, nothing changed; otherwise (no answer in time, the connection lost
+ * after the request went out, a 5xx) the write may have been applied, and the client is told to
+ * read before retrying: `ERR_STORE_OUTCOME_UNKNOWN`.
+ */
+function writeFailure(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const status = statusOf(err);
+  const code = errorCode(err);
+  const notApplied =
+    (status !== undefined && status >= 400 && status < 500 && status !== 408) ||
+    (code !== undefined && NOT_SENT_CODES.has(code));
+  return notApplied
+    ? new GatewayError('ERR_STORE_UNAVAILABLE', undefined, { cause: err })
+    : new GatewayError('ERR_STORE_OUTCOME_UNKNOWN', undefined, { cause: err });
 }
 
 /**
@@ -82,14 +125,19 @@ const stale = () => new GatewayError('ERR_PRECONDITION_FAILED', 'The document ch
  * partitionKey option.
  */
 export class CosmosDocumentStore {
-  constructor(readonly container: Container) {}
+  constructor(
+    readonly container: Container,
+    private readonly timeoutMs: number = STORE_CALL_TIMEOUT_MS,
+  ) {}
 
   /** Every document, tombstones included. */
   readAll(): Promise<StoredDocument[]> {
-    return guarded(async () => {
-      const { resources } = await this.container.items.query<ItemDefinition>('SELECT * FROM c').fetchAll();
+    return guarded(async (deadline) => {
+      const { resources } = await this.container.items
+        .query<ItemDefinition>('SELECT * FROM c', deadline)
+        .fetchAll();
       return resources.map(toStored);
-    });
+    }, this.timeoutMs);
   }
 
   /**
@@ -98,28 +146,36 @@ export class CosmosDocumentStore {
    * callers drop what they already hold by ETag.
    */
   changedSince(sinceTs: number): Promise<StoredDocument[]> {
-    return guarded(async () => {
+    return guarded(async (deadline) => {
       const { resources } = await this.container.items
-        .query<ItemDefinition>({
-          query: 'SELECT * FROM c WHERE c._ts >= @since',
-          parameters: [{ name: '@since', value: sinceTs }],
-        })
+        .query<ItemDefinition>(
+          {
+            query: 'SELECT * FROM c WHERE c._ts >= @since',
+            parameters: [{ name: '@since', value: sinceTs }],
+          },
+          deadline,
+        )
         .fetchAll();
       return resources.map(toStored);
-    });
+    }, this.timeoutMs);
   }
 
   /** The document with `id`, tombstone included; undefined when absent. */
   get(id: string): Promise<StoredDocument | undefined> {
-    return guarded(async () => {
-      try {
-        const { resource } = await this.container.item(id, id).read<ItemDefinition>();
-        return resource ? toStored(resource) : undefined;
-      } catch (err) {
-        if (statusOf(err) === 404) return undefined;
-        throw err;
-      }
-    });
+    return guarded((deadline) => this.read(id, deadline), this.timeoutMs);
+  }
+
+  private async read(
+    id: string,
+    deadline: { abortSignal: AbortSignal },
+  ): Promise<StoredDocument | undefined> {
+    try {
+      const { resource } = await this.container.item(id, id).read<ItemDefinition>(deadline);
+      return resource ? toStored(resource) : undefined;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -132,8 +188,8 @@ export class CosmosDocumentStore {
     body: Record<string, unknown>,
     conditions: WriteConditions = {},
   ): Promise<{ doc: StoredDocument; created: boolean }> {
-    return guarded(async () => {
-      const current = await this.get(id);
+    return guarded(async (deadline) => {
+      const current = await this.read(id, deadline);
       const live = current && !current.deleted ? current : undefined;
       const item = { ...body, id };
       if (conditions.ifMatch !== undefined && !live) throw stale();
@@ -142,17 +198,17 @@ export class CosmosDocumentStore {
           const condition = writeCondition(conditions.ifMatch, current);
           const { resource } = await this.container
             .item(id, id)
-            .replace<ItemDefinition>(item, { accessCondition: { type: 'IfMatch', condition } });
+            .replace<ItemDefinition>(item, { accessCondition: { type: 'IfMatch', condition }, ...deadline });
           return { doc: toStored(resource as ItemDefinition), created: !live };
         }
-        const { resource } = await this.container.items.create<ItemDefinition>(item);
+        const { resource } = await this.container.items.create<ItemDefinition>(item, deadline);
         return { doc: toStored(resource as ItemDefinition), created: true };
       } catch (err) {
         const status = statusOf(err);
         if (status === 412 || status === 409) throw stale();
-        throw err;
+        throw writeFailure(err);
       }
-    });
+    }, this.timeoutMs);
   }
 
   /** Soft-deletes `id`: replaces it with a tombstone. Undefined when there was no live document. */
@@ -161,46 +217,51 @@ export class CosmosDocumentStore {
     nowSeconds: number,
     conditions: WriteConditions = {},
   ): Promise<StoredDocument | undefined> {
-    return guarded(async () => {
-      const current = await this.get(id);
+    return guarded(async (deadline) => {
+      const current = await this.read(id, deadline);
       if (!current || current.deleted) {
         if (conditions.ifMatch !== undefined) throw stale();
         return undefined;
       }
       try {
-        const { resource } = await this.container
-          .item(id, id)
-          .replace<ItemDefinition>(
-            { id, deleted: true, deletedAt: nowSeconds },
-            { accessCondition: { type: 'IfMatch', condition: writeCondition(conditions.ifMatch, current) } },
-          );
+        const { resource } = await this.container.item(id, id).replace<ItemDefinition>(
+          { id, deleted: true, deletedAt: nowSeconds },
+          {
+            accessCondition: { type: 'IfMatch', condition: writeCondition(conditions.ifMatch, current) },
+            ...deadline,
+          },
+        );
         return toStored(resource as ItemDefinition);
       } catch (err) {
         if (statusOf(err) === 412) throw stale();
-        throw err;
+        throw writeFailure(err);
       }
-    });
+    }, this.timeoutMs);
   }
 
   /** Hard-deletes tombstones written before `beforeTs`; returns how many. Safe to run on every instance. */
   purgeTombstones(beforeTs: number): Promise<number> {
-    return guarded(async () => {
+    return guarded(async (deadline) => {
       const { resources } = await this.container.items
-        .query<{ id: string }>({
-          query: 'SELECT c.id FROM c WHERE c.deleted = true AND c._ts < @before',
-          parameters: [{ name: '@before', value: beforeTs }],
-        })
+        .query<{ id: string }>(
+          {
+            query: 'SELECT c.id FROM c WHERE c.deleted = true AND c._ts < @before',
+            parameters: [{ name: '@before', value: beforeTs }],
+          },
+          deadline,
+        )
         .fetchAll();
       let purged = 0;
       for (const { id } of resources) {
         try {
-          await this.container.item(id, id).delete();
+          // Housekeeping, not a request: each delete has a deadline of its own.
+          await this.container.item(id, id).delete({ abortSignal: AbortSignal.timeout(this.timeoutMs) });
           purged++;
         } catch (err) {
           if (statusOf(err) !== 404) throw err; // another instance purged it first
         }
       }
       return purged;
-    });
+    }, this.timeoutMs);
   }
 }

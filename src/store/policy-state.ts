@@ -24,6 +24,8 @@ export interface PolicyStateOptions {
   readonly databaseId: string;
   readonly resourceRules: ResourceRules;
   readonly refreshSeconds: number;
+  /** `POLICY_MAX_STALENESS_SECONDS`. */
+  readonly maxStalenessSeconds: number;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -82,6 +84,7 @@ export class PolicyState {
     this.refresher = new StateRefresher({
       collections: [this.policies, this.resources, this.revocations],
       intervalSeconds: options.refreshSeconds,
+      maxStalenessSeconds: options.maxStalenessSeconds,
       clock: options.clock,
       logger: options.logger,
       prepare: async () => {
@@ -101,9 +104,20 @@ export class PolicyState {
     this.refresher.stop();
   }
 
-  /** The current snapshot; 503 `ERR_POLICY_STORE_UNAVAILABLE` when policies never loaded (fail closed). */
+  /**
+   * The current snapshot; 503 `ERR_POLICY_STORE_UNAVAILABLE` (fail closed) when policies never
+   * loaded, or could not be confirmed current within `POLICY_MAX_STALENESS_SECONDS`: a revocation
+   * or a policy change made meanwhile on another instance may be missing from it.
+   */
   snapshot(): PolicySnapshot {
     if (this.current === undefined) throw new GatewayError('ERR_POLICY_STORE_UNAVAILABLE');
+    if (this.refresher.stale()) {
+      throw new GatewayError(
+        'ERR_POLICY_STORE_UNAVAILABLE',
+        'Policies could not be refreshed within POLICY_MAX_STALENESS_SECONDS; failing closed',
+        { headers: { 'retry-after': String(this.options.refreshSeconds) } },
+      );
+    }
     return this.current;
   }
 

@@ -102,7 +102,7 @@ describe('Cosmos document store on the embedded server', () => {
     expect(await reader.pull()).toBe(false); // nothing new
   });
 
-  it('reports down before the first load and degraded, with the last good state, when Cosmos fails', async () => {
+  it('reports down before the first load, degraded with the last good state when Cosmos fails, and down (stale) past POLICY_MAX_STALENESS_SECONDS', async () => {
     const clock = new ManualClock();
     const docs = new CosmosDocumentStore((await ensureContainers(client, 'refresher-test')).policies);
     await docs.put('p', { value: 7 });
@@ -117,6 +117,7 @@ describe('Cosmos document store on the embedded server', () => {
     const refresher = new StateRefresher({
       collections: [collection],
       intervalSeconds: 10,
+      maxStalenessSeconds: 30,
       clock,
       logger: new MemoryLogger(),
       onChange: () => rebuilds++,
@@ -134,7 +135,38 @@ describe('Cosmos document store on the embedded server', () => {
     failing = true;
     clock.advance(30_000);
     await refresher.refresh();
-    expect(refresher.health()).toMatchObject({ status: 'degraded', ageSeconds: 30 });
+    expect(refresher.health()).toMatchObject({ status: 'degraded', ageSeconds: 30, maxStalenessSeconds: 30 });
+    expect(refresher.stale()).toBe(false);
     expect(collection.get('p')).toBe(7);
+
+    // One millisecond past the bound: decided on no more.
+    clock.advance(1);
+    expect(refresher.stale()).toBe(true);
+    expect(refresher.health()).toMatchObject({ status: 'down', ageSeconds: 30 });
+
+    // The next refresh that succeeds lifts it at once.
+    failing = false;
+    await refresher.refresh();
+    expect(refresher.stale()).toBe(false);
+    expect(refresher.health()).toMatchObject({ status: 'ok', ageSeconds: 0 });
+  });
+
+  it('reports a refresh that is late (hanging, not failing) as degraded after two intervals', async () => {
+    const clock = new ManualClock();
+    const docs = new CosmosDocumentStore((await ensureContainers(client, 'refresher-test')).policies);
+    const collection = new RefreshingCollection('policies', docs, parse, new MemoryLogger());
+    const refresher = new StateRefresher({
+      collections: [collection],
+      intervalSeconds: 10,
+      maxStalenessSeconds: 30,
+      clock,
+      logger: new MemoryLogger(),
+      onChange: () => undefined,
+    });
+    await refresher.refresh();
+    clock.advance(20_000);
+    expect(refresher.health().status).toBe('ok');
+    clock.advance(1);
+    expect(refresher.health()).toMatchObject({ status: 'degraded', ageSeconds: 20 });
   });
 });

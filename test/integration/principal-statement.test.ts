@@ -45,7 +45,8 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
 
   beforeAll(async () => {
     stack = await startLocalStack({
-      env: { STATEMENT_SIGNING_KEYS: statementKeySetting([OLD_KEY]) },
+      // The injected clock jumps past statement lifetimes; the state's age is on it too.
+      env: { STATEMENT_SIGNING_KEYS: statementKeySetting([OLD_KEY]), POLICY_MAX_STALENESS_SECONDS: '86400' },
       port: 0,
       logger: new MemoryLogger(),
       seedDemo: false,

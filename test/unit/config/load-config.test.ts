@@ -46,6 +46,7 @@ describe('loadConfig', () => {
     expect(config.sas.defaultTtlSeconds).toBe(300);
     expect(config.sas.maxTtlSeconds).toBe(3600);
     expect(config.policyRefreshSeconds).toBe(10);
+    expect(config.policyMaxStalenessSeconds).toBe(30);
     expect(config.proxyMaxBodyBytes).toBe(104_857_600);
     expect(config.port).toBe(7071);
     expect(config.entra.allowedTenants).toEqual([TENANT]);
@@ -249,6 +250,12 @@ describe('loadConfig', () => {
     ],
     ['key setting is the Cosmos key', { DOWNSTREAM_KEY_SETTINGS: 'cosmos_key' }, 'DOWNSTREAM_KEY_SETTINGS'],
     ['refresh zero', { POLICY_REFRESH_SECONDS: '0' }, 'POLICY_REFRESH_SECONDS'],
+    ['staleness bound not a number', { POLICY_MAX_STALENESS_SECONDS: '30s' }, 'POLICY_MAX_STALENESS_SECONDS'],
+    [
+      'staleness bound under two refresh intervals',
+      { POLICY_REFRESH_SECONDS: '10', POLICY_MAX_STALENESS_SECONDS: '19' },
+      'POLICY_MAX_STALENESS_SECONDS',
+    ],
     ['body limit not a number', { PROXY_MAX_BODY_BYTES: '10MB' }, 'PROXY_MAX_BODY_BYTES'],
     ['port out of range', { PORT: '70000' }, 'PORT'],
   ])('refuses %s, naming the setting', (_case, change, setting) => {
@@ -275,5 +282,18 @@ describe('loadConfig warnings', () => {
       ),
     ).toThrow(ConfigError);
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('POLICY_MAX_STALENESS_SECONDS', () => {
+  it.each<[Environment, number]>([
+    [{}, 30],
+    [{ POLICY_REFRESH_SECONDS: '2' }, 6],
+    [{ POLICY_REFRESH_SECONDS: '2', POLICY_MAX_STALENESS_SECONDS: '4' }, 4],
+    [{ POLICY_MAX_STALENESS_SECONDS: '3600' }, 3600],
+  ])('%j gives %i s (three refresh intervals unless set)', (change, seconds) => {
+    expect(loadConfig({ ...valid, ...change }, { mode: 'functions' }).policyMaxStalenessSeconds).toBe(
+      seconds,
+    );
   });
 });
