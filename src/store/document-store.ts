@@ -64,19 +64,34 @@ function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** What a guarded call is given: the deadline's signal for the SDK, and where it is. */
+interface CallScope {
+  readonly abortSignal: AbortSignal;
+  /** Set once the write is sent: from then on a failure may leave it applied. */
+  writing: boolean;
+}
+
 /**
  * Runs a Cosmos DB call under one deadline, turning anything that is not already a GatewayError
  * (connection refused, timeouts, 5xx) into a 503 with the original as cause: never a 500 for an
- * outage. Writes inside it report their own failures ({@link writeFailure}).
+ * outage. The deadline holds whatever the SDK does with its signal: the call is raced against
+ * it. A write past the deadline may still land, so it is reported as such.
  */
-async function guarded<T>(
-  call: (options: { abortSignal: AbortSignal }) => Promise<T>,
-  timeoutMs: number,
-): Promise<T> {
+async function guarded<T>(call: (scope: CallScope) => Promise<T>, timeoutMs: number): Promise<T> {
+  const scope: CallScope = { abortSignal: AbortSignal.timeout(timeoutMs), writing: false };
+  const expired = new Promise<never>((_, reject) =>
+    scope.abortSignal.addEventListener(
+      'abort',
+      () => reject(new Error(`Cosmos DB did not answer within ${timeoutMs} ms`)),
+      { once: true },
+    ),
+  );
+  expired.catch(() => undefined);
   try {
-    return await call({ abortSignal: AbortSignal.timeout(timeoutMs) });
+    return await Promise.race([call(scope), expired]);
   } catch (err) {
     if (err instanceof GatewayError) throw err;
+    if (scope.writing) throw writeFailure(err);
     throw new GatewayError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
   }
 }
@@ -132,9 +147,9 @@ export class CosmosDocumentStore {
 
   /** Every document, tombstones included. */
   readAll(): Promise<StoredDocument[]> {
-    return guarded(async (deadline) => {
+    return guarded(async (scope) => {
       const { resources } = await this.container.items
-        .query<ItemDefinition>('SELECT * FROM c', deadline)
+        .query<ItemDefinition>('SELECT * FROM c', { abortSignal: scope.abortSignal })
         .fetchAll();
       return resources.map(toStored);
     }, this.timeoutMs);
@@ -146,14 +161,14 @@ export class CosmosDocumentStore {
    * callers drop what they already hold by ETag.
    */
   changedSince(sinceTs: number): Promise<StoredDocument[]> {
-    return guarded(async (deadline) => {
+    return guarded(async (scope) => {
       const { resources } = await this.container.items
         .query<ItemDefinition>(
           {
             query: 'SELECT * FROM c WHERE c._ts >= @since',
             parameters: [{ name: '@since', value: sinceTs }],
           },
-          deadline,
+          { abortSignal: scope.abortSignal },
         )
         .fetchAll();
       return resources.map(toStored);
@@ -162,15 +177,14 @@ export class CosmosDocumentStore {
 
   /** The document with `id`, tombstone included; undefined when absent. */
   get(id: string): Promise<StoredDocument | undefined> {
-    return guarded((deadline) => this.read(id, deadline), this.timeoutMs);
+    return guarded((scope) => this.read(id, scope), this.timeoutMs);
   }
 
-  private async read(
-    id: string,
-    deadline: { abortSignal: AbortSignal },
-  ): Promise<StoredDocument | undefined> {
+  private async read(id: string, scope: CallScope): Promise<StoredDocument | undefined> {
     try {
-      const { resource } = await this.container.item(id, id).read<ItemDefinition>(deadline);
+      const { resource } = await this.container
+        .item(id, id)
+        .read<ItemDefinition>({ abortSignal: scope.abortSignal });
       return resource ? toStored(resource) : undefined;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -188,20 +202,26 @@ export class CosmosDocumentStore {
     body: Record<string, unknown>,
     conditions: WriteConditions = {},
   ): Promise<{ doc: StoredDocument; created: boolean }> {
-    return guarded(async (deadline) => {
-      const current = await this.read(id, deadline);
+    return guarded(async (scope) => {
+      const current = await this.read(id, scope);
       const live = current && !current.deleted ? current : undefined;
       const item = { ...body, id };
       if (conditions.ifMatch !== undefined && !live) throw stale();
       try {
+        scope.writing = true;
         if (current) {
           const condition = writeCondition(conditions.ifMatch, current);
           const { resource } = await this.container
             .item(id, id)
-            .replace<ItemDefinition>(item, { accessCondition: { type: 'IfMatch', condition }, ...deadline });
+            .replace<ItemDefinition>(item, {
+              accessCondition: { type: 'IfMatch', condition },
+              abortSignal: scope.abortSignal,
+            });
           return { doc: toStored(resource as ItemDefinition), created: !live };
         }
-        const { resource } = await this.container.items.create<ItemDefinition>(item, deadline);
+        const { resource } = await this.container.items.create<ItemDefinition>(item, {
+          abortSignal: scope.abortSignal,
+        });
         return { doc: toStored(resource as ItemDefinition), created: true };
       } catch (err) {
         const status = statusOf(err);
@@ -217,18 +237,19 @@ export class CosmosDocumentStore {
     nowSeconds: number,
     conditions: WriteConditions = {},
   ): Promise<StoredDocument | undefined> {
-    return guarded(async (deadline) => {
-      const current = await this.read(id, deadline);
+    return guarded(async (scope) => {
+      const current = await this.read(id, scope);
       if (!current || current.deleted) {
         if (conditions.ifMatch !== undefined) throw stale();
         return undefined;
       }
       try {
+        scope.writing = true;
         const { resource } = await this.container.item(id, id).replace<ItemDefinition>(
           { id, deleted: true, deletedAt: nowSeconds },
           {
             accessCondition: { type: 'IfMatch', condition: writeCondition(conditions.ifMatch, current) },
-            ...deadline,
+            abortSignal: scope.abortSignal,
           },
         );
         return toStored(resource as ItemDefinition);
@@ -241,14 +262,14 @@ export class CosmosDocumentStore {
 
   /** Hard-deletes tombstones written before `beforeTs`; returns how many. Safe to run on every instance. */
   purgeTombstones(beforeTs: number): Promise<number> {
-    return guarded(async (deadline) => {
+    return guarded(async (scope) => {
       const { resources } = await this.container.items
         .query<{ id: string }>(
           {
             query: 'SELECT c.id FROM c WHERE c.deleted = true AND c._ts < @before',
             parameters: [{ name: '@before', value: beforeTs }],
           },
-          deadline,
+          { abortSignal: scope.abortSignal },
         )
         .fetchAll();
       let purged = 0;

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { startEmbeddedCosmos } from '../../src/host/local/embedded-cosmos';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
 import { ensureBuilt, ROOT } from '../helpers/dist';
@@ -186,4 +187,62 @@ describe('SIGTERM to `npm start` (child process, from dist/)', () => {
       await downstream.close();
     }
   }, 60_000);
+});
+
+describe('SIGTERM while Cosmos DB refuses (child process, from dist/)', () => {
+  beforeAll(() => ensureBuilt(), 120_000);
+
+  it('retries the queued audit records for the grace period, then logs and counts each one it could not write, and exits', async () => {
+    // The database apart, so that it can be frozen and then killed under the gateway.
+    const cosmos = await startEmbeddedCosmos({ isolated: true });
+    const child = spawn(process.execPath, [MAIN_JS], {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0', COSMOS_ENDPOINT: cosmos.endpoint },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      await until(() => /export TOKEN=(\S+)/.test(out), 'the ready banner', 30_000);
+      const token = /export TOKEN=(\S+)/.exec(out)![1]!;
+      const api = /gateway\s+(http:\/\/127\.0\.0\.1:\d+\/api)/.exec(out)![1]!;
+      const queued = async () => {
+        const res = await fetch(`${api}/health`);
+        return ((await res.json()) as { checks: { audit: { queued: number } } }).checks.audit.queued;
+      };
+      // Everything so far stored; then the database freezes and 20 decisions are queued.
+      for (let i = 0; (await queued()) > 0; i++) {
+        if (i > 100) throw new Error('the audit queue never drained');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      process.kill(cosmos.pid, 'SIGSTOP');
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${api}/authorize`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ resource: 'orders', action: 'read', path: '/customers/42' }),
+        });
+        expect(res.status).toBe(200);
+      }
+      // Now it refuses every connection, and the gateway is told to stop.
+      process.kill(cosmos.pid, 'SIGKILL');
+      const stopping = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      // The 4 s grace, and what the rest of the stop takes.
+      expect(Date.now() - stopping).toBeLessThan(10_000);
+      const discarded = err
+        .split('\n')
+        .filter((line) => line.includes('"audit.discarded"'))
+        .map((line) => JSON.parse(line) as { level: string; records: number; graceMs: number });
+      expect(discarded).toEqual([expect.objectContaining({ level: 'error', records: 20, graceMs: 4000 })]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+      await cosmos.close().catch(() => undefined);
+    }
+  }, 90_000);
 });
