@@ -127,6 +127,30 @@ describe('audit trail', () => {
     expect([res.status, res.json.code]).toEqual([status, code]);
   });
 
+  it.each(['/api/proxy/orders/customers/%E0%A4%A/orders', '/api/proxy/orders/a%zz', '/api/proxy/orders/%'])(
+    'audits a proxy refusal of malformed percent-encoding (%s), which the route answers, not the host',
+    async (path) => {
+      const admin = stack.idp!.mintToken({ roles: ['Gateway.Admin'] });
+      const correlationId = `malformed-${Math.random().toString(36).slice(2)}`;
+      const res = await call(`${stack.gatewayUrl}${path}`, {
+        headers: { 'x-correlation-id': correlationId },
+      });
+      expect(res.status).toBe(400);
+      expect(res.json.code).toBe('ERR_PATH_TRAVERSAL');
+      const found = (await records(`from=${Math.floor(Date.now() / 1000) - 60}&limit=500`, admin)).filter(
+        (r) => r.correlationId === correlationId,
+      );
+      expect(found).toEqual([
+        expect.objectContaining({
+          operation: 'proxy',
+          decision: 'deny',
+          status: 400,
+          reasonCode: 'ERR_PATH_TRAVERSAL',
+        }),
+      ]);
+    },
+  );
+
   it('keeps answering while the audit store is down, buffering and reporting the backlog', async () => {
     const own = await startLocalStack({ env: {}, port: 0, logger: new MemoryLogger() });
     try {

@@ -3,7 +3,6 @@
  * matching the path below `/api` against it, ordering templates by precedence, and refusing raw
  * paths that URL parsing would silently rewrite.
  */
-import { GatewayError } from '../../../errors';
 
 /** The route prefix of host.json (`extensions.http.routePrefix`). */
 export const ROUTE_PREFIX = 'api';
@@ -91,8 +90,10 @@ export function compileRouteTemplate(template: string): RouteTemplate {
 
 /**
  * The path below `/api` as decoded segments, or undefined when the path is outside the prefix.
- * Like the host's server, `%2F` stays encoded, so an encoded slash never splits a segment.
- * Throws a 400 GatewayError on malformed percent-encoding.
+ * Like the host's server, `%2F` stays encoded, so an encoded slash never splits a segment, and a
+ * segment with malformed percent-encoding is left as it came (ASP.NET Core's decoder does the
+ * same): the request still reaches its route, whose own checks refuse it and whose answer is
+ * audited (the proxy's path check answers 400 `ERR_PATH_TRAVERSAL`).
  */
 export function routeSegments(pathname: string): string[] | undefined {
   const raw = pathname.split('/').slice(1);
@@ -100,11 +101,13 @@ export function routeSegments(pathname: string): string[] | undefined {
   const rest = raw.slice(1);
   // A trailing slash does not change the route (ASP.NET Core routing ignores it).
   if (rest.length > 0 && rest[rest.length - 1] === '') rest.pop();
-  try {
-    return rest.map((segment) => decodeURIComponent(segment.replace(/%2f/gi, '%252F')));
-  } catch {
-    throw new GatewayError('ERR_BAD_REQUEST', 'The request path is not valid percent-encoding');
-  }
+  return rest.map((segment) => {
+    try {
+      return decodeURIComponent(segment.replace(/%2f/gi, '%252F'));
+    } catch {
+      return segment;
+    }
+  });
 }
 
 /**
