@@ -40,6 +40,19 @@ const OPEN_LOOP_SECONDS = 5;
 
 type Variant = ProcessVariant;
 
+/**
+ * The audit trail's counters once a gateway's queue has drained (`/api/health`): every request of
+ * the run was recorded, so `dropped` and failed writes must be 0 against a healthy database.
+ */
+async function auditAfterRun(origin: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const res = await fetch(`${origin}/api/health`);
+    const { audit } = ((await res.json()) as { checks: { audit: Record<string, number> } }).checks;
+    if (audit.queued === 0 || i >= 100) return `${audit.written} / ${audit.dropped} / ${audit.failedWrites}`;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Runs the proxy benchmark; returns one row per figure. */
 export async function benchProxy(): Promise<Record<string, number | string>> {
   const servers: (StartedServer & { stop(): void })[] = [];
@@ -182,6 +195,15 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       }
       rows[`open loop ${rate} req/s, gateway-bearer p99 over passthrough (ms)`] = Number(
         (p99('gateway-bearer') - p99('passthrough')).toFixed(2),
+      );
+    }
+    // Every request above was audited: after it all, each gateway's trail must have kept up.
+    for (const [name, server] of [
+      ['gateway', gateway],
+      ['gateway (local DPoP)', localDpopGateway],
+    ] as const) {
+      rows[`${name} audit after the run (written / dropped / failed writes)`] = await auditAfterRun(
+        server.url,
       );
     }
     return rows;

@@ -10,6 +10,7 @@ import { benchColdStart } from './cold-start';
 import { benchStatement } from './statement';
 import { benchDpop } from './dpop';
 import { benchExchange } from './exchange';
+import { benchAudit } from './audit';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -25,6 +26,7 @@ const BENCHES: readonly Bench[] = [
   ['sas', benchSas],
   ['statement (x-gateway-principal, one thread)', benchStatement],
   ['dpop (proof check per request, one thread)', benchDpop],
+  ['audit (the writer thread alone, embedded Cosmos DB in its own process)', benchAudit],
   ['exchange (CPU per request of each process: jwt.verify floor, gateway /api/token)', benchExchange],
   [
     'proxy (CPU per request of each process: passthrough, Functions floor, Fastify peer, gateway)',

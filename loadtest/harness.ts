@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Pool } from 'undici';
+import { rawPathResolvesDots } from '../src/host/local/http/route-template';
 import {
   startGatewayInstance,
   startLocalStack,
@@ -14,6 +15,7 @@ import {
   type LocalStack,
 } from '../src/host/local/local-stack';
 import type { Logger, LogLevel } from '../src/logger';
+import { auditRecordsOf } from '../src/audit/cosmos-audit-store';
 import { CONTAINERS, createCosmosClient, PARTITION_KEYS } from '../src/store/cosmos';
 import { DEFAULT_FAULT_PLAN, FaultController, type FaultActions, type FaultPlan } from './faults';
 import {
@@ -116,6 +118,14 @@ export interface LoadReport {
      */
     readonly storedBeforeCosmosFault: number | null;
     readonly writtenBeforeCosmosFault: number | null;
+    /**
+     * Requests sent after warm-up whose answer is audited, those of them whose record (found by
+     * correlation id) is not in Cosmos DB when it is read, and the records the gateways counted as
+     * dropped or discarded meanwhile: more missing than counted fails the run.
+     */
+    readonly auditedRequests: number;
+    readonly missingRecords: number;
+    readonly countedLosses: number;
   };
   readonly warmup: { readonly requests: number; readonly failures: number };
   /** The gateway's warning and error log lines during the whole run, by level and event. */
@@ -182,6 +192,8 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
     const audit = {
       flush: () => Promise.all(gateways.map((g) => g.auditLog.flush())),
       written: () => gateways.reduce((sum, g) => sum + g.auditLog.stats.written, 0),
+      losses: () =>
+        gateways.reduce((sum, g) => sum + g.auditLog.stats.dropped + g.auditLog.stats.discarded, 0),
     };
     const scenario = new Scenario({
       seed,
@@ -213,6 +225,18 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
 
     let storedBeforeCosmosFault: number | null = null;
     let writtenBeforeCosmosFault: number | null = null;
+    /** Audited requests of the window whose record is not in Cosmos DB, and the losses counted meanwhile. */
+    let missingRecords: readonly string[] = [];
+    let countedLosses = 0;
+    const ledgerMark = ledger.size;
+    const lossesAtMark = audit.losses();
+    const checkTrail = (stored: readonly string[] | null) => {
+      if (stored === null) return;
+      const found = new Set(stored);
+      missingRecords = ledger.since(ledgerMark).filter((id) => !found.has(id));
+      countedLosses = audit.losses() - lossesAtMark;
+      storedBeforeCosmosFault = stored.length;
+    };
     const live = stack;
     const actions: FaultActions = {
       'downstream-slow': { inject: () => slow.setMode('slow'), heal: () => slow.setMode('ok') },
@@ -235,7 +259,7 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
           await traffic.quiesce(async () => {
             await audit.flush();
             writtenBeforeCosmosFault = audit.written() - writtenAtWarmupPurge;
-            storedBeforeCosmosFault = await expireAuditDocuments(live);
+            checkTrail(await expireAuditDocuments(live));
             // The leak check's "after": the same conditions as "before" (no traffic, audit
             // flushed, store emptied). Once Cosmos DB is down, audit records queue by design.
             after = await sampleMemory(gc);
@@ -267,7 +291,8 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
 
     if (after === undefined) {
       await audit.flush();
-      await expireAuditDocuments(stack);
+      writtenBeforeCosmosFault = audit.written() - writtenAtWarmupPurge;
+      checkTrail(await expireAuditDocuments(stack));
       after = await sampleMemory(gc);
     }
     const auditStats = gateways.map((g) => g.auditLog.stats);
@@ -288,8 +313,14 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
     if (warmFailures > 0) reasons.push(`${warmFailures} failure(s) during warm-up`);
     const stored = storedBeforeCosmosFault as number | null;
     const written = writtenBeforeCosmosFault as number | null;
-    if (stored !== null && written !== null && stored < written) {
-      reasons.push(`${written - stored} audit record(s) counted as written are not in Cosmos DB`);
+    if (stored !== null && written !== null && stored !== written) {
+      reasons.push(`${written} audit record(s) counted as written, ${stored} in Cosmos DB`);
+    }
+    if (missingRecords.length > countedLosses) {
+      reasons.push(
+        `${missingRecords.length - countedLosses} audited request(s) without a record that no counter reports ` +
+          `(e.g. correlation id ${missingRecords[0]})`,
+      );
     }
     if (gc && heapGrowthPercent > limitPercent) {
       reasons.push(`heap grew ${heapGrowthPercent}% (limit ${limitPercent}%)`);
@@ -335,6 +366,9 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
         failedWrites: sum(auditStats, 'failedWrites'),
         storedBeforeCosmosFault,
         writtenBeforeCosmosFault,
+        auditedRequests: ledger.since(ledgerMark).length,
+        missingRecords: missingRecords.length,
+        countedLosses,
       },
       warmup: { requests: warmStats.counts.requests, failures: warmFailures },
       gatewayLog: { ...logger.events },
@@ -405,22 +439,24 @@ async function prepare(
 /**
  * Empties the audit container, as the deployed container's default TTL would over time. Why:
  * the embedded Cosmos DB keeps every document in this process's heap and has no TTL, so without
- * this the memory check would measure the database, not the gateway. Returns how many audit
- * records were stored (they equal the gateway's `written` count: nothing was lost).
+ * this the memory check would measure the database, not the gateway. Returns the correlation id
+ * of every stored record (null when the container could not be read).
  */
-async function expireAuditDocuments(stack: LocalStack): Promise<number | null> {
+async function expireAuditDocuments(stack: LocalStack): Promise<string[] | null> {
   const config = stack.gateway!.config.cosmos;
   const client = await createCosmosClient(config, { agent: stack.cosmos!.agent });
   try {
     const database = client.database(config.database);
-    let stored: number | null = null;
+    let stored: string[] | null = null;
     try {
       const { resources } = await database
         .container(CONTAINERS.audit)
-        // Records are stored in pages; each page says how many it holds.
-        .items.query<number>('SELECT VALUE c.count FROM c')
+        // Records are stored in pages of rows under `columns`: every row's correlation id.
+        .items.query<{ pk: string; columns: string[]; rows: unknown[][] }>(
+          'SELECT c.pk, c.columns, c.rows FROM c',
+        )
         .fetchAll();
-      stored = resources.reduce((sum, n) => sum + n, 0);
+      stored = resources.flatMap((page) => auditRecordsOf(page).map((r) => r.correlationId));
     } catch {
       stored = null;
     }
@@ -441,12 +477,52 @@ interface Answer {
   error?: string;
 }
 
+/**
+ * The correlation id of every request the run sent to a route that audits it (docs/operations.md
+ * "Which answers are audited"), so that the trail can be checked record by record.
+ */
+class AuditLedger {
+  private next = 0;
+  private readonly sent: string[] = [];
+
+  /** The correlation id to send with `planned`, noted when its answer must be audited. */
+  idFor(planned: PlannedRequest): string {
+    const id = `lt-${this.next++}`;
+    if (isAuditedRequest(planned.method, planned.path)) this.sent.push(id);
+    return id;
+  }
+
+  /** Ids noted from `mark` on (a mark is `size` at some moment). */
+  since(mark: number): readonly string[] {
+    return this.sent.slice(mark);
+  }
+
+  get size(): number {
+    return this.sent.length;
+  }
+}
+
+const DECISION_ROUTE = /^\/api\/(?:authorize|token|revocations)\/?(?:\?|$)/i;
+const PROXY_ROUTE = /^\/api\/proxy\/[^/?]+(?:[/?]|$)/i;
+const PROXY_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+const ADMIN_DOCUMENT = /^\/api\/(?:policies|resources)(?:\/[^/?]*)?\/?(?:\?|$)/i;
+
+/** Whether the gateway writes a record for this request (admin reads and host answers aside). */
+export function isAuditedRequest(method: string, path: string): boolean {
+  if (rawPathResolvesDots(path)) return false;
+  if (DECISION_ROUTE.test(path)) return method === 'POST';
+  if (PROXY_ROUTE.test(path)) return PROXY_METHODS.has(method);
+  return ADMIN_DOCUMENT.test(path) && (method === 'PUT' || method === 'DELETE');
+}
+
+const ledger = new AuditLedger();
+
 async function send(pools: readonly Pool[], planned: PlannedRequest): Promise<Answer> {
   try {
     const res = await pools[planned.instance % pools.length]!.request({
       method: planned.method,
       path: planned.path,
-      headers: planned.headers,
+      headers: { ...planned.headers, 'x-correlation-id': ledger.idFor(planned) },
       ...(planned.body === undefined ? {} : { body: planned.body }),
       // Bounded: a request the gateway never answers is a failure, not a hang.
       headersTimeout: 30_000,

@@ -50,7 +50,8 @@ export function formatReport(report: LoadReport): string {
       `at the end (audit queued while Cosmos DB is down) heap ${m.end.heapUsedMB} MB, rss ${m.end.rssMB} MB`,
     `audit: written ${report.audit.written}, dropped ${report.audit.dropped}, queued ${report.audit.queued}, ` +
       `failed writes ${report.audit.failedWrites}; in Cosmos DB before it stopped ${report.audit.storedBeforeCosmosFault ?? 'n/a'} ` +
-      `(written since warm-up ${report.audit.writtenBeforeCosmosFault ?? 'n/a'})`,
+      `(written since warm-up ${report.audit.writtenBeforeCosmosFault ?? 'n/a'}); audited requests ${report.audit.auditedRequests}, ` +
+      `without a record ${report.audit.missingRecords} (counted as lost ${report.audit.countedLosses})`,
     `slow downstream reached: ${Object.entries(report.slowDownstreamHits)
       .map(([mode, n]) => `${mode} ${n}`)
       .join(', ')}`,

@@ -37,14 +37,16 @@ export interface AuditStats {
  * `WorkerTerminate` (which runs the app's terminate hook) and killing it; 4 s leaves the last
  * log line and the process's exit time to get out. The local stack uses the same bound.
  *
- * Why 60,000 queued records: the writer thread stores ~25,000 rows/s here
- * (`npm run bench -- audit`), four times the gateway's own top rate on this machine (~6,700
- * req/s through the proxy), so a healthy store never lets the queue grow past one batch; the
- * bound is there for a store that fails or hangs, and holds ~9 s of full-speed traffic (~25 MB)
- * before records are dropped and counted.
+ * Why 50,000 queued records: the writer thread stores ~50,000 rows/s here (`npm run bench --
+ * audit`: 47,000-54,000), about eight times the gateway's own top rate on this machine (~6,700
+ * req/s through the proxy), so against a healthy store the queue never holds more than about a
+ * second of records. The bound is for a store that fails or hangs: 50,000 rows are ~7 s of
+ * full-speed traffic here (far longer at an instance's usual rate) and ~65 MB of heap (measured:
+ * ~1.3 KB per queued row), a few percent of a Flex Consumption instance's 2 GB; past it records
+ * are dropped and counted rather than risking the instance's memory.
  */
 export const AUDIT_DEFAULTS = {
-  maxQueue: 60_000,
+  maxQueue: 50_000,
   batchSize: 5_000,
   flushIntervalMs: 1_000,
   shutdownGraceMs: 4_000,

@@ -13,18 +13,20 @@ type Deps = Pick<Services, 'cosmosHealth' | 'state' | 'entra' | 'auditLog'>;
  * The audit trail's state: `degraded` while records wait on a failing store or some were
  * dropped (a gap in the trail); requests are never refused for it.
  */
-function auditHealth(deps: Pick<Services, 'auditLog'>): CheckResult & { queued: number; dropped: number } {
-  const { queued, dropped, failedWrites } = deps.auditLog.stats;
+function auditHealth(
+  deps: Pick<Services, 'auditLog'>,
+): CheckResult & { queued: number; dropped: number; written: number; failedWrites: number } {
+  const { queued, dropped, written, failedWrites } = deps.auditLog.stats;
+  const counts = { queued, dropped, written, failedWrites };
   const backlog = queued > 1000 || (failedWrites > 0 && queued > 0);
   if (dropped > 0 || backlog) {
     return {
       status: 'degraded',
       detail: dropped > 0 ? 'Audit records were dropped' : 'Audit writes are failing; records are buffered',
-      queued,
-      dropped,
+      ...counts,
     };
   }
-  return { status: 'ok', queued, dropped };
+  return { status: 'ok', ...counts };
 }
 
 export const health: Route<Deps> = {

@@ -71,6 +71,9 @@ describe('load test harness', () => {
 
   it('wrote every audit record to Cosmos DB until it stopped, then buffered them', () => {
     expect(clean.audit.storedBeforeCosmosFault).toBe(clean.audit.writtenBeforeCosmosFault);
+    // Record by record: every audited request of the window is found by its correlation id.
+    expect(clean.audit.auditedRequests).toBeGreaterThan(0);
+    expect(clean.audit.missingRecords).toBe(0);
     expect(clean.audit.dropped).toBe(0);
     expect(clean.audit.queued).toBeGreaterThan(0);
   });
