@@ -312,7 +312,7 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
     if (counts.transportErrors > 0) reasons.push(`${counts.transportErrors} request(s) without an answer`);
     if (warmFailures > 0) reasons.push(`${warmFailures} failure(s) during warm-up`);
     const stored = storedBeforeCosmosFault as number | null;
-    const written = writtenBeforeCosmosFault as number | null;
+    const written = writtenBeforeCosmosFault;
     if (stored !== null && written !== null && stored !== written) {
       reasons.push(`${written} audit record(s) counted as written, ${stored} in Cosmos DB`);
     }

@@ -211,12 +211,10 @@ export class CosmosDocumentStore {
         scope.writing = true;
         if (current) {
           const condition = writeCondition(conditions.ifMatch, current);
-          const { resource } = await this.container
-            .item(id, id)
-            .replace<ItemDefinition>(item, {
-              accessCondition: { type: 'IfMatch', condition },
-              abortSignal: scope.abortSignal,
-            });
+          const { resource } = await this.container.item(id, id).replace<ItemDefinition>(item, {
+            accessCondition: { type: 'IfMatch', condition },
+            abortSignal: scope.abortSignal,
+          });
           return { doc: toStored(resource as ItemDefinition), created: !live };
         }
         const { resource } = await this.container.items.create<ItemDefinition>(item, {
