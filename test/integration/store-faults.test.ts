@@ -155,3 +155,35 @@ describe('Cosmos DB frozen and resumed under traffic, two instances', () => {
     expect(missing).toEqual([]);
   }, 90_000);
 });
+
+describe('a replaced, empty database', () => {
+  let env: SasTestStack;
+
+  beforeAll(async () => {
+    env = await SasTestStack.start({ SAS_SIGNING_KEYS: KEY_1 });
+  }, 60_000);
+
+  afterAll(() => env?.close());
+
+  const policy = (id: string) => ({ id, effect: 'deny', resource: 'orders', actions: ['delete'] });
+
+  it('is not healthy until the gateway has its containers again, which the health probe creates', async () => {
+    await env.gateway.auditStore.container.database.delete();
+    // Containers were created at start only: a write into the missing container is refused.
+    const refused = await env.admin('PUT', 'policies/after-replace', policy('after-replace'));
+    expect(refused.status).toBe(503);
+    expect(refused.json.code).toBe('ERR_STORE_UNAVAILABLE');
+    const health = await call(`${env.api}/health`);
+    expect(health.json.checks).toMatchObject({ cosmos: { status: 'ok' } });
+    expect((await env.admin('PUT', 'policies/after-replace', policy('after-replace'))).status).toBe(201);
+  });
+
+  it('is prepared again by the refresh after one that met the missing container', async () => {
+    await env.gateway.auditStore.container.database.delete();
+    const refresher = env.gateway.state.refresher;
+    await refresher.refresh(); // 404: the database is gone
+    await refresher.refresh(); // creates the database and containers, then pulls
+    expect(refresher.health().status).not.toBe('down');
+    expect((await env.admin('PUT', 'policies/after-refresh', policy('after-refresh'))).status).toBe(201);
+  });
+});
