@@ -164,6 +164,9 @@ export class AuditLog {
         });
         return false;
       }
+      // Counted as discarded by a stop whose grace ran out meanwhile: stored after all, but one
+      // record is never counted twice.
+      if (this.batch !== batch) return false;
       this.batch = undefined;
       this.written += batch.length;
     }

@@ -207,6 +207,8 @@ export class CosmosDocumentStore {
       const live = current && !current.deleted ? current : undefined;
       const item = { ...body, id };
       if (conditions.ifMatch !== undefined && !live) throw stale();
+      // Past the deadline the caller was already told nothing changed: never send it then.
+      scope.abortSignal.throwIfAborted();
       try {
         scope.writing = true;
         if (current) {
@@ -241,6 +243,7 @@ export class CosmosDocumentStore {
         if (conditions.ifMatch !== undefined) throw stale();
         return undefined;
       }
+      scope.abortSignal.throwIfAborted();
       try {
         scope.writing = true;
         const { resource } = await this.container.item(id, id).replace<ItemDefinition>(

@@ -196,6 +196,26 @@ describe('AuditLog retries and graceful stop', () => {
   );
 });
 
+describe('AuditLog: a write that lands after the grace period', () => {
+  it('is counted once, as discarded, not also as written', async () => {
+    let land = (): void => undefined;
+    const sink: AuditSink = {
+      write: () => new Promise<void>((resolve) => (land = resolve)),
+    };
+    const log = new AuditLog({
+      sink,
+      clock: new ManualClock(),
+      logger: new MemoryLogger(),
+      shutdownGraceMs: 20,
+    });
+    for (let i = 0; i < 3; i++) log.record(input(i));
+    await log.close();
+    land();
+    await log.flush();
+    expect(log.stats).toMatchObject({ queued: 0, written: 0, discarded: 3 });
+  });
+});
+
 describe('audit partitions', () => {
   it('put one user of one day in one bucket, and spread users over the buckets', () => {
     const day = Date.UTC(2026, 10, 24, 1);

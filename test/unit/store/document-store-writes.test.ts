@@ -49,6 +49,25 @@ describe('CosmosDocumentStore: a failed write says whether it may have been appl
     }
   });
 
+  it('never sends a write whose read answered after the deadline (the caller was told nothing changed)', async () => {
+    const writes: string[] = [];
+    const slowRead = {
+      item: () => ({
+        read: () =>
+          new Promise((resolve) => setTimeout(() => resolve({ resource: held, statusCode: 200 }), 100)),
+        replace: () => {
+          writes.push('replace');
+          return Promise.resolve({ resource: held });
+        },
+      }),
+      items: { create: () => Promise.resolve({ resource: held }) },
+    } as unknown as Container;
+    const store = new CosmosDocumentStore(slowRead, 20);
+    await expect(store.put('p', {})).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(writes).toEqual([]);
+  });
+
   it('412 and 409 stay a stale ETag (412 ERR_PRECONDITION_FAILED)', async () => {
     const store = new CosmosDocumentStore(
       containerWhoseWrite(() => Promise.reject(sdkError({ code: 412 }))),
