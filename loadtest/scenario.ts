@@ -140,9 +140,22 @@ export const FAULT_ANSWERS: Readonly<Partial<Record<CaseName, Partial<Record<Fau
   'admin.list': { 'cosmos-down': STORE_DOWN },
   'change.deny': { 'cosmos-down': STORE_DOWN },
   'change.revoke': { 'cosmos-down': STORE_DOWN },
-  // Cosmos DB down makes the gateway unhealthy (it says so); decisions keep working regardless.
+  // Cosmos DB down makes the gateway unhealthy (it says so); decisions keep working until the
+  // state is too old (faultAnswersOf).
   health: { 'cosmos-down': { status: 503, code: '' } },
 };
+
+/**
+ * Every decision (authorize, token, proxy) while Cosmos DB is down: answered from the last good
+ * state until it is `POLICY_MAX_STALENESS_SECONDS` old, then refused, failing closed.
+ */
+const STALE: FaultAnswer = { status: 503, code: 'ERR_POLICY_STORE_UNAVAILABLE' };
+
+/** The fault answers of a case: its own, and failing closed on stale state for every decision. */
+export function faultAnswersOf(caseName: CaseName): Partial<Record<FaultKind, FaultAnswer>> {
+  const decides = /^(authorize|token|proxy)\./.test(caseName);
+  return { ...(decides ? { 'cosmos-down': STALE } : {}), ...FAULT_ANSWERS[caseName] };
+}
 
 /** Relative weights of the default mix (per hundred, roughly). */
 export const DEFAULT_WEIGHTS: Readonly<Record<CaseName, number>> = {
@@ -601,7 +614,7 @@ export class Scenario {
       },
       ...(json === undefined ? {} : { body: JSON.stringify(json) }),
       expect,
-      faultAnswers: FAULT_ANSWERS[caseName] ?? {},
+      faultAnswers: faultAnswersOf(caseName),
       settle,
     };
   }
@@ -643,7 +656,7 @@ export class Scenario {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: form,
       expect: this.expectations[name],
-      faultAnswers: FAULT_ANSWERS[name] ?? {},
+      faultAnswers: faultAnswersOf(name),
       settle: (status, json) => {
         const token = json?.access_token;
         if (name === 'token.reader-own-read' && status === 200 && typeof token === 'string') {
