@@ -111,7 +111,9 @@ export class CosmosDocuments {
         // A kept-alive connection the server closed while it was idle (Cosmos DB and Node's own
         // server both close idle connections) fails the request written on it: sent once more,
         // at once, on a fresh connection. A create is safe to resend, since its id names it: if
-        // the first one was stored after all, the second answers 409.
+        // the first one was stored after all, the second answers 409 (an audit page: stored; a
+        // DPoP proof: taken for a replay and refused, the safe side, and the client's next
+        // proof passes).
         if (!resent && isClosedConnection(err)) {
           resent = true;
           continue;
