@@ -119,7 +119,7 @@ export interface LoadReport {
     readonly storedBeforeCosmosFault: number | null;
     readonly writtenBeforeCosmosFault: number | null;
     /**
-     * Requests sent after warm-up whose answer is audited, those of them whose record (found by
+     * Requests sent after warm-up (until the trail was read) whose answer is audited, those of them whose record (found by
      * correlation id) is not in Cosmos DB when it is read, and the records the gateways counted as
      * dropped or discarded meanwhile: more missing than counted fails the run.
      */
@@ -230,10 +230,11 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
     let countedLosses = 0;
     const ledgerMark = ledger.size;
     const lossesAtMark = audit.losses();
+    let checkedRequests = 0;
     const checkTrail = (stored: readonly string[] | null) => {
       if (stored === null) return;
-      const found = new Set(stored);
-      missingRecords = ledger.since(ledgerMark).filter((id) => !found.has(id));
+      missingRecords = ledger.missingSince(ledgerMark, stored);
+      checkedRequests = ledger.size - ledgerMark;
       countedLosses = audit.losses() - lossesAtMark;
       storedBeforeCosmosFault = stored.length;
     };
@@ -366,7 +367,7 @@ export async function runLoadTest(options: LoadTestOptions = {}): Promise<LoadRe
         failedWrites: sum(auditStats, 'failedWrites'),
         storedBeforeCosmosFault,
         writtenBeforeCosmosFault,
-        auditedRequests: ledger.since(ledgerMark).length,
+        auditedRequests: checkedRequests,
         missingRecords: missingRecords.length,
         countedLosses,
       },
@@ -483,24 +484,33 @@ interface Answer {
  */
 class AuditLedger {
   private next = 0;
-  private readonly sent: string[] = [];
+  /** Numbers, not strings: the ledger lives in the measured process and must not weigh on its heap. */
+  private readonly sent: number[] = [];
 
   /** The correlation id to send with `planned`, noted when its answer must be audited. */
   idFor(planned: PlannedRequest): string {
-    const id = `lt-${this.next++}`;
-    if (isAuditedRequest(planned.method, planned.path)) this.sent.push(id);
-    return id;
+    const n = this.next++;
+    if (isAuditedRequest(planned.method, planned.path)) this.sent.push(n);
+    return `${LEDGER_PREFIX}${n}`;
   }
 
-  /** Ids noted from `mark` on (a mark is `size` at some moment). */
-  since(mark: number): readonly string[] {
-    return this.sent.slice(mark);
+  /** The ids noted from `mark` on (a mark is `size` at some moment) that `stored` lacks. */
+  missingSince(mark: number, stored: readonly string[]): string[] {
+    const found = new Set<number>();
+    for (const id of stored)
+      if (id.startsWith(LEDGER_PREFIX)) found.add(Number(id.slice(LEDGER_PREFIX.length)));
+    return this.sent
+      .slice(mark)
+      .filter((n) => !found.has(n))
+      .map((n) => `${LEDGER_PREFIX}${n}`);
   }
 
   get size(): number {
     return this.sent.length;
   }
 }
+
+const LEDGER_PREFIX = 'lt-';
 
 const DECISION_ROUTE = /^\/api\/(?:authorize|token|revocations)\/?(?:\?|$)/i;
 const PROXY_ROUTE = /^\/api\/proxy\/[^/?]+(?:[/?]|$)/i;
