@@ -78,21 +78,27 @@ interface CallScope {
  * it. A write past the deadline may still land, so it is reported as such.
  */
 async function guarded<T>(call: (scope: CallScope) => Promise<T>, timeoutMs: number): Promise<T> {
-  const scope: CallScope = { abortSignal: AbortSignal.timeout(timeoutMs), writing: false };
-  const expired = new Promise<never>((_, reject) =>
-    scope.abortSignal.addEventListener(
-      'abort',
-      () => reject(new Error(`Cosmos DB did not answer within ${timeoutMs} ms`)),
-      { once: true },
-    ),
-  );
-  expired.catch(() => undefined);
+  // A timer cleared when the call ends (not AbortSignal.timeout, whose timer, signal and
+  // listeners live on for the whole timeout after a call that took milliseconds).
+  const controller = new AbortController();
+  const scope: CallScope = { abortSignal: controller.signal, writing: false };
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new Error(`Cosmos DB did not answer within ${timeoutMs} ms`);
+      controller.abort(err);
+      reject(err);
+    }, timeoutMs);
+    timer.unref();
+  });
   try {
     return await Promise.race([call(scope), expired]);
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     if (scope.writing) throw writeFailure(err);
     throw new GatewayError('ERR_STORE_UNAVAILABLE', undefined, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 }
 
