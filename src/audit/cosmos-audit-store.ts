@@ -2,6 +2,7 @@ import type { Container } from '@azure/cosmos';
 import { createHash } from 'node:crypto';
 import { GatewayError } from '../errors';
 import type { CosmosDocuments } from '../store/cosmos-documents';
+import { guarded } from '../store/document-store';
 import {
   AUDIT_BUCKETS,
   AUDIT_COLUMNS,
@@ -216,20 +217,27 @@ export class CosmosAuditStore {
 
     while (cursor.p < partitions.length && items.length < query.limit) {
       const top = PAGES_PER_READ + cursor.ids.length;
-      const { resources } = await this.container.items
-        .query<AuditPage>({
-          query:
-            'SELECT TOP @top * FROM c WHERE c.pk = @pk AND c.maxTs >= @from AND c.minTs <= @to' +
-            ' AND c.minTs >= @after ORDER BY c.minTs',
-          parameters: [
-            { name: '@top', value: top },
-            { name: '@pk', value: partitions[cursor.p]! },
-            { name: '@from', value: query.fromMs },
-            { name: '@to', value: query.toMs },
-            { name: '@after', value: cursor.ts },
-          ],
-        })
-        .fetchAll();
+      // One store call a round trip, each with the store's deadline (503 past it, never a hang).
+      const resources = await guarded(async (scope) => {
+        const answer = await this.container.items
+          .query<AuditPage>(
+            {
+              query:
+                'SELECT TOP @top * FROM c WHERE c.pk = @pk AND c.maxTs >= @from AND c.minTs <= @to' +
+                ' AND c.minTs >= @after ORDER BY c.minTs',
+              parameters: [
+                { name: '@top', value: top },
+                { name: '@pk', value: partitions[cursor.p]! },
+                { name: '@from', value: query.fromMs },
+                { name: '@to', value: query.toMs },
+                { name: '@after', value: cursor.ts },
+              ],
+            },
+            { abortSignal: scope.abortSignal },
+          )
+          .fetchAll();
+        return answer.resources;
+      });
       const done = new Set(cursor.ids);
       const pages = resources.filter((page) => !done.has(page.id)).sort(byTimeThenId);
       for (const page of pages) {

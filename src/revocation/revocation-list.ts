@@ -84,23 +84,10 @@ export class RevocationList implements Refreshable {
    * Hard-deletes records past `purgeAfter` (no token they affect can still be valid). Safe on
    * every instance. Why not tombstones: an expired record matches nothing that verifies anyway.
    */
-  async purgeExpired(now: number): Promise<number> {
-    const container = this.store.container;
-    const { resources } = await container.items
-      .query<{ id: string }>({
-        query: 'SELECT c.id FROM c WHERE c.purgeAfter < @now',
-        parameters: [{ name: '@now', value: now }],
-      })
-      .fetchAll();
-    let purged = 0;
-    for (const { id } of resources) {
-      try {
-        await container.item(id, id).delete();
-        purged++;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 404) throw err;
-      }
-    }
-    return purged;
+  purgeExpired(now: number): Promise<number> {
+    return this.store.purge({
+      query: 'SELECT c.id FROM c WHERE c.purgeAfter < @now',
+      parameters: [{ name: '@now', value: now }],
+    });
   }
 }

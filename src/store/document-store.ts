@@ -1,4 +1,4 @@
-import type { Container, ItemDefinition } from '@azure/cosmos';
+import type { Container, ItemDefinition, SqlQuerySpec } from '@azure/cosmos';
 import { GatewayError } from '../errors';
 import { normalizeEtag } from '../http/etag';
 
@@ -65,7 +65,7 @@ function errorCode(err: unknown): string | undefined {
 }
 
 /** What a guarded call is given: the deadline's signal for the SDK, and where it is. */
-interface CallScope {
+export interface CallScope {
   readonly abortSignal: AbortSignal;
   /** Set once the write is sent: from then on a failure may leave it applied. */
   writing: boolean;
@@ -77,7 +77,10 @@ interface CallScope {
  * outage. The deadline holds whatever the SDK does with its signal: the call is raced against
  * it. A write past the deadline may still land, so it is reported as such.
  */
-async function guarded<T>(call: (scope: CallScope) => Promise<T>, timeoutMs: number): Promise<T> {
+export async function guarded<T>(
+  call: (scope: CallScope) => Promise<T>,
+  timeoutMs: number = STORE_CALL_TIMEOUT_MS,
+): Promise<T> {
   // A timer cleared when the call ends (not AbortSignal.timeout, whose timer, signal and
   // listeners live on for the whole timeout after a call that took milliseconds).
   const controller = new AbortController();
@@ -269,27 +272,37 @@ export class CosmosDocumentStore {
 
   /** Hard-deletes tombstones written before `beforeTs`; returns how many. Safe to run on every instance. */
   purgeTombstones(beforeTs: number): Promise<number> {
-    return guarded(async (scope) => {
+    return this.purge({
+      query: 'SELECT c.id FROM c WHERE c.deleted = true AND c._ts < @before',
+      parameters: [{ name: '@before', value: beforeTs }],
+    });
+  }
+
+  /**
+   * Hard-deletes the documents whose ids `select` returns (`SELECT c.id FROM c WHERE ...`);
+   * returns how many. Safe to run on every instance: one another instance purged first is skipped.
+   */
+  async purge(select: SqlQuerySpec): Promise<number> {
+    const ids = await guarded(async (scope) => {
       const { resources } = await this.container.items
-        .query<{ id: string }>(
-          {
-            query: 'SELECT c.id FROM c WHERE c.deleted = true AND c._ts < @before',
-            parameters: [{ name: '@before', value: beforeTs }],
-          },
-          { abortSignal: scope.abortSignal },
-        )
+        .query<{ id: string }>(select, { abortSignal: scope.abortSignal })
         .fetchAll();
-      let purged = 0;
-      for (const { id } of resources) {
-        try {
-          // Housekeeping, not a request: each delete has a deadline of its own.
-          await this.container.item(id, id).delete({ abortSignal: AbortSignal.timeout(this.timeoutMs) });
-          purged++;
-        } catch (err) {
-          if (statusOf(err) !== 404) throw err; // another instance purged it first
-        }
-      }
-      return purged;
+      return resources;
     }, this.timeoutMs);
+    let purged = 0;
+    for (const { id } of ids) {
+      try {
+        // Housekeeping, not a request: each delete has a deadline of its own.
+        await guarded(
+          (scope) => this.container.item(id, id).delete({ abortSignal: scope.abortSignal }),
+          this.timeoutMs,
+        );
+        purged++;
+      } catch (err) {
+        // Purged first by another instance.
+        if (statusOf((err as { cause?: unknown }).cause) !== 404) throw err;
+      }
+    }
+    return purged;
   }
 }

@@ -4,7 +4,7 @@ import { GatewayError } from '../errors';
 import type { Logger } from '../logger';
 import { RevocationList } from '../revocation/revocation-list';
 import { CONTAINERS, ensureContainers } from './cosmos';
-import { CosmosDocumentStore, type StoredDocument } from './document-store';
+import { CosmosDocumentStore, guarded, type StoredDocument } from './document-store';
 import { RefreshingCollection, type ParseResult } from './refreshing-collection';
 import { StateRefresher } from './state-refresher';
 import { parsePolicy, parseResource, type Policy, type Resource, type ResourceRules } from '../policy/model';
@@ -87,9 +87,8 @@ export class PolicyState {
       maxStalenessSeconds: options.maxStalenessSeconds,
       clock: options.clock,
       logger: options.logger,
-      prepare: async () => {
-        await ensureContainers(options.client, options.databaseId);
-      },
+      // Under the store's deadline too: a database that hangs must fail the refresh, not hold it.
+      prepare: () => guarded(async () => void (await ensureContainers(options.client, options.databaseId))),
       onChange: () => this.rebuild(),
       housekeeping: () => this.purgeTombstones(),
     });

@@ -110,6 +110,7 @@ describe('Cosmos DB frozen and resumed under traffic, two instances', () => {
             jsonCall('PUT', admin, { effect: 'deny', resource: 'orders', actions: ['delete'] }),
           ),
         () => call(`${env.api}/revocations`, jsonCall('POST', admin, { oid })),
+        () => call(`${env.api}/audit?oid=${oid}`, jsonCall('GET', admin)),
       ];
       for (const made of calls) {
         const started = Date.now();
