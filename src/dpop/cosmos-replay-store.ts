@@ -28,6 +28,14 @@ export interface CosmosReplayStoreOptions {
  * the SDK: a path every DPoP request takes). A create that fails or times out throws, and the
  * request fails closed.
  */
+/**
+ * The `ttl` (seconds) of a document written at `nowSeconds` that must outlive `expiresAt`:
+ * `floor(now) + ttl >= expiresAt`, whatever fraction of a second the write came at.
+ */
+export function cosmosTtlFor(expiresAt: number, nowSeconds: number): number {
+  return Math.max(1, Math.ceil(expiresAt - nowSeconds) + 1);
+}
+
 export class CosmosReplayStore implements ReplayStore {
   private readonly documents: CosmosDocuments;
 
@@ -36,7 +44,9 @@ export class CosmosReplayStore implements ReplayStore {
   }
 
   firstUse(key: string, expiresAt: number): Promise<boolean> {
-    const ttl = Math.max(1, Math.ceil(expiresAt - this.options.clock.now() / 1000));
+    // Cosmos DB counts a TTL from `_ts`, the write's whole second (up to 1 s before the write),
+    // and expires whole seconds: one second more keeps the document past `expiresAt`.
+    const ttl = cosmosTtlFor(expiresAt, this.options.clock.now() / 1000);
     return this.documents.create(this.options.container, key, JSON.stringify({ id: key, ttl, expiresAt }));
   }
 

@@ -55,8 +55,22 @@ export interface VerifiedProof {
   readonly jti: string;
   readonly iat: number;
   readonly alg: DpopAlgorithm;
-  /** Unix seconds after which the proof is too old anyway: how long its `jti` must be remembered. */
+  /**
+   * Unix seconds (exclusive) from which the proof is refused as too old: its `jti` must be
+   * remembered until then ({@link proofAcceptedUntil}).
+   */
   readonly expiresAt: number;
+}
+
+/**
+ * The first instant (unix seconds) at which a proof issued at `iat` is refused as too old: the
+ * one boundary that the stateless check and every replay store share. The check compares whole
+ * seconds, `floor(now) - maxAge - skew <= iat`, so a proof passes for every `now` below
+ * `floor(iat + maxAge + skew) + 1`; a store that forgot its `jti` earlier (at `ceil(iat + ...)`
+ * against a fractional now) let it be replayed in the last second of its window.
+ */
+export function proofAcceptedUntil(iat: number, maxAgeSeconds: number, skewSeconds: number): number {
+  return Math.floor(iat + maxAgeSeconds + skewSeconds) + 1;
 }
 
 interface Jwk {
@@ -259,6 +273,6 @@ export function verifyDpopProof(proof: string, expected: ProofExpectation): Veri
     jti: jti as string,
     iat: issuedAt,
     alg: key.alg,
-    expiresAt: Math.ceil(issuedAt + expected.maxAgeSeconds + expected.skewSeconds),
+    expiresAt: proofAcceptedUntil(issuedAt, expected.maxAgeSeconds, expected.skewSeconds),
   };
 }

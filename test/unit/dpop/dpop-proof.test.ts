@@ -45,7 +45,7 @@ describe('RFC vectors', () => {
       jti: '-BwC3ESc6acc2lTc',
       iat: 1562262616,
       alg: 'ES256',
-      expiresAt: 1562262616 + 120,
+      expiresAt: 1562262616 + 121, // the first second it is refused as too old
     });
   });
 
