@@ -277,6 +277,26 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
   });
 
   describe('the token endpoint', () => {
+    it('accepts a proof typed application/dpop+jwt, the same media type as dpop+jwt (RFC 7515 section 4.1.9)', async () => {
+      const res = await call(`${stack.api}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          dpop: key.proof({
+            htm: 'POST',
+            htu: `${stack.api}/token`,
+            header: { typ: 'application/dpop+jwt' },
+          }),
+        },
+        body: tokenForm({
+          subject_token: reader,
+          resource: `orders/customers/${DEV_USER_OID}`,
+          scope: 'read',
+        }),
+      });
+      expect([res.status, res.json.token_type]).toEqual([200, 'DPoP']);
+    });
+
     it.each<[string, (api: string) => string, string]>([
       [
         'a proof for another URL',
@@ -295,6 +315,25 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
         'private',
       ],
       ['an empty DPoP header', () => '', 'no DPoP header'],
+      [
+        'a hostile RSA key (3072 bits, e = n - 2)',
+        (api) => {
+          const rsa = DpopKey.generate('RS256', 3072);
+          const n = Buffer.from(rsa.jwk.n as string, 'base64url');
+          n[n.length - 1]! -= 2;
+          return rsa.proof({
+            htm: 'POST',
+            htu: `${api}/token`,
+            header: { jwk: { ...rsa.jwk, e: n.toString('base64url') } },
+          });
+        },
+        'exponent',
+      ],
+      [
+        'an htu with userinfo',
+        (api) => key.proof({ htm: 'POST', htu: `${api}/token`.replace('http://', 'http://evil@') }),
+        'the request URL',
+      ],
     ])('answers 400 invalid_dpop_proof for %s, and issues nothing', async (_case, proof, reason) => {
       const res = await call(`${stack.api}/token`, {
         method: 'POST',

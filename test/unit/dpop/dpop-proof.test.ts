@@ -91,7 +91,13 @@ describe('htu normalization (RFC 3986 syntax- and scheme-based)', () => {
     expect(normalizeHtu(given)).toBe(normalized);
   });
 
-  it.each(['ftp://server.example.com/token', '/token', 'not a url'])('%s is no htu', (given) => {
+  it.each([
+    'ftp://server.example.com/token',
+    '/token',
+    'not a url',
+    'https://evil@server.example.com/token',
+    'https://user:pass@server.example.com/token',
+  ])('%s is no htu', (given) => {
     expect(normalizeHtu(given)).toBeUndefined();
   });
 });
@@ -174,6 +180,11 @@ describe('verifyDpopProof', () => {
     ['a lower-case method', () => es256.proof({ claims: { htm: 'get' } }), /"htm"/],
     ['another path', () => es256.proof({ claims: { htu: `${URL_}/x` } }), /"htu"/],
     ['another host', () => es256.proof({ claims: { htu: URL_.replace('gateway', 'evil') } }), /"htu"/],
+    [
+      'userinfo in htu',
+      () => es256.proof({ claims: { htu: URL_.replace('https://', 'https://evil@') } }),
+      /"htu"/,
+    ],
     ['http for https', () => es256.proof({ claims: { htu: URL_.replace('https', 'http') } }), /"htu"/],
     ['no htu', () => es256.proof({ claims: { htu: undefined } }), /"htu"/],
     ['no iat', () => es256.proof({ claims: { iat: undefined } }), /"iat"/],
@@ -194,6 +205,54 @@ describe('verifyDpopProof', () => {
   it('refuses an RSA key under 2048 bits', () => {
     expect(() => verifyDpopProof(client('RS256', 1024).proof(), resourceRequest)).toThrow(/2048/);
   });
+
+  it.each([2048, 3072, 4096])('accepts an RSA key of %i bits with e = 65537', (bits) => {
+    expect(verifyDpopProof(client('RS256', bits).proof(), resourceRequest)).toMatchObject({ alg: 'RS256' });
+  });
+
+  /** An RSA JWK of `bytes` octets whose first is `top`, with exponent `e` (base64url). */
+  const rsaJwk = (bytes: number, e = 'AQAB', top = 0xc1) => {
+    const n = Buffer.alloc(bytes, 0xa5);
+    n[0] = top;
+    n[bytes - 1] = 0xa7; // odd
+    return { kty: 'RSA', n: n.toString('base64url'), e };
+  };
+  const rsa = client('RS256');
+  /** n - 2, the exponent that made one refused proof cost 6.6 ms: n's octets with the last one less 2. */
+  const nMinus2 = (() => {
+    const { n } = rsaJwk(384);
+    const bytes = Buffer.from(n, 'base64url');
+    bytes[bytes.length - 1]! -= 2;
+    return bytes.toString('base64url');
+  })();
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['e = n - 2 (3072 bits)', { ...rsaJwk(384), e: nMinus2 }, /exponent/],
+    ['e = 3', rsaJwk(256, 'Aw'), /exponent/],
+    ['e = 65537 with a leading zero octet', rsaJwk(256, 'AAEAAQ'), /exponent/],
+    ['no e', { kty: 'RSA', n: rsaJwk(256).n }, /exponent/],
+    ['a 4097-bit modulus', rsaJwk(513, 'AQAB', 0x01), /2048 to 4096/],
+    ['an 8192-bit modulus', rsaJwk(1024), /2048 to 4096/],
+    ['a 2047-bit modulus', rsaJwk(256, 'AQAB', 0x7f), /2048 to 4096/],
+    ['a modulus with a leading zero octet', rsaJwk(257, 'AQAB', 0x00), /2048 to 4096/],
+    ['a modulus that is not base64url', { kty: 'RSA', n: 'a+b/', e: 'AQAB' }, /2048 to 4096/],
+    ['no modulus', { kty: 'RSA', e: 'AQAB' }, /2048 to 4096/],
+  ])('refuses an RSA jwk with %s before any key import or signature work', (_case, jwk, reason) => {
+    expect(() => verifyDpopProof(rsa.proof({ header: { jwk } }), resourceRequest)).toThrow(reason);
+  });
+
+  it.each(['application/dpop+jwt', 'APPLICATION/DPOP+JWT', 'DPoP+JWT'])(
+    'accepts typ %s, the same media type as dpop+jwt (RFC 7515 section 4.1.9)',
+    (typ) => {
+      expect(() => verifyDpopProof(es256.proof({ header: { typ } }), resourceRequest)).not.toThrow();
+    },
+  );
+
+  it.each(['application/jwt', 'jwt', 'text/dpop+jwt', 'application/dpop+jwt; x=1', 'dpop+jwt '])(
+    'refuses typ %s',
+    (typ) => {
+      expect(() => verifyDpopProof(es256.proof({ header: { typ } }), resourceRequest)).toThrow(/"typ"/);
+    },
+  );
 
   it('asks for ath only with an access token, and then requires it', () => {
     const token = 'sv=1&sr=orders&sig=x';
