@@ -34,6 +34,9 @@ const HOP_BY_HOP = new Set([
  */
 const CALLER_ONLY = new Set([
   'authorization',
+  // The DPoP proof is the caller's, for the gateway's URL: a downstream has no use for it, and
+  // must not learn one it could try elsewhere within its window.
+  'dpop',
   'cookie',
   'x-forwarded-host',
   'x-forwarded-proto',
@@ -49,6 +52,18 @@ const CALLER_ONLY = new Set([
   'x-forwarded-path',
   'x-forwarded-uri',
   'x-envoy-original-path',
+]);
+
+/**
+ * Headers the gateway forwards as the chain of its front end or sets itself: a caller's
+ * `Connection` list cannot remove them (`Connection: x-forwarded-for` would hide the client
+ * address the front end appended; the others are set below whatever the caller lists).
+ */
+const NOT_REMOVABLE_BY_CONNECTION = new Set([
+  'x-forwarded-for',
+  'x-correlation-id',
+  'traceparent',
+  'tracestate',
 ]);
 
 /** Easy Auth's caller headers (`x-ms-client-principal`, `-id`, `-name`, `-idp`) and token store (`x-ms-token-*`). */
@@ -116,7 +131,8 @@ export function forwardRequestHeaders(
   let tracestate: string | undefined;
   for (const [name, value] of incoming) {
     // Headers yields lower-case names.
-    if (HOP_BY_HOP.has(name) || CALLER_ONLY.has(name) || named?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || CALLER_ONLY.has(name)) continue;
+    if (named?.has(name) && !NOT_REMOVABLE_BY_CONNECTION.has(name)) continue;
     if (name.startsWith('x-gateway-') || (name.startsWith('x-ms-') && EASY_AUTH.test(name))) continue;
     if (name === 'traceparent') {
       traceparent = value;
