@@ -110,6 +110,12 @@ const DPOP_PROOF_CODES: ReadonlySet<ErrorCode> = new Set([
   'ERR_DPOP_PROOF_REPLAYED',
 ]);
 
+/** 401 codes of a request that brought no credential the gateway takes: challenged without an error. */
+const NO_CREDENTIAL_CODES: ReadonlySet<ErrorCode> = new Set([
+  'ERR_CREDENTIAL_MISSING',
+  'ERR_CREDENTIAL_SCHEME',
+]);
+
 export interface GatewayErrorOptions {
   /** The underlying error: logged, never sent to the client. */
   cause?: unknown;
@@ -192,6 +198,16 @@ export function toProblem(err: GatewayError, correlationId: string): ProblemDocu
  */
 export function wwwAuthenticate(err: GatewayError): string | undefined {
   if (err.status !== 401 && err.status !== 403) return undefined;
+  // RFC 6750 section 3.1: a request with no credential (or in a scheme the gateway does not
+  // take) gets the challenge alone, no error code or other error information.
+  if (NO_CREDENTIAL_CODES.has(err.code)) {
+    return err.challenge
+      .map(
+        (scheme) =>
+          `${scheme} realm="gateway"` + (scheme === 'DPoP' ? `, algs="${DPOP_ALGS.join(' ')}"` : ''),
+      )
+      .join(', ');
+  }
   const error =
     err.status === 403
       ? 'insufficient_scope'

@@ -274,6 +274,8 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     expect(res.headers.get('www-authenticate')).toMatch(
       /Bearer .*, SharedAccessSignature .*, DPoP .*algs="ES256/,
     );
+    // RFC 6750 section 3.1: a request with no credential gets no error information.
+    expect(res.headers.get('www-authenticate')).not.toMatch(/error/);
   });
 
   describe('the token endpoint', () => {

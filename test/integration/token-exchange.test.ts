@@ -621,14 +621,22 @@ describe('POST /api/token: token exchange on the local stack', () => {
       });
       expect(res.json.access_token).toBeUndefined();
       expect(res.headers.get('cache-control')).toBe('no-store');
-      if (status === 401)
+      if (status === 401 && code.startsWith('ERR_CREDENTIAL_'))
+        // RFC 6750 section 3.1: no credential the endpoint takes, so no error in the challenge.
+        expect(res.headers.get('www-authenticate')).toBe('Bearer realm="gateway"');
+      else if (status === 401)
         expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="gateway", error="invalid_token"/);
       else expect(res.headers.get('www-authenticate')).toBeNull();
     });
 
-    it('GET /api/token is 405', async () => {
+    it('GET /api/token is 405 as problem+json (the host answers it, not the OAuth endpoint)', async () => {
       const res = await call(`${api}/token`);
-      expect(res.status).toBe(405);
+      expect([res.status, res.json.code, res.headers.get('allow')]).toEqual([
+        405,
+        'ERR_METHOD_NOT_ALLOWED',
+        'POST',
+      ]);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
     });
   });
 

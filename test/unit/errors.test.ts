@@ -61,8 +61,13 @@ describe('wwwAuthenticate', () => {
     [
       'ERR_CREDENTIAL_MISSING',
       ['Bearer', 'SharedAccessSignature'],
-      'Bearer realm="gateway", error="invalid_token", error_description="ERR_CREDENTIAL_MISSING", ' +
-        'SharedAccessSignature realm="gateway", error="invalid_token", error_description="ERR_CREDENTIAL_MISSING"',
+      // RFC 6750 section 3.1: no credential, no error information.
+      'Bearer realm="gateway", SharedAccessSignature realm="gateway"',
+    ],
+    [
+      'ERR_CREDENTIAL_SCHEME',
+      ['Bearer', 'DPoP'],
+      'Bearer realm="gateway", DPoP realm="gateway", algs="ES256 ES384 ES512 PS256 RS256 EdDSA"',
     ],
     [
       'ERR_POLICY_DENIED',
