@@ -140,6 +140,19 @@ const CASES: readonly Case[] = [
     token: (k) => k.mint({ claims: { tid: undefined } }),
     expect: all('ERR_TOKEN_CLAIMS'),
   },
+  {
+    name: 'both tid and TID',
+    source: 'MIM AadSigningKeyIssuerValidatorTests Fails_With_Multiple_tids (IDX40011)',
+    token: (k) => k.mint({ claims: { TID: OTHER_TENANT } }),
+    expect: all('ERR_TOKEN_ISSUER'),
+  },
+  {
+    name: 'tid and Tid (any spelling of the name)',
+    source:
+      'MIM AadSigningKeyIssuerValidatorTests Fails_With_Multiple_tids_alternate_order (IDX40011: names compared without case)',
+    token: (k) => k.mint({ claims: { Tid: OTHER_TENANT } }),
+    expect: all('ERR_TOKEN_ISSUER'),
+  },
   // ---- Issuer (MIM MicrosoftIdentityIssuerValidatorTest) -------------------------------------
   {
     name: 'a v2 token whose issuer is the metadata issuer for its tid',

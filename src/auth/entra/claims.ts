@@ -59,6 +59,11 @@ export function principalFromEntraClaims(
   }
 
   if (payload.tid === undefined) throw claims('"tid" is missing');
+  // Microsoft.IdentityModel refuses a token with two claims named `tid` without regard to case
+  // (IDX40011, an invalid issuer): which one names the tenant would be the reader's guess.
+  let tids = 0;
+  for (const name in payload) if (name.length === 3 && name.toLowerCase() === 'tid') tids++;
+  if (tids > 1) throw new GatewayError('ERR_TOKEN_ISSUER', 'The token has more than one "tid" claim');
   if (typeof payload.tid !== 'string' || !GUID.test(payload.tid)) throw new GatewayError('ERR_TOKEN_TENANT');
   const tid = payload.tid.toLowerCase();
   if (!config.allowedTenants.includes(tid)) throw new GatewayError('ERR_TOKEN_TENANT');
