@@ -165,6 +165,11 @@ const HOSTILE: readonly [string, (h: Harness) => string, ErrorCode][] = [
     'ERR_TOKEN_ISSUER',
   ],
   [
+    'v1 issuer in a token claiming ver 2.0 (version confusion, the other way)',
+    (h) => h.idp.mintToken({ version: '1.0', claims: { ver: '2.0' } }),
+    'ERR_TOKEN_ISSUER',
+  ],
+  [
     'unknown kid (key the IdP never published)',
     (h) => mintDevToken(h.foreignKey, { ...h.idp, clock: h.clock }),
     'ERR_TOKEN_UNKNOWN_KEY',
