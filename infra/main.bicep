@@ -44,7 +44,7 @@ param entraAudiences string
 @description('ENTRA_CLOCK_SKEW_SECONDS: tolerance on exp / nbf.')
 param entraClockSkewSeconds int = 60
 
-@description('GATEWAY_ISSUER: the issuer URL downstreams trust in x-gateway-principal; empty: https://<the app host>/api. Set it when callers reach the gateway through a custom domain or a front door.')
+@description('GATEWAY_ISSUER: the issuer URL downstreams trust in x-gateway-principal, the discovery documents and DPoP proofs; empty: https://<the app default host name>/api, never the Host header of a request. Set it when callers reach the gateway through a custom domain or a front door.')
 param gatewayIssuer string = ''
 
 @description('Where the alerts of docs/operations.md are e-mailed; empty: alerts show in the portal only.')
@@ -276,6 +276,8 @@ module gateway 'modules/function-app.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     additionalSettings: additionalAppSettings
+    // Empty: the app's own address (https://<default host name>/api), set by the module.
+    gatewayIssuer: gatewayIssuer
     // 1 MiB above the gateway's limit: a body just over PROXY_MAX_BODY_BYTES reaches the gateway.
     requestBodyLimitBytes: proxyMaxBodyBytes + 1048576
     gatewaySettings: {
@@ -292,8 +294,6 @@ module gateway 'modules/function-app.bicep' = {
       // versionless, so a restart picks up a rotated ring.
       SAS_SIGNING_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${sasSigningKeysSecretName}/)'
       STATEMENT_SIGNING_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${statementSigningKeysSecretName}/)'
-      // Empty: the issuer is the address callers reach the app at (https://<host>/api).
-      GATEWAY_ISSUER: gatewayIssuer
       SAS_DEFAULT_TTL_SECONDS: string(sasDefaultTtlSeconds)
       SAS_MAX_TTL_SECONDS: string(sasMaxTtlSeconds)
       DOWNSTREAM_ALLOWED_HOSTS: downstreamAllowedHosts

@@ -32,6 +32,9 @@ param gatewaySettings object
 @description('Settings the operator adds (e.g. functionKey Key Vault references); never override the ones above.')
 param additionalSettings object = {}
 
+@description('GATEWAY_ISSUER; empty: the app\'s own address, https://<defaultHostName>/api.')
+param gatewayIssuer string = ''
+
 @description('The Functions host\'s own request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT): above PROXY_MAX_BODY_BYTES, so the gateway answers an oversized body with its own 413.')
 param requestBodyLimitBytes int = 105906176
 
@@ -121,6 +124,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       AZURE_CLIENT_ID: identityClientId
       // The host refuses larger bodies itself (its default is 100 MB) before the gateway sees them.
       FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(requestBodyLimitBytes)
+      // Always set: unset, the issuer (the statements' iss, the discovery documents, the DPoP htu
+      // base) would follow each request's Host header. The app's own address unless a custom
+      // domain or front door is given; the site's host name is known once the site exists, which
+      // this child resource waits for.
+      GATEWAY_ISSUER: empty(gatewayIssuer) ? 'https://${functionApp.properties.defaultHostName}/api' : gatewayIssuer
     })
   }
 

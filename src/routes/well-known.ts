@@ -62,9 +62,12 @@ function metadataRoute(name: string, template: string, extra: Record<string, unk
     throttled: false,
     run: (deps, { request }) => {
       const document = { ...authorizationServerMetadata(issuerOf(deps, request.url)), ...extra };
+      // Without GATEWAY_ISSUER the document follows the Host the caller sent: a shared cache must
+      // not serve one host's issuer for another's.
+      const vary: Record<string, string> = deps.config.statement.issuer === undefined ? { vary: 'Host' } : {};
       return Promise.resolve({
         status: 200,
-        headers: { ...CACHE, 'content-type': 'application/json' },
+        headers: { ...CACHE, ...vary, 'content-type': 'application/json' },
         body: JSON.stringify(document),
       });
     },

@@ -369,6 +369,12 @@ describe('app settings', () => {
     expect(appSettings().has(name)).toBe(false);
   });
 
+  it("sets GATEWAY_ISSUER to the app's own host name unless given, never leaving it to the Host header", () => {
+    const value = appSettings().get('GATEWAY_ISSUER')?.text ?? '';
+    expect(value).toContain('functionApp.properties.defaultHostName');
+    expect(value).toMatch(/^empty\(gatewayIssuer\)/);
+  });
+
   it("lets bodies just over PROXY_MAX_BODY_BYTES reach the gateway (its 413, not the host's)", () => {
     expect(appSettings().get('FUNCTIONS_REQUEST_BODY_SIZE_LIMIT')?.text).toBe(
       'string(requestBodyLimitBytes)',

@@ -141,6 +141,11 @@ describe('DPoP-bound tokens (RFC 9449)', () => {
     const issuer = 'https://gateway.example.net/api';
     const a = await stack.startGateway({ env: { GATEWAY_ISSUER: issuer } });
     const b = await stack.startGateway({ env: { GATEWAY_ISSUER: issuer } });
+    // A fixed issuer: the discovery document is the same whatever Host is sent (no Vary).
+    const discovery = await call(`${a.api}/.well-known/oauth-authorization-server`, {
+      headers: { host: 'evil.example' },
+    });
+    expect([discovery.json.issuer, discovery.headers.get('vary')]).toEqual([issuer, null]);
     // The decision API: the sample downstream only trusts statements of the stack's own issuer.
     const proof = key.proof({ htm: 'POST', htu: `${issuer}/authorize`, accessToken: token });
     const decide = (api: string) => decideWithDpop(api, token, proof);

@@ -87,6 +87,8 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
     const discovery = await call(`${api}/.well-known/openid-configuration`);
     expect(discovery.status).toBe(200);
     expect(discovery.json).toMatchObject({ issuer: api, jwks_uri: `${api}/.well-known/jwks.json` });
+    // No GATEWAY_ISSUER here: the issuer follows the Host sent, so a cache must key on it.
+    expect(discovery.headers.get('vary')).toBe('Host');
     const jwks = await call(discovery.json.jwks_uri as string);
     expect(jwks.json.keys).toEqual([
       {
