@@ -9,7 +9,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { authorize } from '../helpers/http';
-import { authorizeWithSas, issue, SasTestStack, type ServedGateway } from '../helpers/gateway-stack';
+import {
+  authorizeWithSas,
+  call,
+  issue,
+  KEY_1,
+  SasTestStack,
+  type ServedGateway,
+} from '../helpers/gateway-stack';
 
 type Change = 'revoke sid' | 'revoke oid' | 'new deny' | 'delete grant' | 'disable grant' | 'narrow grant';
 
@@ -203,5 +210,59 @@ describe('two instances racing admin writes with one ETag', () => {
     // A has not refreshed: it knows nothing of B's write, and must not need to.
     const late = await put(env.api, id, { ...base, description: 'a' }, first);
     expect(late.status).toBe(412);
+  });
+});
+
+describe('a token issued on A just after its granting policy changed on B', () => {
+  let env: SasTestStack;
+  let b: ServedGateway;
+  // No timer refresh during the test: each instance refreshes when the test says.
+  const ENV = { SAS_SIGNING_KEYS: KEY_1, POLICY_REFRESH_SECONDS: '3600' };
+
+  beforeAll(async () => {
+    env = await SasTestStack.start(ENV);
+    b = await env.startGateway({ env: ENV });
+  }, 60_000);
+
+  afterAll(() => env?.close());
+
+  it('carries the policy version A still holds and is refused everywhere as revoked, until A refreshes and issues anew', async () => {
+    const oid = randomUUID();
+    const grant = {
+      id: `late-${oid}`,
+      effect: 'allow',
+      resource: 'orders',
+      paths: ['/customers/{claims.oid}/**'],
+      actions: ['read'],
+      principals: { users: [oid] },
+    };
+    expect((await env.admin('PUT', `policies/${grant.id}`, grant)).status).toBe(201);
+    await b.gateway.state.refresher.refresh();
+    // Changed on B (even a change that grants the same): a new version of the granting policy.
+    const changed = await call(`${b.api}/policies/${grant.id}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${env.adminToken()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...grant, description: 'edited on B' }),
+    });
+    expect(changed.status).toBe(200);
+
+    const bearer = env.mint({ oid });
+    const ask = { resource: 'orders', action: 'read', path: `/customers/${oid}/orders` };
+    const exchange = () =>
+      issue(env.api, { subject_token: bearer, resource: `orders/customers/${oid}`, scope: 'read' });
+    const outcome = async (api: string, sas: string) => {
+      const res = await authorizeWithSas(api, sas, ask);
+      return res.status === 200 ? (res.json.allowed === true ? 'allow' : 'deny') : String(res.json.code);
+    };
+
+    // A has not refreshed: it issues a token tied to the version it holds, which B knows is gone.
+    const early = await exchange();
+    expect(await outcome(b.api, early)).toBe('ERR_SAS_REVOKED');
+    await env.gateway.state.refresher.refresh();
+    expect(await outcome(env.api, early)).toBe('ERR_SAS_REVOKED');
+
+    // Once A has refreshed, what it issues holds on both.
+    const late = await exchange();
+    expect([await outcome(env.api, late), await outcome(b.api, late)]).toEqual(['allow', 'allow']);
   });
 });
