@@ -85,6 +85,19 @@ export async function readJsonBody(request: HttpRequest, maxBytes = MAX_JSON_BOD
  * and, under `GATEWAY_ISSUER`, the same path below the public issuer URL (a front door or custom
  * domain in front of the Function App), which is what the gateway's metadata publishes.
  */
+/**
+ * The base URLs of the gateway's routes for this request: the one it was reached at, and
+ * `GATEWAY_ISSUER` when set (the public address, behind a front door or a custom domain).
+ */
+export function gatewayApiBases(
+  config: { readonly statement: { readonly issuer?: string | undefined } },
+  url: string,
+): string[] {
+  const issuer = config.statement.issuer;
+  const reached = apiBaseUrl(url);
+  return issuer === undefined ? [reached] : [reached, issuer.replace(/\/+$/, '')];
+}
+
 export function gatewayUrls(
   config: { readonly statement: { readonly issuer?: string | undefined } },
   url: string,

@@ -11,7 +11,7 @@
 import type { Principal } from '../auth/principal';
 import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
-import { gatewayUrls } from '../http/request-context';
+import { gatewayApiBases, gatewayUrls } from '../http/request-context';
 import { authorize } from '../pipeline/authorize';
 import type { RequestScope, Route } from '../pipeline/operation';
 import { createSasToken, sasLifetime } from '../sas/issue-sas-token';
@@ -72,7 +72,7 @@ export const token: Route<Deps> = {
 };
 
 async function exchange(deps: Deps, { correlationId, request, audit }: RequestScope) {
-  const asked = await readTokenRequest(request);
+  const asked = await readTokenRequest(request, gatewayApiBases(deps.config, request.url));
   audit.target(
     asked.resource,
     asked.actions.join(' '),

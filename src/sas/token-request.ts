@@ -104,6 +104,72 @@ function text(params: RawParameters, name: keyof RawParameters, required: boolea
   return value === '' ? undefined : value;
 }
 
+const targetInvalid = (message: string) => fail('ERR_TARGET_INVALID', message);
+
+/**
+ * A `resource` given as an absolute URI (RFC 8693 section 2.1, RFC 8707): the gateway's URL for
+ * the resource, `<base>/proxy/orders` or `<base>/proxy/orders/customers/42`, where `<base>` is
+ * one of `bases` (the API base the request reached, or `GATEWAY_ISSUER`). Returns the canonical
+ * `orders[/path]` form; `invalid_target` for any other URI.
+ */
+function resourceFromUri(uri: string, bases: readonly string[]): string {
+  // The URL parser resolves `..`, `%2e%2e` and `\` into another path: the target must be the
+  // path as written, so such a URI names none (as the proxy refuses such a path).
+  const path = uri.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '');
+  const dotted = path.split(/[/?#]/).some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
+  if (dotted || path.includes('\\'))
+    throw targetInvalid('The resource URI must have no dot segments or backslashes');
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    throw targetInvalid('The resource URI is not a valid absolute URI');
+  }
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw targetInvalid('The resource URI must have no query, fragment or userinfo (RFC 8707 section 2)');
+  }
+  const target = `${url.protocol}//${url.host}${url.pathname}`.replace(/\/$/, '');
+  for (const base of bases) {
+    let prefix: string;
+    try {
+      const b = new URL(base);
+      prefix = `${b.protocol}//${b.host}${b.pathname.replace(/\/+$/, '')}/proxy/`;
+    } catch {
+      continue;
+    }
+    if (target.startsWith(prefix) && target.length > prefix.length) return target.slice(prefix.length);
+  }
+  throw targetInvalid(
+    `The resource URI must be this gateway's URL of a resource: ${bases[0] ?? ''}/proxy/<name>[/<path>]`,
+  );
+}
+
+/**
+ * The target of a request, from `resource` (a name, `name/path`, or the gateway's URI of it) and
+ * `audience` (a logical name: a resource name), RFC 8693 section 2.1. At least one is needed;
+ * when both are given they must name one resource (`invalid_target` otherwise).
+ */
+function parseTarget(
+  resource: string | undefined,
+  audience: string | undefined,
+  bases: readonly string[],
+): { resource: string; pathPrefix: string[] } {
+  if (resource === undefined && audience === undefined) throw invalid('The parameter "resource" is required');
+  if (audience !== undefined && !RESOURCE_NAME.test(audience)) {
+    throw targetInvalid('The audience must be a resource name');
+  }
+  const target =
+    resource === undefined
+      ? { resource: audience!, pathPrefix: [] }
+      : parseResourceParameter(
+          /^[a-z][a-z0-9+.-]*:/i.test(resource) ? resourceFromUri(resource, bases) : resource,
+        );
+  if (audience !== undefined && audience !== target.resource) {
+    throw targetInvalid('The resource and the audience name different targets');
+  }
+  return target;
+}
+
 /** `orders` or `orders/customers/42` into its parts; `invalid_target` unless canonical. */
 export function parseResourceParameter(resource: string): { resource: string; pathPrefix: string[] } {
   const slash = resource.indexOf('/');
@@ -162,6 +228,7 @@ function validate(
   params: RawParameters,
   mode: 'form' | 'json',
   subjectToken: string | undefined,
+  bases: readonly string[],
 ): TokenRequest {
   const grantType = text(params, 'grant_type', mode === 'form');
   if (grantType !== undefined && grantType !== TOKEN_EXCHANGE_GRANT) {
@@ -170,7 +237,6 @@ function validate(
   if (params.actor_token !== undefined || params.actor_token_type !== undefined) {
     throw invalid('Delegation (actor_token) is not supported');
   }
-  if (params.audience !== undefined) throw invalid('Name the target with "resource", not "audience"');
   const token = mode === 'form' ? text(params, 'subject_token', true) : subjectToken;
   const tokenType = text(params, 'subject_token_type', mode === 'form');
   if (tokenType !== undefined && tokenType !== ACCESS_TOKEN_TYPE) {
@@ -180,7 +246,7 @@ function validate(
   if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) {
     throw invalid(`Only ${ACCESS_TOKEN_TYPE} can be issued`);
   }
-  const resource = parseResourceParameter(text(params, 'resource', true)!);
+  const resource = parseTarget(text(params, 'resource', false), text(params, 'audience', false), bases);
   const actions = parseScopeParameter(text(params, 'scope', true)!);
   const requestedLifetime = parseLifetime(params.requested_lifetime, mode);
   return { mode, subjectToken: token!, ...resource, actions, requestedLifetime };
@@ -190,13 +256,17 @@ const FORM = /^application\/x-www-form-urlencoded\s*(?:;\s*charset\s*=\s*"?utf-8
 const JSON_TYPE = /^application\/json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
 
 /**
- * Reads and checks a token request.
+ * Reads and checks a token request. `bases` are the gateway's API base URLs for this request
+ * (`gatewayApiBases` in src/http/request-context.ts): a `resource` URI must be one of them followed by `/proxy/<name>`.
  *
  * @throws {GatewayError} 400 `ERR_TOKEN_REQUEST_INVALID`, `ERR_GRANT_TYPE_UNSUPPORTED`,
  *   `ERR_TARGET_INVALID`, `ERR_SCOPE_INVALID`; 413 `ERR_PAYLOAD_TOO_LARGE`; 415
  *   `ERR_UNSUPPORTED_MEDIA_TYPE`; in the JSON mode 401 for a missing or non-Bearer credential.
  */
-export async function readTokenRequest(request: HttpRequest): Promise<TokenRequest> {
+export async function readTokenRequest(
+  request: HttpRequest,
+  bases: readonly string[] = [],
+): Promise<TokenRequest> {
   const contentType = request.headers.get('content-type') ?? '';
   const form = FORM.test(contentType);
   if (!form && !JSON_TYPE.test(contentType)) {
@@ -212,7 +282,7 @@ export async function readTokenRequest(request: HttpRequest): Promise<TokenReque
     if (authorization !== null) {
       throw invalid('In the form mode the subject token goes in the body; send no Authorization header');
     }
-    return validate(parseForm(body), 'form', undefined);
+    return validate(parseForm(body), 'form', undefined, bases);
   }
   let json: unknown;
   try {
@@ -229,7 +299,7 @@ export async function readTokenRequest(request: HttpRequest): Promise<TokenReque
   }
   const params = json as RawParameters;
   // Syntax of the body first, then the credential: both are cheap and neither is verified here.
-  const checked = validate(params, 'json', '');
+  const checked = validate(params, 'json', '', bases);
   const parsed = parseAuthorizationHeader(authorization);
   if (parsed.scheme !== 'Bearer') {
     throw new GatewayError('ERR_CREDENTIAL_SCHEME', 'Send the Entra access token as Authorization: Bearer');

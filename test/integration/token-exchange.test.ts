@@ -9,6 +9,7 @@ import {
   SasTestStack,
   TOKEN_EXCHANGE,
   tokenForm,
+  type Answer,
   type ServedGateway,
 } from '../helpers/gateway-stack';
 
@@ -247,6 +248,97 @@ describe('POST /api/token: token exchange on the local stack', () => {
       expect(res.status).toBe(200);
       expect(res.json.expires_in).toBeGreaterThanOrEqual(88);
       expect(res.json.expires_in).toBeLessThanOrEqual(90);
+    });
+  });
+
+  describe('the target as RFC 8693 section 2.1 names it: resource (a URI) and audience (a logical name)', () => {
+    const srOf = (res: Answer) => parseSasToken(res.json.access_token as string).sr;
+
+    it.each<[string, () => Record<string, string>, string]>([
+      ['the resource name and path', () => ({ resource: 'orders/customers/42' }), 'orders/customers/42'],
+      [
+        'the gateway URL of the resource path',
+        () => ({ resource: `${api}/proxy/orders/customers/42` }),
+        'orders/customers/42',
+      ],
+      [
+        'that URL with a trailing slash',
+        () => ({ resource: `${api}/proxy/orders/customers/42/` }),
+        'orders/customers/42',
+      ],
+      [
+        'that URL with an upper-case scheme and host',
+        () => ({
+          resource: `${api.replace('http://127.0.0.1', 'HTTP://127.0.0.1')}/proxy/orders/customers/42`,
+        }),
+        'orders/customers/42',
+      ],
+      [
+        'the name and path with audience = the name',
+        () => ({ resource: 'orders/customers/42', audience: 'orders' }),
+        'orders/customers/42',
+      ],
+      [
+        'the URL with audience = the name',
+        () => ({ resource: `${api}/proxy/orders/customers/42`, audience: 'orders' }),
+        'orders/customers/42',
+      ],
+    ])('accepts %s', async (_case, target, sr) => {
+      const res = await exchange(api, { subject_token: reader, scope: 'read', ...target() });
+      expect(res.status).toBe(200);
+      expect(srOf(res)).toBe(sr);
+    });
+
+    it('accepts audience alone: the whole resource', async () => {
+      const auditor = env.mint({ oid: OID, roles: ['Orders.Auditor'] });
+      const res = await exchange(api, { subject_token: auditor, scope: 'read', audience: 'orders' });
+      expect([res.status, srOf(res)]).toEqual([200, 'orders']);
+    });
+
+    it('accepts the URL below GATEWAY_ISSUER, the public address', async () => {
+      const issuer = 'https://gateway.example.net/api';
+      const behind = await env.startGateway({ env: { GATEWAY_ISSUER: issuer } });
+      const res = await exchange(behind.api, {
+        subject_token: reader,
+        scope: 'read',
+        resource: `${issuer}/proxy/orders/customers/42`,
+      });
+      expect([res.status, srOf(res)]).toEqual([200, 'orders/customers/42']);
+    });
+
+    it.each<[string, () => Record<string, string>]>([
+      [
+        'a resource and an audience that disagree',
+        () => ({ resource: 'orders/customers/42', audience: 'payments' }),
+      ],
+      ['an audience that is no resource name', () => ({ audience: 'Orders!' })],
+      ['an unknown audience', () => ({ audience: 'payments' })],
+      ['a URL of another host', () => ({ resource: 'https://evil.example/api/proxy/orders/customers/42' })],
+      ['a URL with a query', () => ({ resource: `${api}/proxy/orders/customers/42?x=1` })],
+      ['a URL with a fragment', () => ({ resource: `${api}/proxy/orders/customers/42#x` })],
+      [
+        'a URL with userinfo',
+        () => ({ resource: api.replace('http://', 'http://evil@') + '/proxy/orders/customers/42' }),
+      ],
+      ['a URL outside /proxy/', () => ({ resource: `${api}/authorize` })],
+      ['a URL naming no resource', () => ({ resource: `${api}/proxy/` })],
+      ['a URL with a dot segment', () => ({ resource: `${api}/proxy/orders/customers/../43` })],
+      ['a URL with an encoded dot segment', () => ({ resource: `${api}/proxy/orders/customers/%2e%2E/43` })],
+      ['a URL with a backslash', () => ({ resource: `${api}/proxy/orders\\customers/42` })],
+      ['a URN', () => ({ resource: 'urn:example:orders' })],
+    ])('refuses %s with 400 invalid_target', async (_case, target) => {
+      const res = await exchange(api, { subject_token: reader, scope: 'read', ...target() });
+      expect([res.status, res.json.error, res.json.code]).toEqual([
+        400,
+        'invalid_target',
+        'ERR_TARGET_INVALID',
+      ]);
+      expect(res.json).not.toHaveProperty('access_token');
+    });
+
+    it('refuses a request with neither, 400 invalid_request', async () => {
+      const res = await exchange(api, { subject_token: reader, scope: 'read' });
+      expect([res.status, res.json.error]).toEqual([400, 'invalid_request']);
     });
   });
 
