@@ -9,8 +9,10 @@
 export {
   createJwksVerifier,
   createStatementVerifier,
+  MemoryStatementReplay,
   type JwksVerifier,
   type JwksVerifierOptions,
+  type StatementReplayMemory,
   type StatementVerifierOptions,
   type VerifiedStatement,
 } from './statement-verifier';

@@ -13,7 +13,12 @@ import { generateStatementKey, statementKeySetting } from '../../src/config/sign
 import { startGatewayInstance, startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
 import { STATEMENT_TTL_SECONDS } from '../../src/proxy/principal-statement';
-import { createJwksVerifier, createStatementVerifier, VerifierError } from '../../src/verifier';
+import {
+  createJwksVerifier,
+  createStatementVerifier,
+  MemoryStatementReplay,
+  VerifierError,
+} from '../../src/verifier';
 import { runEsmTests } from '../helpers/dist';
 import { call, putDocuments } from '../helpers/http';
 import { issue } from '../helpers/gateway-stack';
@@ -70,6 +75,13 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
           audience: 'api://custom-downstream',
         },
         { name: 'bound', upstream: `${downstreamUrl}/base`, auth: { type: 'none' }, boundStatement: true },
+        // The hazard docs/downstream-trust.md warns of: an unbound resource with the bound one's audience.
+        {
+          name: 'unbound-twin',
+          upstream: `${downstreamUrl}/base`,
+          auth: { type: 'none' },
+          audience: 'bound',
+        },
       ],
       policies: [
         { id: 'all', effect: 'allow', resource: '*', actions: ['*'], principals: { roles: ['User'] } },
@@ -208,6 +220,33 @@ describe('x-gateway-principal: a standard JWT a downstream verifies through the 
       await expect(verify(first, request)).rejects.toBeInstanceOf(VerifierError);
     }
     await expect(verify(first)).rejects.toMatchObject({ code: 'ERR_PRINCIPAL_STATEMENT_INVALID' });
+  });
+
+  it('requireBound: an unbound statement for the same audience is refused; a bound one passes once with a replay memory', async () => {
+    const unbound = await statementOf('unbound-twin/customers/42');
+    expect(jwt.decode(unbound)).toMatchObject({ aud: 'bound' });
+    expect((jwt.decode(unbound) as Record<string, unknown>).htm).toBeUndefined();
+    const request = { method: 'DELETE', url: `${downstreamUrl}/base/admin` };
+    // Without the option, nothing in an unbound statement ties it to a request: it passes.
+    await expect(
+      createStatementVerifier({ issuer: api, audience: 'bound' })(unbound, request),
+    ).resolves.toBeDefined();
+
+    const verify = createStatementVerifier({
+      issuer: api,
+      audience: 'bound',
+      requireBound: true,
+      replay: new MemoryStatementReplay(),
+    });
+    await expect(verify(unbound, request)).rejects.toMatchObject({ code: 'ERR_PRINCIPAL_STATEMENT_INVALID' });
+    const bound = await statementOf('bound/customers/42');
+    await expect(verify(bound)).rejects.toMatchObject({ code: 'ERR_PRINCIPAL_STATEMENT_INVALID' });
+    const asSent = { method: 'GET', url: `${downstreamUrl}/base/customers/42` };
+    await expect(verify(bound, asSent)).resolves.toMatchObject({ htm: 'GET' });
+    await expect(verify(bound, asSent)).rejects.toMatchObject({
+      code: 'ERR_PRINCIPAL_STATEMENT_INVALID',
+      message: 'The statement was used before',
+    });
   });
 
   it('two instances behind one issuer: one downstream verifier, fetching one JWKS, accepts what either signs', async () => {
