@@ -1,4 +1,5 @@
 import type { Clock } from '../clock';
+import type { CheckResult } from '../store/cosmos-health';
 import { describeError, type Logger } from '../logger';
 import { auditRecordOf, toAuditRow, type AuditInput, type AuditRecord, type AuditRow } from './audit-record';
 
@@ -52,7 +53,22 @@ export const AUDIT_DEFAULTS = {
   shutdownGraceMs: 4_000,
   /** Between retries of a failed batch while stopping. */
   shutdownRetryMs: 200,
+  /**
+   * How long a drop keeps `/api/health` saying `degraded`: long enough for a probe to see it,
+   * short enough that one blip does not page the "degraded for 10 minutes" alert.
+   */
+  dropReportedMs: 5 * 60_000,
+  /** Queued records past which health says `degraded` (the store is slower than the traffic). */
+  backlogRecords: 1_000,
 } as const;
+
+/** The audit trail's entry of `/api/health`. */
+export type AuditHealth = CheckResult & {
+  readonly queued: number;
+  readonly written: number;
+  readonly dropped: number;
+  readonly failedWrites: number;
+};
 
 export interface AuditLogOptions {
   readonly sink: AuditSink;
@@ -91,6 +107,9 @@ export class AuditLog {
   private dropped = 0;
   private discarded = 0;
   private failedWrites = 0;
+  /** Whether the last write attempt failed, and when the last record was dropped (the injected clock). */
+  private lastWriteFailed = false;
+  private lastDropAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<boolean> | undefined;
   private closing: Promise<void> | undefined;
@@ -118,6 +137,7 @@ export class AuditLog {
       if (this.dropped === 0)
         this.options.logger.log('error', 'audit.queue_full', { maxQueue: this.maxQueue });
       this.dropped++;
+      this.lastDropAt = this.options.clock.now();
       return;
     }
     this.queue.push(toAuditRow(input, this.options.clock.now()));
@@ -131,6 +151,26 @@ export class AuditLog {
       discarded: this.discarded,
       failedWrites: this.failedWrites,
     };
+  }
+
+  /**
+   * The trail's health over the recent past, never requests' (the trail never refuses one):
+   * `degraded` while writes are failing (the last attempt failed and records wait), while more
+   * than `backlogRecords` wait, or for `dropReportedMs` after a record was dropped; `ok` again on
+   * its own once writes succeed, so one failed write is no lasting mark.
+   */
+  health(): AuditHealth {
+    const { queued, written, dropped, failedWrites } = this.stats;
+    const counts = { queued, written, dropped, failedWrites };
+    const now = this.options.clock.now();
+    const failing = queued > 0 && this.lastWriteFailed;
+    if (this.lastDropAt !== undefined && now - this.lastDropAt < AUDIT_DEFAULTS.dropReportedMs)
+      return { status: 'degraded', detail: 'Audit records were dropped in the last 5 minutes', ...counts };
+    if (failing)
+      return { status: 'degraded', detail: 'Audit writes are failing; records are buffered', ...counts };
+    if (queued > AUDIT_DEFAULTS.backlogRecords)
+      return { status: 'degraded', detail: 'Audit writes are behind; records are buffered', ...counts };
+    return { status: 'ok', ...counts };
   }
 
   /** Records not yet acknowledged by the sink. */
@@ -158,6 +198,7 @@ export class AuditLog {
         await this.options.sink.write(batch);
       } catch (err) {
         this.failedWrites++;
+        this.lastWriteFailed = true;
         this.options.logger.log('warn', 'audit.write_failed', {
           queued: this.pending,
           error: describeError(err),
@@ -169,6 +210,7 @@ export class AuditLog {
       if (this.batch !== batch) return false;
       this.batch = undefined;
       this.written += batch.length;
+      this.lastWriteFailed = false;
     }
   }
 

@@ -5,29 +5,8 @@
 import { jsonResponse } from '../http/responses';
 import type { Route } from '../pipeline/operation';
 import type { Services } from '../services';
-import type { CheckResult } from '../store/cosmos-health';
 
 type Deps = Pick<Services, 'cosmosHealth' | 'state' | 'entra' | 'auditLog'>;
-
-/**
- * The audit trail's state: `degraded` while records wait on a failing store or some were
- * dropped (a gap in the trail); requests are never refused for it.
- */
-function auditHealth(
-  deps: Pick<Services, 'auditLog'>,
-): CheckResult & { queued: number; dropped: number; written: number; failedWrites: number } {
-  const { queued, dropped, written, failedWrites } = deps.auditLog.stats;
-  const counts = { queued, dropped, written, failedWrites };
-  const backlog = queued > 1000 || (failedWrites > 0 && queued > 0);
-  if (dropped > 0 || backlog) {
-    return {
-      status: 'degraded',
-      detail: dropped > 0 ? 'Audit records were dropped' : 'Audit writes are failing; records are buffered',
-      ...counts,
-    };
-  }
-  return { status: 'ok', ...counts };
-}
 
 export const health: Route<Deps> = {
   name: 'health',
@@ -41,7 +20,7 @@ export const health: Route<Deps> = {
       cosmos: await deps.cosmosHealth.check(),
       policies: deps.state.refresher.health(),
       identityProvider: deps.entra.health(),
-      audit: auditHealth(deps),
+      audit: deps.auditLog.health(),
     };
     const failing = Object.entries(checks)
       .filter(([, c]) => c.status === 'down')

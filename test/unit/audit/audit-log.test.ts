@@ -243,3 +243,36 @@ describe('audit partitions', () => {
 function uncachedBucket(oid: string): number {
   return createHash('sha256').update(oid.toLowerCase()).digest().readUInt16BE(0) % AUDIT_BUCKETS;
 }
+
+describe('AuditLog.health: the recent past, not a lasting mark', () => {
+  function withClock() {
+    const clock = new ManualClock(Date.UTC(2026, 11, 6));
+    const sink = new MemoryAuditSink();
+    const log = new AuditLog({ sink, clock, logger: new MemoryLogger(), maxQueue: 3 });
+    return { clock, sink, log };
+  }
+
+  it('is degraded while writes fail with records waiting, and ok again after the next write succeeds', async () => {
+    const { sink, log } = withClock();
+    log.record(input(1));
+    sink.failing = true;
+    await log.flush();
+    expect(log.health()).toMatchObject({ status: 'degraded', queued: 1, failedWrites: 1 });
+    sink.failing = false;
+    await log.flush();
+    expect(log.health()).toMatchObject({ status: 'ok', queued: 0, failedWrites: 1 });
+    // Records queued between flushes after that old failure are no sign of trouble.
+    log.record(input(2));
+    expect(log.health().status).toBe('ok');
+  });
+
+  it('is degraded for 5 minutes after a drop, then ok', () => {
+    const { clock, log } = withClock();
+    for (let i = 0; i < 4; i++) log.record(input(i));
+    expect(log.health()).toMatchObject({ status: 'degraded', dropped: 1 });
+    clock.advance(5 * 60_000 - 1);
+    expect(log.health().status).toBe('degraded');
+    clock.advance(1);
+    expect(log.health()).toMatchObject({ status: 'ok', dropped: 1 });
+  });
+});
