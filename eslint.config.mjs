@@ -18,8 +18,9 @@ export default tseslint.config(
     },
   },
   {
-    // ESM tests run by node --test (clients jest cannot load): plain JavaScript, no type information.
-    files: ['test/esm/**/*.mjs'],
+    // ESM tests run by node --test (clients jest cannot load), and the helper runner that must run
+    // before anything is compiled: plain JavaScript, no type information.
+    files: ['test/esm/**/*.mjs', 'scripts/**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
@@ -29,6 +30,7 @@ export default tseslint.config(
         URLSearchParams: 'readonly',
         Headers: 'readonly',
         console: 'readonly',
+        process: 'readonly',
       },
     },
   },
