@@ -18,13 +18,8 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { systemClock } from '../clock';
 import { isLoopbackHost } from '../config/url-rules';
-import {
-  DEV_API_CLIENT_ID,
-  DEV_IDP_AUTHORITY,
-  DEV_TENANT_ID,
-  loadOrCreateDevSigningKey,
-  mintDevToken,
-} from '../host/local/dev-identity-provider';
+import { loadOrCreateDevSigningKey, mintDevToken } from '../host/local/dev-identity-provider';
+import { devIssuerFor } from '../host/local/running-stacks';
 import { AdminApiError, AdminClient } from './admin-client';
 import { describePlan, executePlan, planChanges, type DesiredState, type PlannedChange } from './apply';
 import { KIND_RULES } from './kind-rules';
@@ -94,14 +89,10 @@ function tokenFor(url: string, given: string | undefined): string {
       '--token (or GATEWAY_TOKEN) is required: an Entra access token with the gateway admin role',
     );
   }
+  // The identity provider the gateway at `url` trusts (a second stack's moved off 7072).
   return mintDevToken(
     loadOrCreateDevSigningKey(),
-    {
-      authority: DEV_IDP_AUTHORITY,
-      tenantId: DEV_TENANT_ID,
-      clientId: DEV_API_CLIENT_ID,
-      clock: systemClock,
-    },
+    { ...devIssuerFor(process.env, url), clock: systemClock },
     { roles: ['Gateway.Admin'], lifetimeSeconds: 600 },
   );
 }

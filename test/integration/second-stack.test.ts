@@ -4,9 +4,10 @@
  * banner prints the command. It starts beside the first (no embedded part's fixed port stops it),
  * and the two serve one state: a token, a policy and a SAS token from either work on both.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { DEV_USER_OID } from '../../src/host/local/dev-identity-provider';
+import { DEV_IDP_PORT, DEV_USER_OID } from '../../src/host/local/dev-identity-provider';
 import { ensureBuilt, ROOT } from '../helpers/dist';
 import { call, jsonCall } from '../helpers/http';
 
@@ -48,9 +49,16 @@ describe('a second local stack on the first one’s database (from dist/)', () =
   let api1: string;
   let api2: string;
   let token: string;
+  let holder: Server | undefined;
 
   beforeAll(async () => {
     ensureBuilt();
+    // The dev identity provider's port taken, as by another stack: the first one's moves.
+    holder = await new Promise<Server | undefined>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(undefined)); // taken already: it moves all the same
+      server.listen(DEV_IDP_PORT, '127.0.0.1', () => resolve(server));
+    });
     first = start({ PORT: '0' });
     const out1 = await banner(first);
     api1 = /gateway\s+(http:\/\/127\.0\.0\.1:\d+\/api)/.exec(out1)![1]!;
@@ -70,6 +78,46 @@ describe('a second local stack on the first one’s database (from dist/)', () =
     for (const s of [second, first]) {
       if (s && s.child.exitCode === null) s.child.kill('SIGTERM');
       await s?.exited;
+    }
+    await new Promise<void>((resolve) => (holder ? holder.close(() => resolve()) : resolve()));
+  });
+
+  it('npm run token and the CLI name the identity provider each gateway trusts, wherever it moved', async () => {
+    expect(first.out()).toMatch(/identity provider\s+https:\/\/127\.0\.0\.1:(?!7072\b)\d+\s+embedded/);
+    const body = { resource: 'orders', action: 'read', path: `/customers/${DEV_USER_OID}/orders` };
+    for (const api of [api1, api2]) {
+      const gateway = api.replace(/\/api$/, '');
+      const minted = spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'dist/src/host/local/token-cli.js'),
+          '--role',
+          'Orders.Reader',
+          '--oid',
+          DEV_USER_OID,
+          '--gateway',
+          gateway,
+        ],
+        { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ENTRA_AUTHORITY: '', ENTRA_TENANT_ID: '' } },
+      );
+      expect(minted.status).toBe(0);
+      const res = await call(`${api}/authorize`, jsonCall('POST', minted.stdout.trim(), body));
+      expect({ api, status: res.status, allowed: res.json.allowed }).toEqual({
+        api,
+        status: 200,
+        allowed: true,
+      });
+      // The CLI's own admin token (no --token on loopback) follows the same provider.
+      const cli = spawnSync(
+        process.execPath,
+        [join(ROOT, 'dist/src/cli/main.js'), 'get', 'policies', '--url', gateway],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: { ...process.env, ENTRA_AUTHORITY: '', ENTRA_TENANT_ID: '', GATEWAY_TOKEN: '' },
+        },
+      );
+      expect({ api, status: cli.status, err: cli.stderr }).toEqual({ api, status: 0, err: '' });
     }
   });
 

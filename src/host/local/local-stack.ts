@@ -30,6 +30,7 @@ import { serveRoutes, type LocalHttpServer, type LocalRoute } from './http/serve
 import { fetchTrusting, isLoopbackUrl, localCaFor, msalNetworkClient } from './local-trust';
 import { ordersRoute, type OrdersSettings } from './orders-downstream';
 import { loadOrCreateStatementKey, LOCAL_STATEMENT_KEY_FILE } from './local-key-files';
+import { recordRunningStack } from './running-stacks';
 
 /** The sample's function key under `npm start` and `npm run dev:deps` (dev only; local.settings.sample.json has it). */
 export const DEV_ORDERS_KEY = 'dev-only-orders-function-key';
@@ -345,6 +346,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     // Azure: instances started beside it (startGatewayInstance) sign as this one does.
     effective.GATEWAY_ISSUER ??= `${server.url}/api`;
     ordersSettings = ordersTrust(effective.GATEWAY_ISSUER);
+    // `npm start`: tell `npm run token` and the CLI whom this gateway trusts (its identity
+    // provider's port moves when another stack holds 7072).
+    if (fixed) {
+      stops.push(
+        recordRunningStack({
+          gatewayUrl: server.url,
+          authority: config.entra.authority,
+          tenantId: config.entra.tenantId,
+          clientId: config.entra.audiences.find((a) => !a.includes(':')) ?? DEV_API_CLIENT_ID,
+        }),
+      );
+    }
 
     // Demo resources and policies, only with the dev identity provider: never against a real tenant.
     if (idp && options.seedDemo !== false) {

@@ -8,29 +8,28 @@
  * ```
  *
  * Flags: `--role R` `--scope S` `--group G` (each repeatable), `--oid ID`, `--tid ID`,
- * `--v1` (v1 token: App ID URI audience, `appid`), `--app` (app-only token), `--lifetime SECONDS`.
+ * `--v1` (v1 token: App ID URI audience, `appid`), `--app` (app-only token), `--lifetime SECONDS`,
+ * `--gateway URL` (the running stack whose gateway the token is for).
  *
  * The token is signed with the persisted dev key {@link DEV_IDP_KEY_FILE} (created if absent),
  * the same file the local stack's dev identity provider loads, so the running stack accepts it.
- * `iss` uses the authority `http://127.0.0.1:7072` unless `ENTRA_AUTHORITY` is set, and the
- * tenant {@link DEV_TENANT_ID} unless `ENTRA_TENANT_ID` is a tenant GUID.
+ * Its issuer is that of the identity provider the running stack's gateway trusts: the stack at
+ * `--gateway URL` (or `GATEWAY_URL`, or `http://127.0.0.1:$PORT`), else the only stack running
+ * ({@link findRunningStack}), else `https://127.0.0.1:7072`. `ENTRA_AUTHORITY` and a GUID
+ * `ENTRA_TENANT_ID` in the environment override it.
  */
 import { parseArgs } from 'node:util';
 import { systemClock } from '../../clock';
 import {
-  DEV_API_CLIENT_ID,
-  DEV_IDP_AUTHORITY,
   DEV_IDP_KEY_FILE,
-  DEV_TENANT_ID,
   loadOrCreateDevSigningKey,
   mintDevToken,
   type MintTokenOptions,
 } from './dev-identity-provider';
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { devIssuerFor } from './running-stacks';
 
 /** Turns the command line into mint options; throws with a one-line message on a bad flag. */
-export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions {
+export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions & { gateway?: string } {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
@@ -43,6 +42,7 @@ export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions {
       v1: { type: 'boolean' },
       app: { type: 'boolean' },
       lifetime: { type: 'string' },
+      gateway: { type: 'string' },
     },
   });
   const lifetime = values.lifetime === undefined ? undefined : Number(values.lifetime);
@@ -58,21 +58,16 @@ export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions {
     ...(values.tid ? { tid: values.tid } : {}),
     ...(values.app ? { app: true } : {}),
     ...(lifetime !== undefined ? { lifetimeSeconds: lifetime } : {}),
+    ...(values.gateway ? { gateway: values.gateway } : {}),
   };
 }
 
 function main(): void {
   try {
-    const options = parseTokenCliArgs(process.argv.slice(2));
-    const tenant = process.env.ENTRA_TENANT_ID;
+    const { gateway, ...options } = parseTokenCliArgs(process.argv.slice(2));
     const token = mintDevToken(
       loadOrCreateDevSigningKey(DEV_IDP_KEY_FILE),
-      {
-        authority: (process.env.ENTRA_AUTHORITY || DEV_IDP_AUTHORITY).replace(/\/+$/, ''),
-        tenantId: tenant && GUID.test(tenant) ? tenant.toLowerCase() : DEV_TENANT_ID,
-        clientId: DEV_API_CLIENT_ID,
-        clock: systemClock,
-      },
+      { ...devIssuerFor(process.env, gateway), clock: systemClock },
       options,
     );
     process.stdout.write(`${token}\n`);
