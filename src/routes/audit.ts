@@ -47,7 +47,8 @@ const AuditQueryParams = z.strictObject({
 });
 
 /**
- * `GET /api/audit?oid=&from=&to=&limit=&cursor=` (admin): the audit trail, oldest first, one page
+ * `GET /api/audit?oid=&from=&to=&limit=&cursor=` (admin): the audit trail, day by day (a user's
+ * day oldest first; every user's day bucket by bucket, each oldest first), one page
  * at a time. Without `from`/`to`, the last 24 hours; a range covers at most 31 days.
  */
 export const audit: Route<Deps> = {

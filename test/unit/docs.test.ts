@@ -78,3 +78,25 @@ describe('README: what a user needs before `func start`', () => {
     expect(read('README.md')).toMatch(/Core Tools 4\.0\.5530 or later/);
   });
 });
+
+describe('Markdown tables in docs/ and the README', () => {
+  const pages = [
+    join(__dirname, '../../README.md'),
+    ...readdirSync(join(__dirname, '../../docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => join(__dirname, '../../docs', f)),
+  ];
+  it.each(pages)('%s: every row of a table has as many cells as its header (no unescaped |)', (page) => {
+    const lines = readFileSync(page, 'utf8').split('\n');
+    const cells = (line: string) => (line.match(/(?<!\\)\|/g) ?? []).length;
+    const broken: string[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i]!.startsWith('|')) continue;
+      const header = cells(lines[i]!);
+      for (; i < lines.length && lines[i]!.startsWith('|'); i++) {
+        if (cells(lines[i]!) !== header) broken.push(`${i + 1}: ${lines[i]!.slice(0, 60)}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+});
