@@ -79,7 +79,9 @@ export function formatBanner(stack: LocalStack): string {
       secondInstanceCommand(stack),
     );
   }
-  lines.push(`# the sample downstream, directly: refused without the gateway's channel credential and signed statement`);
+  lines.push(
+    `# the sample downstream, directly: refused without the gateway's channel credential and signed statement`,
+  );
   lines.push(`curl -s ${orders}/customers/42/orders`);
   if (!gateway) {
     lines.push('', '  then: cp local.settings.sample.json local.settings.json && func start');
