@@ -8,6 +8,7 @@ import { policies, resources } from './admin-documents';
 import { audit } from './audit';
 import { authorize } from './authorize';
 import { health } from './health';
+import { openapi } from './openapi';
 import { proxy } from './proxy';
 import { revocations } from './revocations';
 import { token } from './token';
@@ -26,4 +27,5 @@ export const ROUTES: readonly AnyRoute[] = Object.freeze([
   jwks,
   openIdConfiguration,
   oauthAuthorizationServer,
+  openapi,
 ]);

@@ -37,6 +37,7 @@ const EXPECTED = [
   { name: 'jwks', route: '.well-known/jwks.json', methods: ['GET'] },
   { name: 'openid-configuration', route: '.well-known/openid-configuration', methods: ['GET'] },
   { name: 'oauth-authorization-server', route: '.well-known/oauth-authorization-server', methods: ['GET'] },
+  { name: 'openapi', route: 'openapi.json', methods: ['GET'] },
 ];
 
 interface HttpTriggerBinding {
