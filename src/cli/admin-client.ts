@@ -15,8 +15,28 @@ export class AdminApiError extends Error {
   }
 }
 
+/** The gateway could not be reached at all (no answer, refused, unknown host): not an API error. */
+export class GatewayUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    // fetch says only "fetch failed"; the reason is its cause's code (ECONNREFUSED, ENOTFOUND, ...).
+    const inner = (cause as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+    const why =
+      typeof inner?.code === 'string' ? inner.code : typeof inner?.message === 'string' ? inner.message : '';
+    super(
+      `cannot reach the gateway at ${url}${why ? ` (${why})` : ''}: is it running, and is --url (or GATEWAY_URL) right?`,
+      {
+        cause,
+      },
+    );
+    this.name = 'GatewayUnreachableError';
+  }
+}
+
 export interface AdminClientOptions {
-  /** Gateway base URL, e.g. `http://127.0.0.1:7071` (the client adds `/api`). */
+  /** Gateway base URL, e.g. `http://127.0.0.1:7071` (the client adds `/api`; a trailing `/api` is taken as given). */
   readonly baseUrl: string;
   /** An Entra access token with the gateway admin app role. */
   readonly token: string;
@@ -29,18 +49,23 @@ export class AdminClient {
 
   constructor(private readonly options: AdminClientOptions) {
     this.fetch = options.fetch ?? fetch;
-    this.base = `${options.baseUrl.replace(/\/+$/, '')}/api`;
+    this.base = `${options.baseUrl.replace(/\/+$/, '').replace(/\/api$/, '')}/api`;
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<Response> {
-    const response = await this.fetch(`${this.base}/${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${this.options.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    let response: Response;
+    try {
+      response = await this.fetch(`${this.base}/${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new GatewayUnreachableError(this.base, err);
+    }
     if (!response.ok) {
       const problem = (await response.json().catch(() => ({}))) as { code?: string; detail?: string };
       throw new AdminApiError(
@@ -65,8 +90,25 @@ export class AdminClient {
     await this.call('DELETE', `${kind}/${encodeURIComponent(id)}`);
   }
 
-  async authorize(query: { resource: string; action: string; path: string }): Promise<unknown> {
+  async authorize(query: {
+    resource: string;
+    action: string;
+    path: string;
+    principal?: Record<string, unknown>;
+  }): Promise<unknown> {
     const response = await this.call('POST', 'authorize', query);
     return response.json();
+  }
+
+  async revoke(body: { sid: string } | { oid: string; before?: number }): Promise<unknown> {
+    return (await this.call('POST', 'revocations', body)).json();
+  }
+
+  async audit(query: Readonly<Record<string, string>>): Promise<{ items: unknown[]; next?: string }> {
+    const search = new URLSearchParams(query).toString();
+    return (await (await this.call('GET', `audit${search ? `?${search}` : ''}`)).json()) as {
+      items: unknown[];
+      next?: string;
+    };
   }
 }

@@ -20,7 +20,12 @@ export interface PlannedChange {
 export interface KindRules {
   readonly idField: string;
   readonly canonical: (doc: Record<string, unknown>) => Record<string, unknown>;
+  /** The gateway's own validation of one document's shape: undefined, or the field at fault and why. */
+  readonly invalid: (doc: Record<string, unknown>) => { field: string; error: string } | undefined;
 }
+
+/** What happened to one planned change when it was applied. */
+export type ChangeOutcome = 'done' | 'failed' | 'not attempted';
 
 function idOf(doc: Record<string, unknown>, field: string): string {
   const id = doc[field];
@@ -62,18 +67,38 @@ export function planChanges(
   return plan;
 }
 
-/**
- * Applies a plan in a safe order: resources are created before the policies that name them, and
- * policies are pruned before the resources they name.
- */
-export async function executePlan(client: AdminClient, plan: readonly PlannedChange[]): Promise<void> {
+/** The order a plan is applied in: resources before the policies that name them, and policies pruned before the resources they name. */
+export function applicationOrder(plan: readonly PlannedChange[]): PlannedChange[] {
   const order = (c: PlannedChange) =>
     c.change === 'delete' ? (c.kind === 'policies' ? 2 : 3) : c.kind === 'resources' ? 0 : 1;
-  for (const change of [...plan].sort((a, b) => order(a) - order(b))) {
-    if (change.change === 'create' || change.change === 'update')
-      await client.put(change.kind, change.id, change.doc);
-    if (change.change === 'delete') await client.remove(change.kind, change.id);
+  return [...plan].filter((c) => c.change !== 'unchanged').sort((a, b) => order(a) - order(b));
+}
+
+/**
+ * Applies a plan in {@link applicationOrder}, telling `progress` each change's outcome as it
+ * happens. Stops at the first failure: that change is `failed` (with the error), the ones after
+ * it `not attempted`, so the caller can say exactly which part of the file is in force.
+ */
+export async function executePlan(
+  client: AdminClient,
+  plan: readonly PlannedChange[],
+  progress: (change: PlannedChange, outcome: ChangeOutcome, error?: Error) => void = () => undefined,
+): Promise<{ ok: boolean; error?: Error }> {
+  const ordered = applicationOrder(plan);
+  for (let i = 0; i < ordered.length; i++) {
+    const change = ordered[i]!;
+    try {
+      if (change.change === 'delete') await client.remove(change.kind, change.id);
+      else await client.put(change.kind, change.id, change.doc);
+      progress(change, 'done');
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      progress(change, 'failed', error);
+      for (const rest of ordered.slice(i + 1)) progress(rest, 'not attempted');
+      return { ok: false, error };
+    }
   }
+  return { ok: true };
 }
 
 /** One line per change, `+` create, `~` update, `-` delete; unchanged entries are counted. */

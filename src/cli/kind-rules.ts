@@ -29,12 +29,21 @@ export const KIND_RULES: Record<DocumentKindName, KindRules> = {
       const parsed = parsePolicy(doc);
       return parsed.ok ? parsed.value : doc;
     },
+    invalid: (doc) => {
+      const parsed = parsePolicy(doc);
+      return parsed.ok ? undefined : { field: parsed.field, error: parsed.error };
+    },
   },
   resources: {
     idField: 'name',
     canonical: (doc) => {
       const parsed = parseResource(doc, { allowedHosts: upstreamHost(doc), keySettings: keySettingOf(doc) });
       return parsed.ok ? parsed.value : doc;
+    },
+    // The shape only: the upstream host and key setting allow lists are the deployment's.
+    invalid: (doc) => {
+      const parsed = parseResource(doc, { allowedHosts: upstreamHost(doc), keySettings: keySettingOf(doc) });
+      return parsed.ok ? undefined : { field: parsed.field, error: parsed.error };
     },
   },
 };

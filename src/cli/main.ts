@@ -1,46 +1,57 @@
 /**
- * `npm run gateway -- <command>`: declarative policy management over the gateway's admin API.
+ * `npm run -s gateway -- <command>`: the gateway's command line, over its admin and decision APIs
+ * (never Cosmos DB directly: the API validates every document, enforces the admin role and
+ * ETags, and makes a change visible on the instance at once).
  *
- *   apply -f policies.yaml [--prune] [--dry-run]   make the gateway hold exactly what the file lists
- *   get policies|resources                          print what is stored (JSON)
- *   explain --resource R --action A --path P        ask the decision API why, for the token's caller
+ * One table of commands, one parser (`node:util` `parseArgs`, strict), the same global options
+ * for every command (`--url`, `--token`, `--json`, `--help`) and the same exit codes: 0 done, 1 a
+ * finding or a failure the gateway reported, 2 bad input (the file and field named). The policy
+ * analysis and review commands of the contract's section 8 join this table.
  *
- * Global options: `--url` (or `GATEWAY_URL`, default `http://127.0.0.1:7071`) and `--token` (or
- * `GATEWAY_TOKEN`: an Entra access token with the admin app role). Against a local stack on
- * loopback with no token given, the CLI signs a dev admin token with the dev identity provider's
- * key file, as `npm run token` does.
- *
- * It talks to the admin API, never to Cosmos DB directly: the API validates every document,
- * enforces the admin role and ETags, and makes the change visible on the instance at once.
+ * Against a local stack on loopback with no token given, the CLI signs a dev admin token for the
+ * identity provider that stack's gateway trusts, as `npm run token` does.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { systemClock } from '../clock';
 import { isLoopbackHost } from '../config/url-rules';
 import { loadOrCreateDevSigningKey, mintDevToken } from '../host/local/dev-identity-provider';
 import { devIssuerFor } from '../host/local/running-stacks';
-import { AdminApiError, AdminClient } from './admin-client';
-import { describePlan, executePlan, planChanges, type DesiredState, type PlannedChange } from './apply';
+import { AdminApiError, AdminClient, GatewayUnreachableError, type DocumentKindName } from './admin-client';
+import {
+  applicationOrder,
+  describePlan,
+  executePlan,
+  planChanges,
+  type DesiredState,
+  type PlannedChange,
+} from './apply';
 import { KIND_RULES } from './kind-rules';
 
-const USAGE = `usage: npm run gateway -- <command> [options]
-  apply -f FILE [--prune] [--dry-run]
-  get policies|resources
-  explain --resource NAME --action read|create|write|delete [--path /p]
-options: --url URL (GATEWAY_URL)  --token TOKEN (GATEWAY_TOKEN)`;
+/** Bad input: a file, flag or field the user must fix (exit 2). */
+export class CliInputError extends Error {
+  override name = 'CliInputError';
+}
 
 /** Parses the text of a `{ resources: [...], policies: [...] }` document (YAML, or JSON, which YAML reads too). */
 export function parseDesiredState(text: string, source: string): DesiredState {
-  const data = parseYaml(text) as unknown;
+  let data: unknown;
+  try {
+    data = parseYaml(text) as unknown;
+  } catch (err) {
+    throw new CliInputError(
+      `${source}: not YAML or JSON (${err instanceof Error ? err.message.split('\n')[0] : ''})`,
+    );
+  }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new Error(`${source}: expected an object with "resources" and/or "policies" lists`);
+    throw new CliInputError(`${source}: expected an object with "resources" and/or "policies" lists`);
   }
   const { resources = [], policies = [], ...rest } = data as Record<string, unknown>;
   const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined) throw new Error(`${source}: unknown top-level key "${unknown}"`);
+  if (unknown !== undefined) throw new CliInputError(`${source}: unknown top-level key "${unknown}"`);
   if (!Array.isArray(resources) || !Array.isArray(policies)) {
-    throw new Error(`${source}: "resources" and "policies" must be lists`);
+    throw new CliInputError(`${source}: "resources" and "policies" must be lists`);
   }
   return {
     resources: resources as Record<string, unknown>[],
@@ -50,7 +61,30 @@ export function parseDesiredState(text: string, source: string): DesiredState {
 
 /** Reads a YAML or JSON file of `{ resources: [...], policies: [...] }`. */
 export function readDesiredState(file: string): DesiredState {
-  return parseDesiredState(readFileSync(file, 'utf8'), file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliInputError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseDesiredState(text, file);
+}
+
+/**
+ * Every document of a desired state checked as the gateway checks it (its own schemas): the first
+ * problem of each invalid one, as `file: kind[index] (id) field: why`. Empty when all are valid.
+ */
+export function validateDesiredState(desired: DesiredState, source: string): string[] {
+  const problems: string[] = [];
+  for (const kind of ['resources', 'policies'] as const) {
+    desired[kind].forEach((doc, i) => {
+      const invalid = KIND_RULES[kind].invalid(doc);
+      const id = doc[KIND_RULES[kind].idField];
+      if (invalid)
+        problems.push(`${source}: ${kind}[${i}]${typeof id === 'string' ? ` (${id})` : ''} ${invalid.error}`);
+    });
+  }
+  return problems;
 }
 
 /** Plans (and unless `dryRun`, applies) a desired state through the admin API. */
@@ -59,33 +93,291 @@ export async function applyDesiredState(
   desired: DesiredState,
   options: { prune: boolean; dryRun: boolean },
 ): Promise<PlannedChange[]> {
-  const plan: PlannedChange[] = [];
-  plan.push(
-    ...planChanges(
-      'resources',
-      desired.resources,
-      await client.list('resources'),
-      KIND_RULES.resources,
-      options.prune,
-    ),
-  );
-  plan.push(
-    ...planChanges(
-      'policies',
-      desired.policies,
-      await client.list('policies'),
-      KIND_RULES.policies,
-      options.prune,
-    ),
-  );
-  if (!options.dryRun) await executePlan(client, plan);
+  const plan = await planDesiredState(client, desired, options.prune);
+  if (!options.dryRun) {
+    const result = await executePlan(client, plan);
+    if (!result.ok) throw result.error!;
+  }
   return plan;
+}
+
+async function planDesiredState(
+  client: AdminClient,
+  desired: DesiredState,
+  prune: boolean,
+): Promise<PlannedChange[]> {
+  const plan: PlannedChange[] = [];
+  for (const kind of ['resources', 'policies'] as const) {
+    try {
+      plan.push(...planChanges(kind, desired[kind], await client.list(kind), KIND_RULES[kind], prune));
+    } catch (err) {
+      if (err instanceof AdminApiError || err instanceof GatewayUnreachableError) throw err;
+      throw new CliInputError(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return plan;
+}
+
+/** Where a command writes: lines for people, or one JSON value with `--json`. */
+interface Output {
+  readonly json: boolean;
+  line(text: string): void;
+  value(value: unknown): void;
+}
+
+interface CommandContext {
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  readonly positionals: readonly string[];
+  readonly out: Output;
+  /** The admin client, built on first use (offline commands never need one). */
+  readonly client: () => AdminClient;
+}
+
+interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: NonNullable<ParseArgsConfig['options']>;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+const GLOBAL_OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const GLOBAL_USAGE = `options of every command:
+  --url URL      the gateway (GATEWAY_URL; default http://127.0.0.1:7071; a trailing /api is fine)
+  --token TOKEN  an Entra access token with the admin role (GATEWAY_TOKEN; on loopback a dev token)
+  --json         print JSON instead of lines for people
+  -h, --help     print the command's usage
+exit codes: 0 done, 1 a finding or a failure the gateway reported, 2 bad input`;
+
+function stringOf(values: CommandContext['values'], name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function required(values: CommandContext['values'], name: string): string {
+  const value = stringOf(values, name);
+  if (value === undefined || value === '') throw new CliInputError(`--${name} is required`);
+  return value;
+}
+
+const KINDS: Record<string, DocumentKindName> = {
+  policy: 'policies',
+  policies: 'policies',
+  resource: 'resources',
+  resources: 'resources',
+};
+
+function kindOf(word: string | undefined): DocumentKindName {
+  const kind = word === undefined ? undefined : KINDS[word];
+  if (kind === undefined) throw new CliInputError('expected "policies" or "resources"');
+  return kind;
+}
+
+const COMMANDS: Record<string, Command> = {
+  apply: {
+    summary: 'make the gateway hold exactly what a file lists (validated first)',
+    usage: 'apply -f FILE [--prune] [--dry-run]',
+    options: {
+      file: { type: 'string', short: 'f' },
+      prune: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+    },
+    async run({ values, out, client }) {
+      const file = required(values, 'file');
+      const desired = readDesiredState(file);
+      // Everything is validated before anything is written: a bad document changes nothing.
+      const problems = validateDesiredState(desired, file);
+      if (problems.length > 0) throw new CliInputError(problems.join('\n'));
+      const plan = await planDesiredState(client(), desired, values.prune === true);
+      if (values['dry-run'] === true) {
+        if (out.json) out.value({ dryRun: true, changes: plan });
+        else out.line(describePlan(plan));
+        return 0;
+      }
+      const outcomes: { kind: string; id: string; change: string; outcome: string; error?: string }[] = [];
+      const symbol = { create: '+', update: '~', delete: '-', unchanged: '=' } as const;
+      const result = await executePlan(client(), plan, (change, outcome, error) => {
+        outcomes.push({
+          kind: change.kind,
+          id: change.id,
+          change: change.change,
+          outcome,
+          ...(error ? { error: error.message } : {}),
+        });
+        // Progress as it happens: a long apply is never silent.
+        if (!out.json) {
+          out.line(
+            `${symbol[change.change]} ${change.kind}/${change.id}: ${outcome}${error ? ` (${error.message})` : ''}`,
+          );
+        }
+      });
+      const unchanged = plan.filter((c) => c.change === 'unchanged').length;
+      const done = outcomes.filter((o) => o.outcome === 'done').length;
+      if (out.json) out.value({ ok: result.ok, outcomes, unchanged });
+      else
+        out.line(
+          result.ok
+            ? `${done} change(s), ${unchanged} unchanged`
+            : `stopped: ${done} of ${applicationOrder(plan).length} change(s) applied; the rest of the file is not in force`,
+        );
+      return result.ok ? 0 : 1;
+    },
+  },
+  validate: {
+    summary: 'check a policy file offline, as the gateway would (no gateway needed)',
+    usage: 'validate -f FILE',
+    options: { file: { type: 'string', short: 'f' } },
+    run({ values, out }) {
+      const file = required(values, 'file');
+      const desired = readDesiredState(file);
+      const problems = validateDesiredState(desired, file);
+      if (problems.length > 0) throw new CliInputError(problems.join('\n'));
+      const counts = { resources: desired.resources.length, policies: desired.policies.length };
+      if (out.json) out.value({ valid: true, ...counts });
+      else out.line(`${file}: valid (${counts.resources} resource(s), ${counts.policies} polic(ies))`);
+      return Promise.resolve(0);
+    },
+  },
+  get: {
+    summary: 'print what the gateway stores',
+    usage: 'get policies|resources',
+    options: {},
+    async run({ positionals, out, client }) {
+      const items = await client().list(kindOf(positionals[0]));
+      out.value(items);
+      return 0;
+    },
+  },
+  delete: {
+    summary: 'delete one policy or resource',
+    usage: 'delete policy|resource ID',
+    options: {},
+    async run({ positionals, out, client }) {
+      const kind = kindOf(positionals[0]);
+      const id = positionals[1];
+      if (id === undefined) throw new CliInputError('the id to delete is required');
+      await client().remove(kind, id);
+      if (out.json) out.value({ deleted: `${kind}/${id}` });
+      else out.line(`- ${kind}/${id}: deleted`);
+      return 0;
+    },
+  },
+  revoke: {
+    summary: 'revoke one SAS token (--sid), or every token of a user issued before a time (--oid)',
+    usage: 'revoke --sid SID | --oid OID [--before UNIX_SECONDS]',
+    options: { sid: { type: 'string' }, oid: { type: 'string' }, before: { type: 'string' } },
+    async run({ values, out, client }) {
+      const sid = stringOf(values, 'sid');
+      const oid = stringOf(values, 'oid');
+      if ((sid === undefined) === (oid === undefined))
+        throw new CliInputError('give exactly one of --sid and --oid');
+      const before = stringOf(values, 'before');
+      if (before !== undefined && (sid !== undefined || !/^\d{1,11}$/.test(before)))
+        throw new CliInputError('--before: unix seconds, with --oid only');
+      const stored = await client().revoke(
+        sid !== undefined
+          ? { sid }
+          : { oid: oid!, ...(before === undefined ? {} : { before: Number(before) }) },
+      );
+      if (out.json) out.value(stored);
+      else out.line(`revoked: ${(stored as { id: string }).id}`);
+      return 0;
+    },
+  },
+  audit: {
+    summary: 'read the audit trail (one page; --all for every page)',
+    usage: 'audit [--oid OID] [--from TIME] [--to TIME] [--limit N] [--all]',
+    options: {
+      oid: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      limit: { type: 'string' },
+      all: { type: 'boolean', default: false },
+    },
+    async run({ values, out, client }) {
+      const query: Record<string, string> = {};
+      for (const name of ['oid', 'from', 'to', 'limit']) {
+        const value = stringOf(values, name);
+        if (value !== undefined) query[name] = value;
+      }
+      const items: unknown[] = [];
+      for (let page = 0; ; page++) {
+        const answer = await client().audit(query);
+        items.push(...answer.items);
+        if (!out.json) for (const item of answer.items) out.line(JSON.stringify(item));
+        if (values.all !== true || answer.next === undefined || page > 10_000) break;
+        query.cursor = answer.next;
+      }
+      if (out.json) out.value(items);
+      return 0;
+    },
+  },
+  explain: {
+    summary: "ask the decision API why, for the token's caller",
+    usage: 'explain --resource NAME --action read|create|write|delete [--path /p]',
+    options: { resource: { type: 'string' }, action: { type: 'string' }, path: { type: 'string' } },
+    async run({ values, out, client }) {
+      out.value(
+        await client().authorize({
+          resource: required(values, 'resource'),
+          action: required(values, 'action'),
+          path: stringOf(values, 'path') ?? '/',
+        }),
+      );
+      return 0;
+    },
+  },
+  whatif: {
+    summary: 'the decision the gateway makes for a token carrying the given claims (admin)',
+    usage: 'whatif --resource NAME --action ACTION [--path /p] --claims \'{"roles":[...]}\'',
+    options: {
+      resource: { type: 'string' },
+      action: { type: 'string' },
+      path: { type: 'string' },
+      claims: { type: 'string' },
+    },
+    async run({ values, out, client }) {
+      let principal: unknown;
+      try {
+        principal = JSON.parse(required(values, 'claims'));
+      } catch (err) {
+        if (err instanceof CliInputError) throw err;
+        throw new CliInputError('--claims: not JSON');
+      }
+      if (typeof principal !== 'object' || principal === null || Array.isArray(principal))
+        throw new CliInputError('--claims: expected a JSON object of claims');
+      out.value(
+        await client().authorize({
+          resource: required(values, 'resource'),
+          action: required(values, 'action'),
+          path: stringOf(values, 'path') ?? '/',
+          principal: principal as Record<string, unknown>,
+        }),
+      );
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length));
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`);
+  return `usage: npm run -s gateway -- <command> [options]\ncommands:\n${lines.join('\n')}\n${GLOBAL_USAGE}`;
+}
+
+function commandUsage(command: Command): string {
+  return `usage: npm run -s gateway -- ${command.usage}\n${command.summary}\n${GLOBAL_USAGE}`;
 }
 
 function tokenFor(url: string, given: string | undefined): string {
   if (given) return given;
   if (!isLoopbackHost(new URL(url).hostname)) {
-    throw new Error(
+    throw new CliInputError(
       '--token (or GATEWAY_TOKEN) is required: an Entra access token with the gateway admin role',
     );
   }
@@ -97,63 +389,82 @@ function tokenFor(url: string, given: string | undefined): string {
   );
 }
 
-/** Runs one CLI invocation; returns the process exit code. */
+/**
+ * Runs one CLI invocation; returns the process exit code. `out` gets results (stdout), `err`
+ * errors and usage after bad input (stderr).
+ */
 export async function runCli(
   argv: readonly string[],
   out: (line: string) => void = console.log,
+  err: (line: string) => void = console.error,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      file: { type: 'string', short: 'f' },
-      prune: { type: 'boolean', default: false },
-      'dry-run': { type: 'boolean', default: false },
-      url: { type: 'string' },
-      token: { type: 'string' },
-      resource: { type: 'string' },
-      action: { type: 'string' },
-      path: { type: 'string' },
-    },
-  });
-  const url = values.url ?? process.env.GATEWAY_URL ?? 'http://127.0.0.1:7071';
-  const client = new AdminClient({
-    baseUrl: url,
-    token: tokenFor(url, values.token ?? process.env.GATEWAY_TOKEN),
-  });
-  const [command, target] = positionals;
-
-  if (command === 'apply' && values.file) {
-    const plan = await applyDesiredState(client, readDesiredState(values.file), {
-      prune: values.prune,
-      dryRun: values['dry-run'],
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? err : out)(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    err(`gateway: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  let parsed: { values: CommandContext['values']; positionals: string[] };
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      strict: true,
+      options: { ...GLOBAL_OPTIONS, ...command.options },
     });
-    out(describePlan(plan));
+  } catch (e) {
+    err(`gateway ${name}: ${e instanceof Error ? e.message : String(e)}\n${commandUsage(command)}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    out(commandUsage(command));
     return 0;
   }
-  if (command === 'get' && (target === 'policies' || target === 'resources')) {
-    out(JSON.stringify(await client.list(target), null, 2));
-    return 0;
-  }
-  if (command === 'explain' && values.resource && values.action) {
-    const decision = await client.authorize({
-      resource: values.resource,
-      action: values.action,
-      path: values.path ?? '/',
+  const json = values.json === true;
+  const output: Output = {
+    json,
+    line: out,
+    value: (value) => out(JSON.stringify(value, null, 2)),
+  };
+  const url = stringOf(values, 'url') ?? process.env.GATEWAY_URL ?? 'http://127.0.0.1:7071';
+  let client: AdminClient | undefined;
+  try {
+    try {
+      new URL(url);
+    } catch {
+      throw new CliInputError(`--url: not a URL: ${url}`);
+    }
+    return await command.run({
+      values,
+      positionals,
+      out: output,
+      client: () =>
+        (client ??= new AdminClient({
+          baseUrl: url,
+          token: tokenFor(url, stringOf(values, 'token') ?? process.env.GATEWAY_TOKEN),
+        })),
     });
-    out(JSON.stringify(decision, null, 2));
-    return 0;
+  } catch (e) {
+    const input = e instanceof CliInputError;
+    const message = e instanceof Error ? e.message : String(e);
+    if (json)
+      out(
+        JSON.stringify({
+          error: input ? 'bad input' : 'failed',
+          message,
+          ...(e instanceof AdminApiError ? { status: e.status, code: e.code } : {}),
+        }),
+      );
+    err(`gateway ${name}: ${message}`);
+    return input ? 2 : 1;
   }
-  out(USAGE);
-  return 2;
 }
 
 if (require.main === module) {
-  runCli(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err instanceof AdminApiError || err instanceof Error ? `gateway: ${err.message}` : err);
-      process.exit(1);
-    },
-  );
+  void runCli(process.argv.slice(2)).then((code) => process.exit(code));
 }

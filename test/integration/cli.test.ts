@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../src/cli/main';
@@ -18,10 +19,20 @@ describe('gateway CLI against the local stack', () => {
 
   afterAll(() => stack?.close());
 
-  async function cli(...args: string[]): Promise<{ code: number; out: string }> {
+  async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    return run(...args, '--url', stack.gatewayUrl!, '--token', token);
+  }
+
+  /** The CLI as given, with no --url or --token added. */
+  async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
     const lines: string[] = [];
-    const code = await runCli([...args, '--url', stack.gatewayUrl!, '--token', token], (l) => lines.push(l));
-    return { code, out: lines.join('\n') };
+    const errors: string[] = [];
+    const code = await runCli(
+      args,
+      (l) => lines.push(l),
+      (l) => errors.push(l),
+    );
+    return { code, out: lines.join('\n'), err: errors.join('\n') };
   }
 
   function file(name: string, text: string): string {
@@ -50,7 +61,9 @@ ${extraPolicy}`;
     expect(dry.out).toContain('+ policies/readers');
     expect((await cli('get', 'policies')).out).toBe('[]'); // dry run changed nothing
 
-    expect((await cli('apply', '-f', path)).out).toContain('2 change(s), 0 unchanged');
+    const applied = await cli('apply', '-f', path);
+    expect(applied.out).toContain('+ resources/orders: done');
+    expect(applied.out).toContain('2 change(s), 0 unchanged');
     expect((await cli('apply', '-f', path)).out).toBe('0 change(s), 2 unchanged');
   });
 
@@ -93,21 +106,145 @@ ${extraPolicy}`;
   });
 
   it.each([
-    ['an unknown top-level key', 'x.yaml', 'rules: []', /unknown top-level key "rules"/],
+    ['an unknown top-level key', 'x.yaml', 'rules: []', /x\.yaml: unknown top-level key "rules"/],
     ['a list at the top', 'y.yaml', '- a', /expected an object/],
-    ['an entry without an id', 'z.yaml', 'policies: [{ effect: allow }]', /string "id"/],
-  ])('refuses a file with %s', async (_case, name, text, message) => {
-    await expect(cli('apply', '-f', file(name, text))).rejects.toThrow(message);
-  });
-
-  it('reports an invalid document with the field the gateway names', async () => {
-    const bad = file('bad.yaml', 'policies: [{ id: p, effect: allow, resource: orders, actions: [steal] }]');
-    await expect(cli('apply', '-f', bad)).rejects.toMatchObject({ status: 400, code: 'ERR_VALIDATION' });
-  });
-
-  it('prints usage for an unknown command', async () => {
-    const res = await cli('frobnicate');
+    ['an entry without an id', 'z.yaml', 'policies: [{ effect: allow }]', /policies\[0\] id:/],
+    ['text that is not YAML', 'w.yaml', 'policies: [', /not YAML or JSON/],
+  ])('refuses a file with %s: exit 2, nothing written', async (_case, name, text, message) => {
+    const res = await cli('apply', '-f', file(name, text));
     expect(res.code).toBe(2);
-    expect(res.out).toContain('usage:');
+    expect(res.err).toMatch(message);
+  });
+
+  it('validates every document before writing any, with --dry-run too, naming file, entry and field', async () => {
+    const before = (await cli('get', 'policies')).out;
+    const bad = file(
+      'bad.yaml',
+      `${yaml()}  - id: thief
+    effect: allow
+    resource: orders
+    actions: [steal]
+`,
+    );
+    for (const args of [
+      ['apply', '-f', bad],
+      ['apply', '-f', bad, '--dry-run'],
+      ['validate', '-f', bad],
+    ]) {
+      const res = await cli(...args);
+      expect({ args, code: res.code }).toEqual({ args, code: 2 });
+      expect(res.err).toMatch(/bad\.yaml: policies\[1\] \(thief\) actions/);
+    }
+    expect((await cli('get', 'policies')).out).toBe(before);
+  });
+
+  it('reports each document of a failed apply: which were applied, which failed, which were not attempted', async () => {
+    // Valid in shape; the gateway refuses the upstream host (not in DOWNSTREAM_ALLOWED_HOSTS).
+    const path = file(
+      'partial.yaml',
+      `resources:
+  - name: good
+    upstream: ${stack.orders.url}/api/orders
+    auth: { type: none }
+` +
+        `  - name: outside
+    upstream: https://evil.example.net/api
+    auth: { type: none }
+` +
+        `policies:
+  - id: later
+    effect: allow
+    resource: good
+    actions: [read]
+`,
+    );
+    const res = await cli('apply', '-f', path);
+    expect(res.code).toBe(1);
+    expect(res.out).toContain('+ resources/good: done');
+    expect(res.out).toMatch(/\+ resources\/outside: failed \(.*ERR_VALIDATION/);
+    expect(res.out).toContain('+ policies/later: not attempted');
+    expect(res.out).toContain('stopped: 1 of 3 change(s) applied');
+    const json = await cli('apply', '-f', path, '--json');
+    expect(JSON.parse(json.out)).toMatchObject({
+      ok: false,
+      outcomes: [
+        { id: 'outside', outcome: 'failed' },
+        { id: 'later', outcome: 'not attempted' },
+      ],
+    });
+    await cli('delete', 'resource', 'good');
+  });
+
+  it('prints usage: --help and help exit 0, each command has its own, a bare or unknown command exits 2', async () => {
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const res = await run(...args);
+      expect({ args, code: res.code }).toEqual({ args, code: 0 });
+      expect(res.out).toMatch(/^usage: npm run -s gateway -- <command>/);
+    }
+    for (const command of ['apply', 'validate', 'get', 'delete', 'revoke', 'audit', 'explain', 'whatif']) {
+      const res = await run(command, '--help');
+      expect({ command, code: res.code }).toEqual({ command, code: 0 });
+      expect(res.out).toContain(`usage: npm run -s gateway -- ${command}`);
+    }
+    expect((await run()).code).toBe(2);
+    const unknown = await run('frobnicate');
+    expect([unknown.code, unknown.err]).toEqual([2, expect.stringContaining('unknown command "frobnicate"')]);
+    const flag = await run('get', 'policies', '--colour');
+    expect([flag.code, flag.err]).toEqual([2, expect.stringContaining("Unknown option '--colour'")]);
+  });
+
+  it('says when the gateway cannot be reached (exit 1), and takes the banner URL with /api', async () => {
+    // A port nothing listens on: taken, then let go.
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const down = await run('get', 'policies', '--url', `http://127.0.0.1:${closed}`, '--token', token);
+    expect(down.code).toBe(1);
+    expect(down.err).toContain(`cannot reach the gateway at http://127.0.0.1:${closed}/api (ECONNREFUSED)`);
+    const banner = await run('get', 'policies', '--url', `${stack.gatewayUrl!}/api`, '--token', token);
+    expect(banner.code).toBe(0);
+    expect((await run('get', 'policies', '--url', 'not a url')).code).toBe(2);
+  });
+
+  it('deletes, revokes, reads the audit trail and answers a what-if', async () => {
+    const path = file('d.yaml', yaml());
+    expect((await cli('apply', '-f', path)).code).toBe(0);
+    const deleted = await cli('delete', 'policy', 'readers');
+    expect([deleted.code, deleted.out]).toEqual([0, '- policies/readers: deleted']);
+    expect((await cli('delete', 'policy', 'readers')).code).toBe(1); // 404 from the gateway
+
+    const revoked = await cli('revoke', '--oid', '0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6', '--json');
+    expect(JSON.parse(revoked.out)).toMatchObject({ kind: 'oid' });
+    expect((await cli('revoke', '--sid', 'x', '--oid', 'y')).code).toBe(2);
+    expect((await cli('revoke', '--sid', 'short')).code).toBe(1); // the gateway's 400
+
+    await stack.gateway!.auditLog.flush();
+    const audit = await cli('audit', '--limit', '5', '--json');
+    expect(audit.code).toBe(0);
+    expect((JSON.parse(audit.out) as unknown[]).length).toBeGreaterThan(0);
+
+    expect((await cli('apply', '-f', path)).code).toBe(0);
+    const whatif = await cli(
+      'whatif',
+      '--resource',
+      'orders',
+      '--action',
+      'read',
+      '--claims',
+      '{"roles":["Orders.Reader"],"oid":"u1","tid":"9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01"}',
+    );
+    expect(JSON.parse(whatif.out)).toMatchObject({ allowed: true, policies: ['readers'] });
+    expect((await cli('whatif', '--resource', 'orders', '--action', 'read', '--claims', '[1]')).code).toBe(2);
+  });
+
+  it('validates a file offline, with no gateway', async () => {
+    const res = await run('validate', '-f', file('v.yaml', yaml()), '--url', 'http://127.0.0.1:1');
+    expect([res.code, res.out]).toEqual([
+      0,
+      expect.stringMatching(/valid \(1 resource\(s\), 1 polic\(ies\)\)/),
+    ]);
   });
 });
