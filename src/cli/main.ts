@@ -165,6 +165,21 @@ function required(values: CommandContext['values'], name: string): string {
   return value;
 }
 
+/** What `explain` and `whatif` ask the decision API about. */
+const DECISION_OPTIONS = {
+  resource: { type: 'string' },
+  action: { type: 'string' },
+  path: { type: 'string' },
+} as const;
+
+function decisionQuery(values: CommandContext['values']): { resource: string; action: string; path: string } {
+  return {
+    resource: required(values, 'resource'),
+    action: required(values, 'action'),
+    path: stringOf(values, 'path') ?? '/',
+  };
+}
+
 const KINDS: Record<string, DocumentKindName> = {
   policy: 'policies',
   policies: 'policies',
@@ -320,27 +335,16 @@ const COMMANDS: Record<string, Command> = {
   explain: {
     summary: "ask the decision API why, for the token's caller",
     usage: 'explain --resource NAME --action read|create|write|delete [--path /p]',
-    options: { resource: { type: 'string' }, action: { type: 'string' }, path: { type: 'string' } },
+    options: DECISION_OPTIONS,
     async run({ values, out, client }) {
-      out.value(
-        await client().authorize({
-          resource: required(values, 'resource'),
-          action: required(values, 'action'),
-          path: stringOf(values, 'path') ?? '/',
-        }),
-      );
+      out.value(await client().authorize(decisionQuery(values)));
       return 0;
     },
   },
   whatif: {
     summary: 'the decision the gateway makes for a token carrying the given claims (admin)',
     usage: 'whatif --resource NAME --action ACTION [--path /p] --claims \'{"roles":[...]}\'',
-    options: {
-      resource: { type: 'string' },
-      action: { type: 'string' },
-      path: { type: 'string' },
-      claims: { type: 'string' },
-    },
+    options: { ...DECISION_OPTIONS, claims: { type: 'string' } },
     async run({ values, out, client }) {
       let principal: unknown;
       try {
@@ -353,9 +357,7 @@ const COMMANDS: Record<string, Command> = {
         throw new CliInputError('--claims: expected a JSON object of claims');
       out.value(
         await client().authorize({
-          resource: required(values, 'resource'),
-          action: required(values, 'action'),
-          path: stringOf(values, 'path') ?? '/',
+          ...decisionQuery(values),
           principal: principal as Record<string, unknown>,
         }),
       );

@@ -40,16 +40,13 @@ async function closingServer(closeNth: (requestOfConnection: number) => boolean)
 }
 
 const key = Buffer.alloc(64, 3).toString('base64');
+const writerFor = (endpoint: string) =>
+  new CosmosDocuments({ endpoint, database: 'd', auth: { key }, clock: systemClock });
 
 describe('CosmosDocuments.create on connections the server closes', () => {
   it('sends a create once more, at once, on a fresh connection when the kept-alive one was closed', async () => {
     const server = await closingServer((n) => n === 2);
-    const documents = new CosmosDocuments({
-      endpoint: server.endpoint,
-      database: 'd',
-      auth: { key },
-      clock: systemClock,
-    });
+    const documents = writerFor(server.endpoint);
     try {
       await expect(documents.create('audit', 'pk', '{"id":"a"}')).resolves.toBe(true);
       // The connection back in the pool, idle: the next create is written on it.
@@ -64,12 +61,7 @@ describe('CosmosDocuments.create on connections the server closes', () => {
 
   it('resends only once: a server that closes every connection fails the create with the socket error', async () => {
     const server = await closingServer(() => true);
-    const documents = new CosmosDocuments({
-      endpoint: server.endpoint,
-      database: 'd',
-      auth: { key },
-      clock: systemClock,
-    });
+    const documents = writerFor(server.endpoint);
     try {
       await expect(documents.create('audit', 'pk', '{"id":"a"}')).rejects.toMatchObject({
         code: 'UND_ERR_SOCKET',
