@@ -87,6 +87,14 @@ export function validateDesiredState(desired: DesiredState, source: string): str
   return problems;
 }
 
+/** Reads a file and validates every document of it; bad input (exit 2) names each problem. */
+function readValidDesiredState(file: string): DesiredState {
+  const desired = readDesiredState(file);
+  const problems = validateDesiredState(desired, file);
+  if (problems.length > 0) throw new CliInputError(problems.join('\n'));
+  return desired;
+}
+
 /** Plans (and unless `dryRun`, applies) a desired state through the admin API. */
 export async function applyDesiredState(
   client: AdminClient,
@@ -203,11 +211,8 @@ const COMMANDS: Record<string, Command> = {
       'dry-run': { type: 'boolean', default: false },
     },
     async run({ values, out, client }) {
-      const file = required(values, 'file');
-      const desired = readDesiredState(file);
       // Everything is validated before anything is written: a bad document changes nothing.
-      const problems = validateDesiredState(desired, file);
-      if (problems.length > 0) throw new CliInputError(problems.join('\n'));
+      const desired = readValidDesiredState(required(values, 'file'));
       const plan = await planDesiredState(client(), desired, values.prune === true);
       if (values['dry-run'] === true) {
         if (out.json) out.value({ dryRun: true, changes: plan });
@@ -249,9 +254,7 @@ const COMMANDS: Record<string, Command> = {
     options: { file: { type: 'string', short: 'f' } },
     run({ values, out }) {
       const file = required(values, 'file');
-      const desired = readDesiredState(file);
-      const problems = validateDesiredState(desired, file);
-      if (problems.length > 0) throw new CliInputError(problems.join('\n'));
+      const desired = readValidDesiredState(file);
       const counts = { resources: desired.resources.length, policies: desired.policies.length };
       if (out.json) out.value({ valid: true, ...counts });
       else out.line(`${file}: valid (${counts.resources} resource(s), ${counts.policies} polic(ies))`);
