@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.local/**', '*.js', '*.mjs'] },
+  { ignores: ['**/dist/**', 'node_modules/**', 'coverage/**', '.local/**', '*.js', '*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -20,7 +20,7 @@ export default tseslint.config(
   {
     // ESM tests run by node --test (clients jest cannot load), and the helper runner that must run
     // before anything is compiled: plain JavaScript, no type information.
-    files: ['test/esm/**/*.mjs', 'scripts/**/*.mjs'],
+    files: ['test/esm/**/*.mjs', 'scripts/**/*.mjs', 'packages/*/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** What tsconfig.build.json compiles, and the configs themselves. */
-const SOURCE_DIRS = ['src', 'functions', 'samples', 'bench', 'scripts', 'loadtest'];
+const SOURCE_DIRS = ['src', 'functions', 'samples', 'bench', 'scripts', 'loadtest', 'packages'];
 const CONFIGS = ['tsconfig.json', 'tsconfig.build.json'];
 
 /** The newest TypeScript source (or config) and its mtime. */
@@ -33,8 +33,9 @@ function newestSource() {
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.ts')) consider(path);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'dist' && entry.name !== 'node_modules') walk(path);
+      } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) consider(path);
     }
   };
   for (const dir of SOURCE_DIRS) if (existsSync(join(ROOT, dir))) walk(join(ROOT, dir));

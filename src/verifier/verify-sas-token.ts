@@ -82,7 +82,7 @@ function checkSkew(skew: number | undefined): number {
  * @example A downstream Azure Function (`SAS_SIGNING_KEYS` copied from the gateway's Key Vault):
  * ```ts
  * import { app } from '@azure/functions';
- * import { parseSigningKeys, verifySasToken, VerifierError } from 'entra-functions-gateway/verifier';
+ * import { parseSigningKeys, verifySasToken, VerifierError } from '../verifier';
  *
  * const keys = parseSigningKeys(process.env.SAS_SIGNING_KEYS!);
  * app.http('orders', { route: 'orders/{*path}', handler: async (request) => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 export const ROOT = join(__dirname, '../..');
 
 /** What tsconfig.build.json compiles into dist/. */
-const SOURCE_DIRS = ['src', 'functions', 'samples', 'bench', 'scripts', 'loadtest'];
+const SOURCE_DIRS = ['src', 'functions', 'samples', 'bench', 'scripts', 'loadtest', 'packages'];
 const CONFIG_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package.json'];
 const STAMP = join(ROOT, 'dist/.sources.sha256');
 const LOCK = join(ROOT, 'dist/.build.lock');
@@ -22,8 +22,9 @@ function sourceHash(): string {
       a.name < b.name ? -1 : 1,
     )) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (/\.(ts|js|json|yaml)$/.test(entry.name)) hash.update(`${path}\n`).update(readFileSync(path));
+      if (entry.isDirectory()) {
+        if (entry.name !== 'dist' && entry.name !== 'node_modules') walk(path);
+      } else if (/\.(ts|js|json|yaml)$/.test(entry.name)) hash.update(`${path}\n`).update(readFileSync(path));
     }
   };
   for (const dir of SOURCE_DIRS) walk(join(ROOT, dir));
