@@ -188,6 +188,9 @@ log "waiting for $gateway_url/api/health"
 if ! retry 30 10 healthy; then
   warn "the gateway is not healthy yet: az functionapp log / Application Insights say why (docs/deploy.md#troubleshooting)"
 fi
+if [[ -z "$policies" ]]; then
+  warn "no policy file (--policies FILE): the gateway holds no resource and no policy and denies every request until you apply some (docs/deploy.md)"
+fi
 if [[ -n "$policies" ]]; then
   log "applying $policies"
   # The token goes through the environment, not the command line (visible to other users).

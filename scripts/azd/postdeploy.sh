@@ -12,6 +12,9 @@ log "waiting for $GATEWAY_URL/api/health"
 retry 30 10 healthy || warn 'the gateway is not healthy yet: docs/deploy.md#troubleshooting'
 policies="${POLICIES_FILE:-}"
 if [[ -z "$policies" && -f samples/policies.yaml ]]; then policies=samples/policies.yaml; fi
+if [[ -z "$policies" ]]; then
+  warn 'no POLICIES_FILE: the gateway holds no resource and no policy and denies every request until you apply some (docs/deploy.md)'
+fi
 if [[ -n "$policies" ]]; then
   resource="${ENTRA_AUDIENCES%%,*}"
   token=$(az account get-access-token --resource "$resource" --query accessToken --output tsv)
