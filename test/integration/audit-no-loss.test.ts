@@ -16,25 +16,11 @@ import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../src/host/local/e
 import { MemoryLogger } from '../../src/logger';
 import { CONTAINERS, createCosmosClient, ensureContainers } from '../../src/store/cosmos';
 import { CosmosDocuments } from '../../src/store/cosmos-documents';
+import { auditInput } from '../helpers/audit';
 
 const DATABASE = 'audit-no-loss';
 
-const input = (correlationId: string, oid: string): AuditInput => ({
-  correlationId,
-  operation: 'proxy',
-  oid,
-  tid: 't',
-  azp: 'a',
-  credential: 'entra',
-  resource: 'orders',
-  action: 'read',
-  path: '/x',
-  decision: 'allow',
-  policies: [],
-  reasonCode: 'ALLOWED',
-  status: 200,
-  latencyMs: 1,
-});
+const input = (correlationId: string, oid: string): AuditInput => auditInput({ correlationId, oid });
 
 /** What a create does: store and answer, fail before sending, or store and lose the answer. */
 type CreateFate = 'ok' | 'refused' | 'answer-lost';

@@ -15,26 +15,13 @@ import { isGatewayError } from '../../src/errors';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../src/host/local/embedded-cosmos';
 import { CONTAINERS, createCosmosClient, ensureContainers } from '../../src/store/cosmos';
 import { CosmosDocuments } from '../../src/store/cosmos-documents';
+import { auditInput } from '../helpers/audit';
 
 const T0 = Date.UTC(2026, 10, 20, 10);
 const HOUR = 3_600_000;
 
-const input = (oid: string, n: number): AuditInput => ({
-  correlationId: `${oid}-${n}`,
-  operation: 'proxy',
-  oid,
-  tid: 't',
-  azp: 'a',
-  credential: 'sas',
-  resource: 'orders',
-  action: 'read',
-  path: '/x',
-  decision: 'allow',
-  policies: [],
-  reasonCode: 'ALLOWED',
-  status: 200,
-  latencyMs: 2,
-});
+const input = (oid: string, n: number): AuditInput =>
+  auditInput({ correlationId: `${oid}-${n}`, oid, credential: 'sas', latencyMs: 2 });
 
 describe('Cosmos audit store on the embedded server', () => {
   let cosmos: EmbeddedCosmos;

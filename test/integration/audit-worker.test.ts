@@ -16,26 +16,13 @@ import { CosmosAuditStore } from '../../src/audit/cosmos-audit-store';
 import { startEmbeddedCosmos, type EmbeddedCosmos } from '../../src/host/local/embedded-cosmos';
 import { CONTAINERS, createCosmosClient, ensureContainers } from '../../src/store/cosmos';
 import { ensureBuilt, ROOT } from '../helpers/dist';
+import { auditInput } from '../helpers/audit';
 
 const T0 = Date.UTC(2026, 10, 20, 10);
 const DATABASE = 'audit-worker-test';
 
-const input = (n: number): AuditInput => ({
-  correlationId: `c-${n}`,
-  operation: 'proxy',
-  oid: `user-${n % 3}`,
-  tid: 't',
-  azp: 'a',
-  credential: 'entra',
-  resource: 'orders',
-  action: 'read',
-  path: '/x',
-  decision: 'allow',
-  policies: ['p'],
-  reasonCode: 'ALLOWED',
-  status: 200,
-  latencyMs: 1,
-});
+const input = (n: number): AuditInput =>
+  auditInput({ correlationId: `c-${n}`, oid: `user-${n % 3}`, policies: ['p'] });
 
 describe('the audit writer thread', () => {
   let cosmos: EmbeddedCosmos;

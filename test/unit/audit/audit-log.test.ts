@@ -11,23 +11,10 @@ import {
 } from '../../../src/audit/audit-record';
 import { ManualClock } from '../../../src/clock';
 import { MemoryLogger } from '../../../src/logger';
+import { auditInput } from '../../helpers/audit';
 
-const input = (n: number, oid: string | null = 'user-1'): AuditInput => ({
-  correlationId: `c-${n}`,
-  operation: 'authorize',
-  oid,
-  tid: 't',
-  azp: 'a',
-  credential: 'entra',
-  resource: 'orders',
-  action: 'read',
-  path: '/customers/1',
-  decision: 'allow',
-  policies: ['p'],
-  reasonCode: 'ALLOWED',
-  status: 200,
-  latencyMs: 1,
-});
+const input = (n: number, oid: string | null = 'user-1'): AuditInput =>
+  auditInput({ correlationId: `c-${n}`, operation: 'authorize', oid, path: '/customers/1', policies: ['p'] });
 
 function setup(maxQueue = 5, batchSize = 2) {
   const sink = new MemoryAuditSink();
