@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Rotates the SAS signing key ring in Key Vault (secret sas-signing-keys, value
-# "name=base64,name2=base64": the first key signs, every key verifies), in three steps that
-# never invalidate a token still in use:
+# Rotates a signing key ring in Key Vault, in three steps that never invalidate a credential
+# still in use. Two rings (--ring):
 #
-#   1. add [NAME]     a new key goes in SECOND place: every instance learns to verify it while
-#                     the old key still signs (default name: k<n+1>)
-#   2. promote NAME   the key moves to FIRST place: new tokens are signed with it; tokens signed
-#                     with the old key still verify
-#   3. retire NAME    the old key is removed, once SAS_MAX_TTL_SECONDS have passed since the
-#                     promotion (every token it signed has expired); --force skips that check
+#   sas        secret sas-signing-keys (SAS_SIGNING_KEYS, "name=base64,...": the first key signs
+#              SAS tokens, every key verifies them); keys k1, k2, ...
+#   statement  secret statement-signing-keys (STATEMENT_SIGNING_KEYS, EC P-256 PKCS#8 keys: the
+#              first signs x-gateway-principal, every key is published in the JWKS); keys s1, s2,
+#              ... (scripts/rotate-statement-key.sh runs this one)
+#
+#   1. add [NAME]     a new key goes in SECOND place: every instance learns to verify it (and
+#                     downstreams see it in the JWKS) while the old key still signs
+#   2. promote NAME   the key moves to FIRST place and signs. For statements, only once
+#                     downstreams' JWKS caches (5 min) have seen it since the add; --force skips
+#   3. retire NAME    the old key is removed, once everything it signed has expired: SAS tokens
+#                     SAS_MAX_TTL_SECONDS after the promotion, statements 60 s; --force skips
 #   show              key names and which one signs (never a secret)
 #
-#   scripts/rotate-sas-key.sh -g RESOURCE_GROUP [-n ENV_NAME] add|promote|retire|show [NAME]
+#   scripts/rotate-sas-key.sh -g RESOURCE_GROUP [-n ENV_NAME] [--ring sas|statement] add|promote|retire|show [NAME]
 #
 # Options: -g/--resource-group [AZURE_RESOURCE_GROUP], -n/--name environment [AZURE_ENV_NAME]
 # (default gateway; the vault and app come from deployment gateway-<name>), or give them:
-# --vault-name NAME, --app NAME. --force: retire before the wait is over.
-# After each change the Function App re-reads its Key Vault reference (an app setting write and
+# --vault-name NAME, --app NAME. --force: promote or retire before the wait is over.
+# After each change the Function App re-reads its Key Vault references (an app setting write and
 # a restart), so instances pick the change up within a minute or two.
 # Needs: az (Key Vault Secrets Officer on the vault: scripts/deploy.sh grants it to the
 # deploying principal), openssl, node.
@@ -30,10 +35,11 @@ resource_group="${AZURE_RESOURCE_GROUP:-}"
 vault_name=''
 app_name=''
 force=false
+ring_kind=sas
 command=''
 key_name=''
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '2,31p' "${ROTATE_SCRIPT:-$0}" | sed 's/^# \{0,1\}//' >&2; }
 
 while (($# > 0)); do
   case "$1" in
@@ -42,6 +48,7 @@ while (($# > 0)); do
     --vault-name) vault_name=${2:?$1 needs a value}; shift 2 ;;
     --app) app_name=${2:?$1 needs a value}; shift 2 ;;
     --force) force=true; shift ;;
+    --ring) ring_kind=${2:?$1 needs a value}; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     add | promote | retire | show) command=$1; shift ;;
     -*) usage; die "unknown option $1" ;;
@@ -49,6 +56,11 @@ while (($# > 0)); do
   esac
 done
 [[ -n "$command" ]] || { usage; die 'give a step: add, promote, retire or show'; }
+case "$ring_kind" in
+  sas) secret_name=$SAS_SECRET_NAME prefix=k ;;
+  statement) secret_name=$STATEMENT_SECRET_NAME prefix=s ;;
+  *) die '--ring must be sas or statement' ;;
+esac
 [[ -n "$resource_group" ]] || die '--resource-group is required'
 [[ -z "$key_name" || "$key_name" =~ $SAS_KEY_NAME_PATTERN ]] || die "key name must match $SAS_KEY_NAME_PATTERN"
 
@@ -62,9 +74,9 @@ if [[ -z "$vault_name" || -z "$app_name" ]]; then
 fi
 
 # --- the ring, in memory only ---------------------------------------------------------------------
-ring=$(az keyvault secret show --vault-name "$vault_name" --name "$SAS_SECRET_NAME" --query value --output tsv)
-[[ -n "$ring" ]] || die "$SAS_SECRET_NAME in $vault_name is empty"
-tag() { az keyvault secret show --vault-name "$vault_name" --name "$SAS_SECRET_NAME" --query "tags.$1" --output tsv; }
+ring=$(az keyvault secret show --vault-name "$vault_name" --name "$secret_name" --query value --output tsv)
+[[ -n "$ring" ]] || die "$secret_name in $vault_name is empty"
+tag() { az keyvault secret show --vault-name "$vault_name" --name "$secret_name" --query "tags.$1" --output tsv; }
 
 names=()
 entries=()
@@ -75,7 +87,7 @@ for pair in "${pairs[@]}"; do
   names+=("${pair%%=*}")
   entries+=("$pair")
 done
-((${#names[@]} > 0)) || die "$SAS_SECRET_NAME holds no name=base64 pair"
+((${#names[@]} > 0)) || die "$secret_name holds no name=base64 pair"
 signer=${names[0]}
 
 index_of() { # index_of NAME: position in the ring, or -1
@@ -89,9 +101,18 @@ index_of() { # index_of NAME: position in the ring, or -1
   printf '%s' -1
 }
 join_ring() { local IFS=','; printf '%s' "$*"; }
-save() { # save RING SIGNER [promotedAt]: a new secret version, then make the app re-read it
-  write_key_ring "$vault_name" "$1" --tags "signer=$2" "promotedAt=${3:-$(tag promotedAt)}"
+save() { # save RING SIGNER [promotedAt [addedAt]]: a new secret version, then make the app re-read it
+  write_secret "$vault_name" "$secret_name" "$1" \
+    --tags "signer=$2" "promotedAt=${3:-$(tag promotedAt)}" "addedAt=${4:-$(tag addedAt)}"
   refresh_key_vault_references "$resource_group" "$app_name"
+}
+new_key() { if [[ "$ring_kind" == sas ]]; then new_sas_secret; else new_statement_key; fi; }
+# must_wait SECONDS_SINCE WHAT: refuses (unless --force) until the tag's time plus the wait.
+must_wait() {
+  local since=$1 wait=$2 what=$3 now
+  now=$(date +%s)
+  [[ "$force" == true ]] || ((now >= since + wait)) ||
+    die "$what for $((since + wait - now))s more; wait, or --force"
 }
 
 case "$command" in
@@ -107,15 +128,15 @@ case "$command" in
     if [[ -z "$key_name" ]]; then
       highest=0
       for name in "${names[@]}"; do
-        if [[ "$name" =~ ^k([0-9]+)$ ]] && ((BASH_REMATCH[1] > highest)); then highest=${BASH_REMATCH[1]}; fi
+        if [[ "$name" =~ ^$prefix([0-9]+)$ ]] && ((BASH_REMATCH[1] > highest)); then highest=${BASH_REMATCH[1]}; fi
       done
-      key_name="k$((highest + 1))"
+      key_name="$prefix$((highest + 1))"
     fi
     [[ $(index_of "$key_name") == -1 ]] || die "the ring already holds $key_name"
-    new_entries=("${entries[0]}" "$key_name=$(new_sas_secret)")
+    new_entries=("${entries[0]}" "$key_name=$(new_key)")
     if ((${#entries[@]} > 1)); then new_entries+=("${entries[@]:1}"); fi
-    save "$(join_ring "${new_entries[@]}")" "$signer"
-    log "added $key_name (verifies; $signer still signs). Next: $0 -g $resource_group -n $env_name promote $key_name"
+    save "$(join_ring "${new_entries[@]}")" "$signer" "" "$(date +%s)"
+    log "added $key_name (verifies; $signer still signs). Next: $0 -g $resource_group -n $env_name --ring $ring_kind promote $key_name"
     ;;
 
   promote)
@@ -123,12 +144,18 @@ case "$command" in
     i=$(index_of "$key_name")
     [[ "$i" != -1 ]] || die "the ring has no $key_name (it has: ${names[*]})"
     [[ "$i" != 0 ]] || die "$key_name already signs"
+    if [[ "$ring_kind" == statement ]]; then
+      # Downstreams cache the JWKS for 5 minutes: a statement signed with a key they have not
+      # fetched yet would fail there. A margin for instances that learned of the key late.
+      added=$(tag addedAt)
+      must_wait "${added:-0}" 600 "downstreams may not have $key_name in their JWKS cache"
+    fi
     new_entries=("${entries[$i]}")
     for j in "${!entries[@]}"; do
       if [[ "$j" != "$i" ]]; then new_entries+=("${entries[$j]}"); fi
     done
     save "$(join_ring "${new_entries[@]}")" "$key_name" "$(date +%s)"
-    log "$key_name signs now. After SAS_MAX_TTL_SECONDS: $0 -g $resource_group -n $env_name retire $signer"
+    log "$key_name signs now. Once what $signer signed has expired: $0 -g $resource_group -n $env_name --ring $ring_kind retire $signer"
     ;;
 
   retire)
@@ -137,14 +164,18 @@ case "$command" in
     [[ "$i" != -1 ]] || die "the ring has no $key_name (it has: ${names[*]})"
     [[ "$i" != 0 ]] || die "$key_name signs: promote another key first"
     if [[ "$force" == false ]]; then
-      max_ttl=$(az functionapp config appsettings list --resource-group "$resource_group" --name "$app_name" \
-        --query "[?name=='SAS_MAX_TTL_SECONDS'].value | [0]" --output tsv)
+      # Everything the old key signed must have expired, with a margin for instances that picked
+      # up the promotion late: SAS tokens live SAS_MAX_TTL_SECONDS, statements 60 s.
+      if [[ "$ring_kind" == sas ]]; then
+        lifetime=$(az functionapp config appsettings list --resource-group "$resource_group" --name "$app_name" \
+          --query "[?name=='SAS_MAX_TTL_SECONDS'].value | [0]" --output tsv)
+        what="tokens signed with $key_name may still be valid (SAS_MAX_TTL_SECONDS after the promotion)"
+      else
+        lifetime=60
+        what="statements signed with $key_name may still be valid (60 s after the promotion)"
+      fi
       promoted=$(tag promotedAt)
-      # A margin for instances that picked up the promotion late.
-      wait_until=$((${promoted:-0} + ${max_ttl:-3600} + 300))
-      now=$(date +%s)
-      ((now >= wait_until)) ||
-        die "tokens signed with $key_name may still be valid for $((wait_until - now))s (SAS_MAX_TTL_SECONDS after the promotion); wait, or --force"
+      must_wait "${promoted:-0}" "$((${lifetime:-3600} + 300))" "$what"
     fi
     new_entries=()
     for j in "${!entries[@]}"; do

@@ -162,6 +162,70 @@ describe('scripts/rotate-sas-key.sh', () => {
   });
 });
 
+describe('scripts/rotate-statement-key.sh (rotate-sas-key.sh --ring statement)', () => {
+  let state: string;
+
+  beforeEach(() => {
+    state = mkdtempSync(join(tmpdir(), 'rotate-statement-'));
+    writeFileSync(join(state, 'az'), FAKE_AZ);
+    chmodSync(join(state, 'az'), 0o755);
+    writeFileSync(join(state, 'secret'), statementKeySetting([generateStatementKey('s1')]));
+    writeFileSync(join(state, 'tag.signer'), 's1');
+    writeFileSync(join(state, 'tag.promotedAt'), '0');
+  });
+  afterEach(() => rmSync(state, { recursive: true, force: true }));
+
+  const rotate = (...args: string[]) =>
+    spawnSync('bash', [join(SCRIPTS, 'rotate-statement-key.sh'), '-g', 'rg-test', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${state}:${process.env.PATH ?? ''}`, FAKE_AZ_STATE: state },
+    });
+  const ring = () => readFileSync(join(state, 'secret'), 'utf8');
+  /** The names of the keys the gateway's own config loader reads from the ring, signing key first. */
+  const gatewayKeys = () =>
+    loadConfig(
+      {
+        ENTRA_AUTHORITY: 'https://login.microsoftonline.com',
+        ENTRA_TENANT_ID: '11111111-1111-1111-1111-111111111111',
+        ENTRA_AUDIENCES: 'api://gateway',
+        COSMOS_ENDPOINT: 'https://cosmos.example.net',
+        DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
+        SAS_SIGNING_KEYS: `k1=${Buffer.alloc(32, 1).toString('base64')}`,
+        STATEMENT_SIGNING_KEYS: ring(),
+      },
+      { mode: 'functions' },
+    ).statement.signingKeys.map((k) => k.name);
+
+  it('adds an EC P-256 key second, promotes it only after the JWKS caches had it, retires the old one after a statement life', () => {
+    let run = rotate('add');
+    expect([run.status, run.stderr]).toEqual([0, expect.not.stringMatching(/error/)]);
+    expect(gatewayKeys()).toEqual(['s1', 's2']);
+
+    // Added a moment ago: downstreams may not have s2 in their JWKS cache yet.
+    run = rotate('promote', 's2');
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/JWKS cache/);
+    expect(gatewayKeys()).toEqual(['s1', 's2']);
+    expect(rotate('promote', 's2', '--force').status).toBe(0);
+    expect(gatewayKeys()).toEqual(['s2', 's1']);
+
+    run = rotate('retire', 's1');
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/statements signed with s1 may still be valid/);
+    expect(rotate('retire', 's1', '--force').status).toBe(0);
+    expect(gatewayKeys()).toEqual(['s2']);
+  });
+
+  it('prints its usage with --help, and never passes a key on a command line', () => {
+    const help = rotate('--help');
+    expect(help.status).toBe(0);
+    expect(help.stderr).toMatch(/--ring sas\|statement/);
+    rotate('add');
+    const calls = readFileSync(join(state, 'calls.log'), 'utf8');
+    for (const pair of ring().split(',')) expect(calls).not.toContain(pair.slice(pair.indexOf('=') + 1));
+  });
+});
+
 describe('.funcignore', () => {
   const lines = readFileSync(join(ROOT, '.funcignore'), 'utf8')
     .split('\n')
