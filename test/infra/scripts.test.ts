@@ -79,43 +79,62 @@ describe('scripts/*.sh', () => {
   });
 });
 
+/** A folder holding the fake `az` and its Key Vault state: a secret and its tags. */
+function fakeVault(prefix: string, secret: string, signer: string): string {
+  const state = mkdtempSync(join(tmpdir(), prefix));
+  writeFileSync(join(state, 'az'), FAKE_AZ);
+  chmodSync(join(state, 'az'), 0o755);
+  writeFileSync(join(state, 'secret'), secret);
+  writeFileSync(join(state, 'tag.signer'), signer);
+  writeFileSync(join(state, 'tag.promotedAt'), '0');
+  return state;
+}
+
+/** Runs a rotation script against the fake `az` of `state`. */
+function runRotation(script: string, state: string, args: readonly string[]) {
+  return spawnSync('bash', [join(SCRIPTS, script), '-g', 'rg-test', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${state}:${process.env.PATH ?? ''}`, FAKE_AZ_STATE: state },
+  });
+}
+
+/** The key names (signing key first) the gateway's own config loader reads from the two rings. */
+function gatewayKeyNames(rings: { sas: string; statement: string }): { sas: string[]; statement: string[] } {
+  const config = loadConfig(
+    {
+      ENTRA_AUTHORITY: 'https://login.microsoftonline.com',
+      ENTRA_TENANT_ID: '11111111-1111-1111-1111-111111111111',
+      ENTRA_AUDIENCES: 'api://gateway',
+      COSMOS_ENDPOINT: 'https://cosmos.example.net',
+      DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
+      SAS_SIGNING_KEYS: rings.sas,
+      STATEMENT_SIGNING_KEYS: rings.statement,
+    },
+    { mode: 'functions' },
+  );
+  return {
+    sas: config.sas.signingKeys.map((k) => k.name),
+    statement: config.statement.signingKeys.map((k) => k.name),
+  };
+}
+
 describe('scripts/rotate-sas-key.sh', () => {
   let state: string;
   const k1 = Buffer.alloc(32, 1).toString('base64');
 
   beforeEach(() => {
-    state = mkdtempSync(join(tmpdir(), 'rotate-'));
-    writeFileSync(join(state, 'az'), FAKE_AZ);
-    chmodSync(join(state, 'az'), 0o755);
-    writeFileSync(join(state, 'secret'), `k1=${k1}`);
-    writeFileSync(join(state, 'tag.signer'), 'k1');
-    writeFileSync(join(state, 'tag.promotedAt'), '0');
+    state = fakeVault('rotate-', `k1=${k1}`, 'k1');
   });
   afterEach(() => rmSync(state, { recursive: true, force: true }));
 
-  const rotate = (...args: string[]) =>
-    spawnSync('bash', [join(SCRIPTS, 'rotate-sas-key.sh'), '-g', 'rg-test', ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${state}:${process.env.PATH ?? ''}`, FAKE_AZ_STATE: state },
-    });
+  const rotate = (...args: string[]) => runRotation('rotate-sas-key.sh', state, args);
   const ring = () => readFileSync(join(state, 'secret'), 'utf8');
   const names = () =>
     ring()
       .split(',')
       .map((pair) => pair.split('=')[0]);
   const gatewayKeys = () =>
-    loadConfig(
-      {
-        ENTRA_AUTHORITY: 'https://login.microsoftonline.com',
-        ENTRA_TENANT_ID: '11111111-1111-1111-1111-111111111111',
-        ENTRA_AUDIENCES: 'api://gateway',
-        COSMOS_ENDPOINT: 'https://cosmos.example.net',
-        DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
-        SAS_SIGNING_KEYS: ring(),
-        STATEMENT_SIGNING_KEYS: statementKeySetting([generateStatementKey('s1')]),
-      },
-      { mode: 'functions' },
-    ).sas.signingKeys.map((k) => k.name);
+    gatewayKeyNames({ sas: ring(), statement: statementKeySetting([generateStatementKey('s1')]) }).sas;
 
   it('adds a new key second, promotes it first, then retires the old one', () => {
     let run = rotate('add');
@@ -166,35 +185,14 @@ describe('scripts/rotate-statement-key.sh (rotate-sas-key.sh --ring statement)',
   let state: string;
 
   beforeEach(() => {
-    state = mkdtempSync(join(tmpdir(), 'rotate-statement-'));
-    writeFileSync(join(state, 'az'), FAKE_AZ);
-    chmodSync(join(state, 'az'), 0o755);
-    writeFileSync(join(state, 'secret'), statementKeySetting([generateStatementKey('s1')]));
-    writeFileSync(join(state, 'tag.signer'), 's1');
-    writeFileSync(join(state, 'tag.promotedAt'), '0');
+    state = fakeVault('rotate-statement-', statementKeySetting([generateStatementKey('s1')]), 's1');
   });
   afterEach(() => rmSync(state, { recursive: true, force: true }));
 
-  const rotate = (...args: string[]) =>
-    spawnSync('bash', [join(SCRIPTS, 'rotate-statement-key.sh'), '-g', 'rg-test', ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, PATH: `${state}:${process.env.PATH ?? ''}`, FAKE_AZ_STATE: state },
-    });
+  const rotate = (...args: string[]) => runRotation('rotate-statement-key.sh', state, args);
   const ring = () => readFileSync(join(state, 'secret'), 'utf8');
-  /** The names of the keys the gateway's own config loader reads from the ring, signing key first. */
   const gatewayKeys = () =>
-    loadConfig(
-      {
-        ENTRA_AUTHORITY: 'https://login.microsoftonline.com',
-        ENTRA_TENANT_ID: '11111111-1111-1111-1111-111111111111',
-        ENTRA_AUDIENCES: 'api://gateway',
-        COSMOS_ENDPOINT: 'https://cosmos.example.net',
-        DOWNSTREAM_ALLOWED_HOSTS: '*.azurewebsites.net',
-        SAS_SIGNING_KEYS: `k1=${Buffer.alloc(32, 1).toString('base64')}`,
-        STATEMENT_SIGNING_KEYS: ring(),
-      },
-      { mode: 'functions' },
-    ).statement.signingKeys.map((k) => k.name);
+    gatewayKeyNames({ sas: `k1=${Buffer.alloc(32, 1).toString('base64')}`, statement: ring() }).statement;
 
   it('adds an EC P-256 key second, promotes it only after the JWKS caches had it, retires the old one after a statement life', () => {
     let run = rotate('add');

@@ -102,6 +102,21 @@ describe('Cosmos document store on the embedded server', () => {
     expect(await reader.pull()).toBe(false); // nothing new
   });
 
+  /** A refresher of one collection: 10 s interval, 30 s staleness bound. */
+  const refresherOf = (
+    collection: RefreshingCollection<number>,
+    clock: ManualClock,
+    onChange: () => unknown = () => undefined,
+  ) =>
+    new StateRefresher({
+      collections: [collection],
+      intervalSeconds: 10,
+      maxStalenessSeconds: 30,
+      clock,
+      logger: new MemoryLogger(),
+      onChange: () => void onChange(),
+    });
+
   it('reports down before the first load, degraded with the last good state when Cosmos fails, and down (stale) past POLICY_MAX_STALENESS_SECONDS', async () => {
     const clock = new ManualClock();
     const docs = new CosmosDocumentStore((await ensureContainers(client, 'refresher-test')).policies);
@@ -114,14 +129,7 @@ describe('Cosmos document store on the embedded server', () => {
     } as unknown as CosmosDocumentStore;
     const collection = new RefreshingCollection('policies', flaky, parse, new MemoryLogger());
     let rebuilds = 0;
-    const refresher = new StateRefresher({
-      collections: [collection],
-      intervalSeconds: 10,
-      maxStalenessSeconds: 30,
-      clock,
-      logger: new MemoryLogger(),
-      onChange: () => rebuilds++,
-    });
+    const refresher = refresherOf(collection, clock, () => rebuilds++);
     failing = true;
     expect(refresher.health().status).toBe('down');
     await refresher.refresh();
@@ -155,14 +163,7 @@ describe('Cosmos document store on the embedded server', () => {
     const clock = new ManualClock();
     const docs = new CosmosDocumentStore((await ensureContainers(client, 'refresher-test')).policies);
     const collection = new RefreshingCollection('policies', docs, parse, new MemoryLogger());
-    const refresher = new StateRefresher({
-      collections: [collection],
-      intervalSeconds: 10,
-      maxStalenessSeconds: 30,
-      clock,
-      logger: new MemoryLogger(),
-      onChange: () => undefined,
-    });
+    const refresher = refresherOf(collection, clock);
     await refresher.refresh();
     clock.advance(20_000);
     expect(refresher.health().status).toBe('ok');

@@ -9,6 +9,7 @@ import { startLocalStack, type LocalStack } from '../../src/host/local/local-sta
 import { MemoryLogger } from '../../src/logger';
 import type { Principal } from '../../src/auth/principal';
 import { postChunked } from '../helpers/http';
+import { principalWith } from '../helpers/principal';
 
 /** Environment with none of the gateway's settings: every external part runs embedded. */
 const BARE_ENV = {};
@@ -152,19 +153,7 @@ describe('local stack, every part embedded', () => {
   });
 
   /** A statement signed by the stack gateway's statement key for `orders`, as the proxy sends it. */
-  const caller: Principal = {
-    kind: 'entra',
-    oid: 'o',
-    tid: 't',
-    azp: 'a',
-    roles: [],
-    scopes: ['s'],
-    groups: [],
-    groupsOverage: false,
-    idtyp: 'user',
-    expiresAt: Math.floor(Date.now() / 1000) + 3600,
-    claims: {},
-  };
+  const caller: Principal = principalWith({ scopes: ['s'], expiresAt: Math.floor(Date.now() / 1000) + 3600 });
   const statement = () => stack.gateway!.statements.statementFor(caller, 'orders', `${stack.gatewayUrl}/api`);
   /** The channel credential the gateway sends the sample (its function key). */
   const channel = () => ({ 'x-functions-key': stack.ordersKey });

@@ -15,20 +15,14 @@ import { systemClock } from '../../src/clock';
 import { generateStatementKey } from '../../src/config/signing-keys';
 import { StatementSigner } from '../../src/proxy/principal-statement';
 import { ensureBuilt, ROOT } from '../helpers/dist';
+import { principalWith } from '../helpers/principal';
 
-const caller: Principal = {
-  kind: 'entra',
+const caller: Principal = principalWith({
   oid: 'o1',
   tid: '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01',
   azp: 'a1',
   roles: ['Orders.Reader'],
-  scopes: [],
-  groups: [],
-  groupsOverage: false,
-  idtyp: 'user',
-  expiresAt: 0,
-  claims: {},
-};
+});
 
 const CONSUMER = `
   const { createStatementVerifier, VerifierError, MemoryStatementReplay } = LOAD;

@@ -17,22 +17,12 @@ import {
   startFakeTokenEndpoint,
   type FakeTokenEndpoint,
 } from '../../helpers/fake-token-endpoint';
+import { principalWith } from '../../helpers/principal';
 
 const TENANT = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
 
-const principal = (kind: 'entra' | 'sas' = 'entra'): Principal => ({
-  kind,
-  oid: 'o1',
-  tid: TENANT,
-  azp: 'a1',
-  roles: [],
-  scopes: [],
-  groups: [],
-  groupsOverage: false,
-  idtyp: 'user',
-  expiresAt: 0,
-  claims: {},
-});
+const principal = (kind: 'entra' | 'sas' = 'entra'): Principal =>
+  principalWith({ kind, oid: 'o1', tid: TENANT, azp: 'a1' });
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
   try {

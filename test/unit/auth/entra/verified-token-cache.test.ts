@@ -1,20 +1,9 @@
 import { createHash } from 'node:crypto';
 import { VerifiedTokenCache } from '../../../../src/auth/entra/verified-token-cache';
 import type { Principal } from '../../../../src/auth/principal';
+import { principalWith } from '../../../helpers/principal';
 
-const principal = (expiresAt: number): Principal => ({
-  kind: 'entra',
-  oid: 'o',
-  tid: 't',
-  azp: 'a',
-  roles: [],
-  scopes: [],
-  groups: [],
-  groupsOverage: false,
-  idtyp: 'user',
-  expiresAt,
-  claims: {},
-});
+const principal = (expiresAt: number): Principal => principalWith({ expiresAt });
 
 describe('VerifiedTokenCache', () => {
   it.each([
