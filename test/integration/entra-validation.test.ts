@@ -726,6 +726,8 @@ describe('dev signing key file and token-cli', () => {
   it.each([
     [['--v1', '--app', '--role', 'A'], { version: '1.0', app: true, roles: ['A'] }],
     [['--oid', 'o1', '--tid', 't1'], { version: '2.0', oid: 'o1', tid: 't1' }],
+    [['--help'], { help: true }],
+    [['-h', '--role', 'A'], { help: true }],
   ])('parses %j', (args, expected) => {
     expect(parseTokenCliArgs(args)).toEqual(expected);
   });

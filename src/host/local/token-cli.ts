@@ -28,8 +28,26 @@ import {
 } from './dev-identity-provider';
 import { devIssuerFor } from './running-stacks';
 
+/** What `npm run -s token -- --help` prints. */
+export const TOKEN_CLI_USAGE = `usage: npm run -s token -- [options]
+prints a dev access token for the running local stack, and only the token
+options:
+  --role ROLE          an app role (repeatable), e.g. Orders.Reader, Gateway.Admin
+  --scope SCOPE        a delegated scope (repeatable), e.g. access_as_user
+  --group ID           a group object id (repeatable)
+  --oid ID             the caller's object id (default: the dev user)
+  --tid ID             the tenant (default: the stack's)
+  --v1                 a v1 token (App ID URI audience, appid)
+  --app                an app-only token (no user)
+  --lifetime SECONDS   how long it is valid (default 3600)
+  --gateway URL        the running stack the token is for (default: the only one running)
+  -h, --help           print this usage
+`;
+
 /** Turns the command line into mint options; throws with a one-line message on a bad flag. */
-export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions & { gateway?: string } {
+export function parseTokenCliArgs(
+  args: readonly string[],
+): MintTokenOptions & { gateway?: string; help?: boolean } {
   const { values } = parseArgs({
     args: [...args],
     strict: true,
@@ -43,8 +61,10 @@ export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions & {
       app: { type: 'boolean' },
       lifetime: { type: 'string' },
       gateway: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) return { help: true };
   const lifetime = values.lifetime === undefined ? undefined : Number(values.lifetime);
   if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
     throw new Error('--lifetime: expected a positive whole number of seconds');
@@ -64,7 +84,11 @@ export function parseTokenCliArgs(args: readonly string[]): MintTokenOptions & {
 
 function main(): void {
   try {
-    const { gateway, ...options } = parseTokenCliArgs(process.argv.slice(2));
+    const { gateway, help, ...options } = parseTokenCliArgs(process.argv.slice(2));
+    if (help) {
+      process.stdout.write(TOKEN_CLI_USAGE);
+      return;
+    }
     const token = mintDevToken(
       loadOrCreateDevSigningKey(DEV_IDP_KEY_FILE),
       { ...devIssuerFor(process.env, gateway), clock: systemClock },
