@@ -182,8 +182,41 @@ export function checkDeployment(input: {
   return problems;
 }
 
+const USAGE = `usage: npm run -s deploy:check -- --env NAME --location REGION
+checks offline that a deployment's resource names, region and parameters meet Azure's rules
+  --env NAME          the azd environment name (AZURE_ENV_NAME)
+  --location REGION   the Azure region (AZURE_LOCATION), e.g. swedencentral
+exit codes: 0 fine, 1 a problem (each named on stderr), 2 bad input
+`;
+
+/** The command line, or a one-line reason it is not usable. */
+function parseCommandLine(args: string[]): { env?: string; location?: string; help?: boolean } | string {
+  try {
+    return parseArgs({
+      args,
+      strict: true,
+      options: {
+        env: { type: 'string' },
+        location: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0]!;
+  }
+}
+
 function main(): void {
-  const { values } = parseArgs({ options: { env: { type: 'string' }, location: { type: 'string' } } });
+  const values = parseCommandLine(process.argv.slice(2));
+  if (typeof values === 'string') {
+    process.stderr.write(`deploy:check: ${values}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const environmentName = values.env ?? process.env.AZURE_ENV_NAME ?? '';
   const location = values.location ?? process.env.AZURE_LOCATION ?? '';
   const problems = checkDeployment({ environmentName, location });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { generateStatementKey, statementKeySetting } from '../../src/config/signing-keys';
 import { checkDeployment, NAME_RULES, renderNames } from '../../scripts/check-deployment';
 import { loadConfig } from '../../src/config/load-config';
+import { ensureBuilt } from '../helpers/dist';
 
 const ROOT = join(__dirname, '../..');
 const SCRIPTS = join(ROOT, 'scripts');
@@ -344,5 +345,38 @@ describe('npm run deploy:check (scripts/check-deployment.ts): names and paramete
     expect(
       renderNames('gateway', { ...abbrs, storageStorageAccounts: 'storage-acct' }).storageAccount,
     ).not.toMatch(NAME_RULES.storageAccount!.pattern);
+  });
+});
+
+describe('npm run deploy:check, as a command', () => {
+  const run = (...args: string[]) => {
+    ensureBuilt();
+    return spawnSync(process.execPath, [join(ROOT, 'dist/scripts/check-deployment.js'), ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, AZURE_ENV_NAME: '', AZURE_LOCATION: '' },
+    });
+  };
+
+  it('--help prints the usage and exits 0', () => {
+    const result = run('--help');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^usage: npm run -s deploy:check -- --env NAME --location REGION/);
+  });
+
+  it.each([
+    [['--env', '-bad', '--location', 'westeurope'], /Option '--env' argument is ambiguous/],
+    [['--nope'], /Unknown option '--nope'/],
+  ])('bad input %j: one line naming it, the usage, exit 2, no stack trace', (args, message) => {
+    const result = run(...args);
+    expect(result.status).toBe(2);
+    expect(result.stderr.split('\n')[0]).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a name Azure refuses: each problem named, exit 1', () => {
+    const result = run('--env=-bad', '--location', 'mars');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/environment name "-bad"/);
+    expect(result.stderr).toMatch(/location "mars"/);
   });
 });
