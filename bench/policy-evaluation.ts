@@ -12,7 +12,8 @@
  * {@link benchPolicyEvaluation}.
  */
 import { ACTIONS, type Action } from '../src/policy/actions';
-import { evaluatePolicies, type PolicyPrincipal } from '../src/policy/evaluate';
+import { evaluatePolicies } from '../src/policy/evaluate';
+import type { PolicySubject } from '../src/policy/subject';
 import { parsePolicy, type Policy, type PolicyInput } from '../src/policy/model';
 import { compilePolicies, type PolicyIndex } from '../src/policy/policy-index';
 import { prng } from '../loadtest/random';
@@ -113,11 +114,11 @@ interface BenchRequest {
   resource: string;
   action: Action;
   path: string;
-  principal: PolicyPrincipal;
+  principal: PolicySubject;
 }
 
 function buildRequests(resources: number, rand: () => number): BenchRequest[] {
-  const principals: PolicyPrincipal[] = Array.from({ length: 100 }, (_, i) => {
+  const principals: PolicySubject[] = Array.from({ length: 100 }, (_, i) => {
     const oid = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
     const tid = i % 20 === 0 ? TENANTS[1]! : TENANTS[0]!;
     return {

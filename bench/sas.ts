@@ -2,8 +2,8 @@
  * SAS cost, single thread, against the real local stack (dev identity provider on loopback, the
  * embedded Cosmos DB in its own process as a real database would be):
  * - SAS verification: a token's first use (format, HMAC, time, revocation, `spi`), a repeated
- *   token (signature verified once per token; time, revocation and `spi` on every call), and
- *   `verifySasToken` with scope, as a downstream function runs it;
+ *   token (signature verified once per token; time, revocation and `spi` on every call), and a
+ *   repeated token held to its grant by the authorize stage, as the proxy and decision API run it;
  * - exchanges per second through HTTP (the local stack's HTTP adapter, a few keep-alive
  *   connections from the load generator's own process, bench/load.ts): one subject token
  *   repeated (verified-token cache hit), and a fresh pre-minted token per request (RS256 verify
@@ -24,7 +24,7 @@ import { gatewayRoutes, startLocalStack } from '../src/host/local/local-stack';
 import type { Route } from '../src/pipeline/operation';
 import { ROUTES } from '../src/routes';
 import { silentLogger } from '../src/logger';
-import { verifySasToken } from '../src/verifier/verify-sas-token';
+import { authorize } from '../src/pipeline/authorize';
 import { createSasToken } from '../src/sas/issue-sas-token';
 import { formatLoad, LoadGenerator, type LoadResult } from './load';
 
@@ -135,8 +135,9 @@ export async function benchSas(): Promise<Record<string, number | string>> {
       gateway.sas.verifySync(firstUseTokens[i]!),
     );
     const repeatedVerifyUs = microsPerCall(VERIFY_ITERATIONS, () => gateway.sas.verifySync(sas));
-    const downstreamVerifyUs = microsPerCall(VERIFY_ITERATIONS, () =>
-      verifySasToken(sas, { keys, resource: 'orders', action: 'read', path: '/customers/user-0/orders' }),
+    const scopeQuery = { resource: 'orders', action: 'read', path: '/customers/user-0/orders' } as const;
+    const verifyAndDecideUs = microsPerCall(VERIFY_ITERATIONS, () =>
+      authorize(gateway.state.snapshot(), gateway.sas.verifySync(sas), scopeQuery),
     );
 
     // HTTP, from the load generator's process.
@@ -227,7 +228,7 @@ export async function benchSas(): Promise<Record<string, number | string>> {
     return {
       'SAS verify, first use (µs)': firstUseVerifyUs,
       'SAS verify, repeated token (µs)': repeatedVerifyUs,
-      'SAS verify, downstream verifySasToken (µs)': downstreamVerifyUs,
+      'SAS verify + grant decision, repeated token (µs)': verifyAndDecideUs,
       'SAS token bytes': sas.length,
       noop: formatLoad(noop),
       'exchange, repeated token': formatLoad(repeatedExchanges),

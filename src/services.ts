@@ -33,7 +33,7 @@ import { SasCredentialVerifier } from './sas/sas-credential-verifier';
 import { CONTAINERS } from './store/cosmos';
 import { CosmosHealthCheck } from './store/cosmos-health';
 import { PolicyState } from './store/policy-state';
-import { HmacKeyRing } from './verifier/hmac-key-ring';
+import { HmacKeyRing } from './sas/hmac-key-ring';
 
 /** The I/O the gateway is built on: injected, so tests pass real embedded servers or small fakes. */
 export interface ServicesIO {

@@ -12,20 +12,19 @@
  *   to a DPoP key, and a token request that brings no DPoP proof; a policy with `requireDpop`
  *   matches only a token request that brings one.
  */
-import type { SasGrant } from '../verifier/verify-sas-token';
+import type { SasGrant } from '../sas/sas-token';
 import type { Action } from '../policy/actions';
 import {
-  dpopBoundClaims,
   evaluatePolicies,
   evaluateScope,
   unknownResourceDecision,
   type Decision,
   type DecisionRequest,
-  type PolicyPrincipal,
   type ReasonCode,
 } from '../policy/evaluate';
+import type { PolicySubject } from '../policy/subject';
 import type { PolicySnapshot } from '../store/policy-state';
-import { checkSasScope } from '../verifier/sas-scope';
+import { checkSasScope } from '../sas/sas-scope';
 
 /**
  * Why a decision came out as it did: the evaluator's reasons, plus a SAS used outside its grant
@@ -52,7 +51,7 @@ export interface ScopeQuery {
  * `jkt`: the DPoP key a token being issued will be bound to (a verified proof came with the
  * request); a SAS caller's own binding is its grant's `jkt`.
  */
-export type Caller = PolicyPrincipal & { readonly sas?: SasGrant; readonly jkt?: string };
+export type Caller = PolicySubject & { readonly sas?: SasGrant; readonly jkt?: string };
 
 const NO_POLICIES: readonly string[] = Object.freeze([]);
 
@@ -113,7 +112,7 @@ export function authorize(
   }
   if (caller.sas !== undefined) return sasAuthorization(caller.sas, query);
   // A proof came with the request: `requireDpop` policies may match (and grant only bound tokens).
-  const principal = caller.jkt === undefined ? caller : { ...caller, claims: dpopBoundClaims(caller.claims) };
+  const principal: PolicySubject = caller.jkt === undefined ? caller : { ...caller, dpopBound: true };
   if ('action' in query) return evaluatePolicies(snapshot.index, { ...query, principal });
   const scope = evaluateScope(snapshot.index, {
     resource: query.resource,

@@ -6,6 +6,12 @@
  * matching enabled `allow` allows. A policy matches when its resource and action fit, its
  * principals match, every condition holds and one of its paths matches.
  *
+ * One meaning of a policy: {@link policyOutcome} says whether a policy applies to a subject and,
+ * if not, the first test it fails. The request decision ({@link evaluatePolicies}), the SAS scope
+ * decision ({@link evaluateScope}) and the explanation ({@link explainCandidates}) all ask it; they
+ * differ only in their path test (a request path matches; a subtree is covered, or reached into)
+ * and in which candidates they ask about. The index only narrows the candidates.
+ *
  * - **principals**: every list present must match (AND), any entry within a list (OR). `roles`
  *   and `scopes` compare exactly; `groups`, `tenants` (`tid`), `clients` (`azp`) and `users`
  *   (`oid`) are GUIDs and compare without case. No `principals`: any authenticated caller.
@@ -21,7 +27,6 @@
  *   `[]` on a default deny. Exact-resource policies come first, then `*` ones, each in id order.
  */
 import { isAction, type Action } from './actions';
-import type { Principal } from '../auth/principal';
 import {
   areValidSegments,
   coversSubtree,
@@ -31,13 +36,11 @@ import {
   scanPath,
   spansOf,
   splitPath,
-  type Claims,
   type PathSpans,
 } from './path-glob';
 import {
   candidatesFor,
   policiesFiledUnder,
-  type CandidateLists,
   type CompiledCondition,
   type CompiledPolicy,
   type CompiledPrincipals,
@@ -45,29 +48,7 @@ import {
   type PrincipalKeyedPolicies,
   type PrincipalKeyIds,
 } from './policy-index';
-
-/** What the evaluator reads of a caller. A what-if principal built from claims fits too. */
-export type PolicyPrincipal = Pick<
-  Principal,
-  'oid' | 'tid' | 'azp' | 'roles' | 'scopes' | 'groups' | 'claims'
-> & {
-  /** See `Principal.groupsOverage`; absent means false. */
-  readonly groupsOverage?: boolean;
-};
-
-/**
- * Set (to `true`) in a caller's claims by the gateway, never by a token: a symbol, which no JSON
- * claim can be. The caller's token is, or is about to be, bound to a DPoP key whose proof came with
- * the request; a `requireDpop` policy matches only such a caller.
- */
-export const DPOP_BOUND: unique symbol = Symbol('dpop-bound');
-
-/** `claims` marked as bound to a DPoP key (a new object; the token's own claims are not changed). */
-export function dpopBoundClaims(claims: Claims): Claims {
-  return { ...claims, [DPOP_BOUND]: true };
-}
-
-const isDpopBound = (claims: Claims): boolean => (claims as { [DPOP_BOUND]?: unknown })[DPOP_BOUND] === true;
+import type { Claims, PolicySubject } from './subject';
 
 /** Why a decision came out as it did: stable, for clients, audit and tests. */
 export type ReasonCode =
@@ -97,7 +78,7 @@ export interface DecisionRequest {
   readonly action: Action;
   /** `/customers/42`, or its segments `['customers', '42']`. */
   readonly path: string | readonly string[];
-  readonly principal: PolicyPrincipal;
+  readonly principal: PolicySubject;
 }
 
 // ---- The caller, prepared once ------------------------------------------------------------------
@@ -120,7 +101,7 @@ function guidForm(value: string): string {
  * are immutable (`readonly` throughout); a view is still rebuilt when any field it was derived
  * from is replaced, and the numbers are redone when the index changes.
  */
-interface PrincipalView extends Omit<PolicyPrincipal, 'claims'> {
+interface PrincipalView extends Omit<PolicySubject, 'claims' | 'groupsOverage' | 'dpopBound'> {
   readonly oidForm: string | undefined;
   readonly tidForm: string;
   readonly azpForm: string | undefined;
@@ -132,9 +113,9 @@ interface PrincipalView extends Omit<PolicyPrincipal, 'claims'> {
 }
 
 const NO_KEYS = new Int32Array(0);
-const views = new WeakMap<PolicyPrincipal, PrincipalView>();
+const views = new WeakMap<PolicySubject, PrincipalView>();
 
-function viewOf(principal: PolicyPrincipal): PrincipalView {
+function viewOf(principal: PolicySubject): PrincipalView {
   const cached = views.get(principal);
   if (
     cached !== undefined &&
@@ -211,14 +192,9 @@ function hasGuid(value: string | undefined, form: string | undefined, set: Reado
  * @param unknownGroupsMatch the caller's groups are unknown (overage) and a deny is being
  *   checked: its `groups` list counts as matched
  */
-function principalFits(
-  p: CompiledPrincipals,
-  principal: PolicyPrincipal,
-  view: PrincipalView,
-  unknownGroupsMatch = false,
-): boolean {
-  if (p.roles !== undefined && !anyIn(principal.roles, p.roles)) return false;
-  if (p.scopes !== undefined && !anyIn(principal.scopes, p.scopes)) return false;
+function principalFits(p: CompiledPrincipals, view: PrincipalView, unknownGroupsMatch: boolean): boolean {
+  if (p.roles !== undefined && !anyIn(view.roles, p.roles)) return false;
+  if (p.scopes !== undefined && !anyIn(view.scopes, p.scopes)) return false;
   if (p.tenants !== undefined && !hasGuid(view.tid, view.tidForm, p.tenants)) return false;
   if (p.clients !== undefined && !hasGuid(view.azp, view.azpForm, p.clients)) return false;
   if (p.users !== undefined && !hasGuid(view.oid, view.oidForm, p.users)) return false;
@@ -230,12 +206,6 @@ function principalFits(
     return false;
   }
   return true;
-}
-
-/** Whether the caller fits the policy's `principals`. */
-export function principalMatches(policy: CompiledPolicy, principal: PolicyPrincipal): boolean {
-  const p = policy.principals;
-  return p === undefined || principalFits(p, principal, viewOf(principal));
 }
 
 function conditionHolds(condition: CompiledCondition, claims: Claims): boolean {
@@ -264,7 +234,6 @@ function conditionHolds(condition: CompiledCondition, claims: Claims): boolean {
  *   checked: a condition on the `groups` claim counts as holding
  */
 export function conditionsHold(policy: CompiledPolicy, claims: Claims, unknownGroupsHold = false): boolean {
-  if (policy.requireDpop && !isDpopBound(claims)) return false;
   const conditions = policy.conditions;
   for (let i = 0; i < conditions.length; i++) {
     const condition = conditions[i]!;
@@ -274,30 +243,66 @@ export function conditionsHold(policy: CompiledPolicy, claims: Claims, unknownGr
   return true;
 }
 
-/**
- * Whether a deny that tests groups applies to a caller whose groups are unknown (overage): every
- * other test must pass, the group tests count as passed. Fail closed: the caller may well be in
- * the denied group.
- */
-function overageDenyApplies(policy: CompiledPolicy, probe: Probe): boolean {
-  const p = policy.principals;
-  if (p !== undefined && !principalFits(p, probe.principal, probe.view, true)) return false;
-  return conditionsHold(policy, probe.claims, true) && pathMatches(policy, probe.spans, probe.claims);
-}
-
-/** {@link overageDenyApplies} for the denies of a scope decision (no concrete path). */
-function overageDenyFits(policy: CompiledPolicy, principal: PolicyPrincipal): boolean {
-  const p = policy.principals;
-  if (p !== undefined && !principalFits(p, principal, viewOf(principal), true)) return false;
-  return conditionsHold(policy, principal.claims, true);
-}
-
 /** Whether one of the policy's paths matches; the path must already be valid. */
 function pathMatches(policy: CompiledPolicy, spans: PathSpans, claims: Claims): boolean {
   if (policy.matchesAnyPath) return true;
   const globs = policy.globs;
   for (let i = 0; i < globs.length; i++) if (matchSpans(globs[i]!, spans, claims)) return true;
   return false;
+}
+
+// ---- One meaning of a policy --------------------------------------------------------------------
+
+/**
+ * Whether one policy applies to a subject, or the first test it fails; checked in this order.
+ * `dpop`: the policy has `requireDpop` and the subject is not bound to a DPoP key.
+ * `groupsOverage`: the policy tests groups and the caller's are unknown (overage): an allow of
+ * this kind cannot grant, and a deny of this kind applies when every other test passes.
+ */
+export type PolicyOutcome =
+  'matched' | 'disabled' | 'groupsOverage' | 'principals' | 'dpop' | 'conditions' | 'path';
+
+/** The path test of a question: a request path matches, a subtree is covered or reached into. */
+type PathTest = (policy: CompiledPolicy, claims: Claims) => boolean;
+
+/** What {@link policyOutcome} reads of a subject: the subject and its prepared view. */
+interface Asker {
+  readonly subject: PolicySubject;
+  readonly view: PrincipalView;
+}
+
+/**
+ * The one meaning of a policy for a subject (see the file header). `principalsKnown`: the index
+ * found the policy under the one principal list it has, through a key the subject holds, so its
+ * principals match already (a speed-up that changes no answer).
+ */
+function policyOutcome(
+  policy: CompiledPolicy,
+  asker: Asker,
+  paths: PathTest,
+  principalsKnown = false,
+): PolicyOutcome {
+  if (!policy.enabled) return 'disabled';
+  const { subject, view } = asker;
+  const claims = subject.claims;
+  if (subject.groupsOverage === true && policy.testsGroups) {
+    // Fail closed: the caller may well be in the groups. An allow on groups cannot grant; a deny
+    // on groups applies when every other test passes, its group tests counted as passed.
+    if (policy.effect === 'allow') return 'groupsOverage';
+    if (policy.principals !== undefined && !principalFits(policy.principals, view, true)) return 'principals';
+    if (!conditionsHold(policy, claims, true)) return 'conditions';
+    return paths(policy, claims) ? 'groupsOverage' : 'path';
+  }
+  if (!principalsKnown && policy.principals !== undefined && !principalFits(policy.principals, view, false))
+    return 'principals';
+  if (policy.requireDpop && subject.dpopBound !== true) return 'dpop';
+  if (!conditionsHold(policy, claims)) return 'conditions';
+  return paths(policy, claims) ? 'matched' : 'path';
+}
+
+/** Whether a policy with this outcome takes part in the decision: it matched, or it is a deny an overage caller meets. */
+function applies(policy: CompiledPolicy, outcome: PolicyOutcome): boolean {
+  return outcome === 'matched' || (outcome === 'groupsOverage' && policy.effect === 'deny');
 }
 
 // ---- Decisions --------------------------------------------------------------------------------
@@ -343,12 +348,11 @@ export function unknownResourceDecision(resource: string): Decision {
 }
 
 /** One decision's lookup: what every candidate is checked against. */
-interface Probe {
-  readonly principal: PolicyPrincipal;
-  readonly view: PrincipalView;
+interface Probe extends Asker {
   readonly keys: Int32Array;
-  readonly spans: PathSpans;
-  readonly claims: Claims;
+  readonly paths: PathTest;
+  /** Denies that apply only because the caller's groups are unknown (overage). */
+  overage: CompiledPolicy[] | undefined;
 }
 
 /** Appends the policies of `list` that match; `keyed`: found under a key the caller holds. */
@@ -361,12 +365,15 @@ function visit(
   for (let i = 0; i < list.length; i++) {
     const policy = list[i]!;
     // Found by key and filed under its only list: the principals match already.
-    if (keyed && !policy.keyedOnly && !principalFits(policy.principals!, probe.principal, probe.view))
-      continue;
-    if (!conditionsHold(policy, probe.claims) || !pathMatches(policy, probe.spans, probe.claims)) continue;
-    // A policy filed under two of the caller's roles is found twice; name it once.
-    if (into === undefined) into = [policy];
-    else if (!policy.multiKey || !into.includes(policy)) into.push(policy);
+    const outcome = policyOutcome(policy, probe, probe.paths, keyed && policy.keyedOnly);
+    if (outcome === 'matched') {
+      // A policy filed under two of the caller's roles is found twice; name it once.
+      if (into === undefined) into = [policy];
+      else if (!policy.multiKey || !into.includes(policy)) into.push(policy);
+    } else if (outcome === 'groupsOverage' && policy.effect === 'deny') {
+      if (probe.overage === undefined) probe.overage = [policy];
+      else if (!probe.overage.includes(policy)) probe.overage.push(policy);
+    }
   }
   return into;
 }
@@ -410,24 +417,18 @@ function matchingPolicies(
 }
 
 /**
- * For a groups-overage caller: the enabled denies that test groups and would apply if the caller
- * were in their groups, beyond those `matched` already holds; `undefined` when none.
+ * For a groups-overage caller: the enabled denies that test groups and apply with its groups
+ * unknown. The index files them under group keys the caller cannot show, so they are read from
+ * the bucket's `groupDenies`; {@link policyOutcome} decides each one. Adds to `probe.overage`.
  */
-function overageDenies(
-  index: PolicyIndex,
-  resource: string,
-  action: Action,
-  probe: Probe,
-  matched: readonly CompiledPolicy[] | undefined,
-): CompiledPolicy[] | undefined {
-  let found: CompiledPolicy[] | undefined;
+function overageDenies(index: PolicyIndex, resource: string, action: Action, probe: Probe): void {
   for (const lists of candidatesFor(index, resource, action)) {
     for (const policy of lists.groupDenies) {
-      if (matched?.includes(policy) || !overageDenyApplies(policy, probe)) continue;
-      (found ??= []).push(policy);
+      if (probe.overage?.includes(policy) || policyOutcome(policy, probe, probe.paths) !== 'groupsOverage')
+        continue;
+      (probe.overage ??= []).push(policy);
     }
   }
-  return found;
 }
 
 function minLifetime(policies: readonly CompiledPolicy[]): number | undefined {
@@ -483,11 +484,18 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
       return deny('INVALID_PATH', 'The path is not a normalized path inside the resource');
     }
     const view = viewOf(principal);
-    const probe: Probe = { principal, view, keys: keysIn(index, view), spans, claims: principal.claims };
+    const probe: Probe = {
+      subject: principal,
+      view,
+      keys: keysIn(index, view),
+      paths: (policy, claims) => pathMatches(policy, spans, claims),
+      overage: undefined,
+    };
     // Denies and allows are found in one pass. Every matching deny is named, so the pass does not
     // stop at the first one.
     matched = matchingPolicies(index, resource, action, probe);
-    if (principal.groupsOverage === true) overage = overageDenies(index, resource, action, probe, matched);
+    if (principal.groupsOverage === true) overageDenies(index, resource, action, probe);
+    overage = probe.overage;
   } finally {
     scratch.path = ''; // hold no request data between decisions
     spareSpans = scratch;
@@ -531,15 +539,6 @@ export function evaluatePolicies(index: PolicyIndex, request: DecisionRequest): 
 
 // ---- Explanation (admin what-if) ----------------------------------------------------------------
 
-/**
- * Why one candidate policy did or did not take part in a decision; checked in this order.
- * `dpop`: the policy has `requireDpop` and the request brings no DPoP proof.
- * `groupsOverage`: the policy tests groups and the caller's are unknown (overage), so an allow
- * of this kind cannot grant and a deny of this kind applies.
- */
-export type PolicyOutcome =
-  'matched' | 'disabled' | 'groupsOverage' | 'principals' | 'dpop' | 'conditions' | 'path';
-
 export interface PolicyExplanation {
   readonly id: string;
   readonly effect: 'allow' | 'deny';
@@ -548,8 +547,8 @@ export interface PolicyExplanation {
 
 /**
  * For every candidate policy of `(resource, action)` and `(*, action)`, disabled ones included,
- * the first test it failed (or `matched`). For the admin what-if and for debugging; the decision
- * itself is {@link evaluatePolicies}'.
+ * its {@link policyOutcome}. For the admin what-if and for debugging; the decision itself is
+ * {@link evaluatePolicies}', from the same outcomes.
  */
 export function explainCandidates(
   index: PolicyIndex,
@@ -557,25 +556,14 @@ export function explainCandidates(
 ): readonly PolicyExplanation[] {
   const spans = isAction(request.action) ? toSpans(request.path, newPathSpans()) : undefined;
   if (spans === undefined) return [];
+  const asker: Asker = { subject: request.principal, view: viewOf(request.principal) };
+  const paths: PathTest = (policy, claims) => pathMatches(policy, spans, claims);
   const candidates: PolicyExplanation[] = [];
-  const { principal } = request;
-  const overage = principal.groupsOverage === true;
-  const overageApplies = (policy: CompiledPolicy): boolean =>
-    overageDenyFits(policy, principal) && pathMatches(policy, spans, principal.claims);
-  const explain = (lists: CandidateLists): void => {
+  for (const lists of candidatesFor(index, request.resource, request.action)) {
     for (const policy of [...lists.deny, ...lists.allow, ...lists.disabled]) {
-      let outcome: PolicyOutcome = 'matched';
-      if (!policy.enabled) outcome = 'disabled';
-      else if (overage && policy.testsGroups && (policy.effect === 'allow' || overageApplies(policy)))
-        outcome = 'groupsOverage';
-      else if (!principalMatches(policy, principal)) outcome = 'principals';
-      else if (policy.requireDpop && !isDpopBound(principal.claims)) outcome = 'dpop';
-      else if (!conditionsHold(policy, principal.claims)) outcome = 'conditions';
-      else if (!pathMatches(policy, spans, principal.claims)) outcome = 'path';
-      candidates.push({ id: policy.id, effect: policy.effect, outcome });
+      candidates.push({ id: policy.id, effect: policy.effect, outcome: policyOutcome(policy, asker, paths) });
     }
-  };
-  for (const lists of candidatesFor(index, request.resource, request.action)) explain(lists);
+  }
   return candidates;
 }
 
@@ -595,7 +583,7 @@ export interface ScopeRequest {
   readonly actions: readonly Action[];
   /** The subtree asked for: `/customers/42` or `['customers', '42']`; `/` or `[]` for the whole resource. */
   readonly pathPrefix: string | readonly string[];
-  readonly principal: PolicyPrincipal;
+  readonly principal: PolicySubject;
 }
 
 export interface ActionScopeDecision {
@@ -627,31 +615,33 @@ function scopeForAction(
   prefix: readonly string[],
 ): ActionScopeDecision {
   const { principal, resource } = request;
-  const claims = principal.claims;
   const lists = candidatesFor(index, resource, action);
-  const fits = (p: CompiledPolicy): boolean => principalMatches(p, principal) && conditionsHold(p, claims);
-  // A caller whose groups are unknown (overage) meets every deny that tests groups.
-  const overage = principal.groupsOverage === true;
-  const denyFits = (p: CompiledPolicy): boolean =>
-    fits(p) || (overage && p.testsGroups && overageDenyFits(p, principal));
-
+  const asker: Asker = { subject: principal, view: viewOf(principal) };
   // A deny that reaches any path of the subtree refuses the whole scope: the token could not be
   // held to that part of it once issued.
-  const denies = lists.flatMap((l) =>
-    l.deny.filter((p) => denyFits(p) && p.globs.some((g) => reachesInto(g, prefix, claims))),
-  );
+  const reaches: PathTest = (policy, claims) => policy.globs.some((g) => reachesInto(g, prefix, claims));
+  const covers: PathTest = (policy, claims) => policy.globs.some((g) => coversSubtree(g, prefix, claims));
+
+  const denies: CompiledPolicy[] = [];
+  let explicit = false;
+  for (const list of lists) {
+    for (const policy of list.deny) {
+      const outcome = policyOutcome(policy, asker, reaches);
+      if (!applies(policy, outcome)) continue;
+      denies.push(policy);
+      explicit ||= outcome === 'matched';
+    }
+  }
   if (denies.length > 0) {
     return {
       action,
       allowed: false,
-      reasonCode: denies.some((p) => fits(p)) ? 'EXPLICIT_DENY' : 'GROUPS_OVERAGE',
+      reasonCode: explicit ? 'EXPLICIT_DENY' : 'GROUPS_OVERAGE',
       reason: `Denied by ${named(denies.map((p) => p.id))}`,
       policies: denies.map((p) => p.id),
     };
   }
-  const allows = lists.flatMap((l) =>
-    l.allow.filter((p) => fits(p) && p.globs.some((g) => coversSubtree(g, prefix, claims))),
-  );
+  const allows = lists.flatMap((l) => l.allow.filter((p) => policyOutcome(p, asker, covers) === 'matched'));
   if (allows.length === 0) {
     return {
       action,

@@ -20,7 +20,8 @@
 import { z } from 'zod';
 import { hostMatchesAllowList, parseTrustedUrl } from '../config/url-rules';
 import { ACTIONS } from './actions';
-import { globProblem } from './path-glob';
+import { globProblem, untrustedClaimProblem } from './path-glob';
+import { UNTRUSTED_IDENTITY_CLAIMS } from './subject';
 import { describeIssue } from '../http/validation';
 
 /** Defaults and limits of the documents, in one visible place. */
@@ -66,7 +67,11 @@ export const principalsSchema = z.strictObject({
 
 const claimName = z
   .string()
-  .regex(CLAIM_NAME_PATTERN, 'must be 1 to 256 printable characters without spaces');
+  .regex(CLAIM_NAME_PATTERN, 'must be 1 to 256 printable characters without spaces')
+  .superRefine((claim, ctx) => {
+    if (UNTRUSTED_IDENTITY_CLAIMS.includes(claim))
+      ctx.addIssue({ code: 'custom', message: untrustedClaimProblem(claim) });
+  });
 const scalar = z.union([z.string().max(1024), z.number().finite(), z.boolean()]);
 const scalarList = z.array(scalar).min(1).max(POLICY_LIMITS.maxListEntries);
 

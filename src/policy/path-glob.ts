@@ -26,6 +26,12 @@
  * coversSubtree(glob, ['customers', '42'], { oid: '42' });       // true: a SAS for orders/customers/42
  * ```
  */
+import { UNTRUSTED_IDENTITY_CLAIMS, type Claims } from './subject';
+
+/** Why a policy may not read `claim`: policies never see it (src/policy/subject.ts). */
+export function untrustedClaimProblem(claim: string): string {
+  return `"${claim}" is never given to policies (mutable, not for authorization): use oid, tid or a role`;
+}
 
 /** Longest glob accepted, in characters. */
 export const MAX_GLOB_LENGTH = 512;
@@ -80,7 +86,6 @@ export interface CompileGlobOptions {
 }
 
 /** Claims as a Principal carries them. */
-export type Claims = Readonly<Record<string, unknown>>;
 
 /**
  * Why `source` is not a valid glob, or `undefined` when it is. Used by the policy schema so a
@@ -97,7 +102,9 @@ export function globProblem(source: string): string | undefined {
     if (segment === '.' || segment === '..') return 'must not have "." or ".." segments';
     if (segment === '*' || segment === '**') continue;
     if (segment.startsWith('{')) {
-      if (!PLACEHOLDER.test(segment)) return `"${segment}" is not a placeholder of the form {claims.NAME}`;
+      const placeholder = PLACEHOLDER.exec(segment);
+      if (placeholder === null) return `"${segment}" is not a placeholder of the form {claims.NAME}`;
+      if (UNTRUSTED_IDENTITY_CLAIMS.includes(placeholder[1]!)) return untrustedClaimProblem(placeholder[1]!);
       continue;
     }
     if (segment.includes('*')) return '"*" and "**" must be whole segments';

@@ -5,7 +5,6 @@
  * only the decision, so policy contents do not leak to callers.
  */
 import { z } from 'zod';
-import { hasGroupsOverage } from '../auth/entra/claims';
 import { GatewayError } from '../errors';
 import { readJsonBody } from '../http/request-context';
 import { jsonResponse } from '../http/responses';
@@ -14,7 +13,8 @@ import { authenticateCaller, isAdmin, type AuthenticateDeps } from '../pipeline/
 import { authorize as decide } from '../pipeline/authorize';
 import type { Route } from '../pipeline/operation';
 import { ACTIONS } from '../policy/actions';
-import { explainCandidates, type PolicyPrincipal } from '../policy/evaluate';
+import { explainCandidates } from '../policy/evaluate';
+import { ClaimTypeError, subjectFromClaims, type ClaimsSubject } from '../policy/subject';
 import type { Services } from '../services';
 
 type Deps = AuthenticateDeps & Pick<Services, 'config' | 'state'>;
@@ -44,20 +44,37 @@ const AuthorizeBody = z.strictObject({
   principal: WhatIfClaims.optional(),
 });
 
-/** Builds the principal of an admin's what-if question from its claims alone. */
-export function principalFromClaims(claims: z.output<typeof WhatIfClaims>): PolicyPrincipal {
-  const groupsOverage = hasGroupsOverage(claims);
-  const { groups: _groups, ...withoutGroups } = claims;
-  return {
-    oid: claims.oid,
-    tid: (claims.tid ?? '').toLowerCase(),
-    azp: claims.azp ?? claims.appid,
-    roles: claims.roles ?? [],
-    scopes: (claims.scp ?? '').split(' ').filter((s) => s.length > 0),
-    groups: groupsOverage ? [] : (claims.groups ?? []),
-    groupsOverage,
-    claims: groupsOverage ? withoutGroups : claims,
-  };
+/**
+ * The subject of an admin's what-if question: what the gateway makes of a token carrying these
+ * claims, by the same function the Entra validator uses (src/policy/subject.ts). A missing `tid`
+ * is the gateway's own tenant. A token with neither `roles` nor `scp` never reaches a policy
+ * (401 `ERR_TOKEN_NO_SCOPE_OR_ROLE`, unless `ENTRA_ALLOW_ACL_AUTHORIZATION`), so neither does
+ * its what-if: 400, saying so.
+ *
+ * @throws {GatewayError} 400 `ERR_VALIDATION` naming the claim at fault
+ */
+export function whatIfSubject(
+  claims: Readonly<Record<string, unknown>>,
+  entra: Pick<Services['config']['entra'], 'tenantId' | 'allowAclAuthorization'>,
+): ClaimsSubject {
+  const withTenant = claims.tid === undefined ? { ...claims, tid: entra.tenantId } : claims;
+  let subject: ClaimsSubject;
+  try {
+    subject = subjectFromClaims(withTenant);
+  } catch (err) {
+    if (!(err instanceof ClaimTypeError)) throw err;
+    throw new GatewayError('ERR_VALIDATION', `principal.${err.claim}: must be ${err.expected}`, {
+      extensions: { field: `principal.${err.claim}` },
+    });
+  }
+  if (!entra.allowAclAuthorization && subject.roles.length === 0 && subject.scopes.length === 0) {
+    throw new GatewayError(
+      'ERR_VALIDATION',
+      'principal: a token with neither roles nor scp is refused before any policy (ERR_TOKEN_NO_SCOPE_OR_ROLE)',
+      { extensions: { field: 'principal' } },
+    );
+  }
+  return subject;
 }
 
 export const authorize: Route<Deps> = {
@@ -77,7 +94,8 @@ export const authorize: Route<Deps> = {
         'Only an admin may ask what-if for another principal',
       );
     }
-    const subject = query.principal === undefined ? caller : principalFromClaims(query.principal);
+    const subject =
+      query.principal === undefined ? caller : whatIfSubject(query.principal, deps.config.entra);
     const snapshot = deps.state.snapshot();
     const decision = decide(snapshot, subject, query);
     scope.audit.target(query.resource, query.action, query.path);

@@ -2,16 +2,16 @@
  * Issuing a SAS token: the lifetime rule of docs/reference.md §6 and the signing itself.
  */
 import { permissionsForActions } from '../policy/actions';
-import type { SasGrant } from '../verifier/verify-sas-token';
+import type { SasGrant } from './sas-token';
 import { randomText } from '../random';
-import type { HmacKeyRing } from '../verifier/hmac-key-ring';
+import type { HmacKeyRing } from './hmac-key-ring';
 import {
   SAS_VERSION,
   sasSignature,
   sasStringToSign,
   serializeSasToken,
   type SasTokenFields,
-} from '../verifier/sas-token';
+} from './sas-token';
 
 /** Which limit decided a token's lifetime (logged with every issuance). */
 export type LifetimeLimit = 'asked' | 'default' | 'max' | 'policy' | 'subject';

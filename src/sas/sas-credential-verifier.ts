@@ -1,24 +1,29 @@
 /**
- * The gateway's SAS verifier: everything {@link verifySasToken} checks (format, key, signature,
- * time), plus what only the gateway knows: the token is not revoked, and every policy in `spi`
- * still exists and is enabled (deleting or disabling a granting policy revokes what it granted,
- * as an Azure stored access policy does). Credential in, `Principal` of kind `sas` out.
+ * The gateway's SAS verifier: format, key, signature and time (src/sas/sas-token.ts), plus what
+ * only the gateway knows: the token is not revoked, and every policy in `spi` still exists and is
+ * enabled (deleting or disabling a granting policy revokes what it granted, as an Azure stored
+ * access policy does). Credential in, `Principal` of kind `sas` out. The authenticate stage
+ * (src/auth/authenticate.ts) calls it for every `SharedAccessSignature` and `DPoP` credential.
  *
- * The scope check is separate ({@link assertInsideSasScope}) so that each caller decides what an
- * out-of-scope request gets: `/api/authorize` a deny decision, the proxy a 403 `ERR_SAS_SCOPE`.
+ * The scope check is not here: the authorize stage (src/pipeline/authorize.ts) holds a SAS caller
+ * to its grant for every route, so each route says what an out-of-scope request gets.
  */
 import type { CredentialVerifier } from '../auth/authenticate';
 import type { Principal } from '../auth/principal';
 import { nowSeconds, type Clock } from '../clock';
-import { GatewayError, type ErrorCode } from '../errors';
+import { GatewayError } from '../errors';
 import { isPolicyActive } from '../policy/policy-index';
 import type { PolicySnapshot } from '../store/policy-state';
 import type { RevocationList } from '../revocation/revocation-list';
-import type { HmacKeyRing } from '../verifier/hmac-key-ring';
-import { checkSasScope, type SasScopeRequest } from '../verifier/sas-scope';
-import { checkSasTime, parseSasToken, verifySasSignature } from '../verifier/sas-token';
-import { grantOf, type SasGrant } from '../verifier/verify-sas-token';
-import { VerifierError } from '../verifier/verifier-error';
+import type { HmacKeyRing } from './hmac-key-ring';
+import {
+  checkSasTime,
+  grantOf,
+  parseSasToken,
+  sasError,
+  verifySasSignature,
+  type SasGrant,
+} from './sas-token';
 
 /** What the verifier reads of the gateway's state. */
 export interface SasVerifierState {
@@ -43,21 +48,12 @@ type SasPrincipal = Principal & { readonly sas: SasGrant };
  */
 export const VERIFIED_CACHE_SIZE = 4096;
 
-const sasError = (code: ErrorCode, message?: string, cause?: unknown): GatewayError =>
-  new GatewayError(code, message, { challenge: ['SharedAccessSignature'], cause });
-
-/** Verifier errors as GatewayErrors with a `SharedAccessSignature` challenge. */
-function toGatewayError(err: unknown): unknown {
-  if (!(err instanceof VerifierError)) return err;
-  return sasError(err.code, err.code === 'ERR_SAS_SCOPE' ? err.message : undefined, err);
-}
-
 /**
- * Verifies `SharedAccessSignature` credentials for the authenticate stage and the proxy.
+ * Verifies `SharedAccessSignature` credentials for the authenticate stage.
  *
  * @example
  * ```ts
- * const principal = gateway.sas.verifyCredential(token, { resource: 'orders', action: 'read', path: '/customers/42' });
+ * const principal = gateway.sas.verifySync(token); // then authorize() holds it to its grant
  * ```
  */
 export class SasCredentialVerifier implements CredentialVerifier {
@@ -89,11 +85,7 @@ export class SasCredentialVerifier implements CredentialVerifier {
     const { clock, skewSeconds, state } = this.options;
     const principal = this.verified.get(token) ?? this.verifySignature(token);
     const grant = principal.sas;
-    try {
-      checkSasTime({ st: grant.issuedAt, se: grant.expiresAt }, nowSeconds(clock), skewSeconds);
-    } catch (err) {
-      throw toGatewayError(err);
-    }
+    checkSasTime({ st: grant.issuedAt, se: grant.expiresAt }, nowSeconds(clock), skewSeconds);
     if (!state.revocations.loaded) {
       throw new GatewayError('ERR_POLICY_STORE_UNAVAILABLE', 'Revocations are not loaded; failing closed');
     }
@@ -103,9 +95,10 @@ export class SasCredentialVerifier implements CredentialVerifier {
     const versions = grant.policyVersions;
     for (let i = 0; i < grant.policies.length; i++) {
       if (!isPolicyActive(index, grant.policies[i]!, versions[i]!)) {
-        throw sasError(
+        throw new GatewayError(
           'ERR_SAS_REVOKED',
           'A policy that granted this token was changed, disabled or deleted',
+          { challenge: ['SharedAccessSignature'] },
         );
       }
     }
@@ -117,13 +110,8 @@ export class SasCredentialVerifier implements CredentialVerifier {
    * principal. Frozen all the way down: every later call with the token shares it.
    */
   private verifySignature(token: string): SasPrincipal {
-    let parsed;
-    try {
-      parsed = parseSasToken(token);
-      verifySasSignature(parsed, this.options.keys);
-    } catch (err) {
-      throw toGatewayError(err);
-    }
+    const parsed = parseSasToken(token);
+    verifySasSignature(parsed, this.options.keys);
     const grant = grantOf(parsed);
     const sas: SasGrant = Object.freeze({
       ...grant,
@@ -150,27 +138,4 @@ export class SasCredentialVerifier implements CredentialVerifier {
     this.verified.set(token, principal);
     return principal;
   }
-
-  /**
-   * The proxy's one call: {@link verifySync}, then {@link assertInsideSasScope}.
-   *
-   * @throws {GatewayError} the 401 / 503 of verifySync; 403 `ERR_SAS_SCOPE` outside the scope.
-   */
-  verifyCredential(token: string, request: SasScopeRequest): Principal {
-    const principal = this.verifySync(token);
-    assertInsideSasScope(principal, request);
-    return principal;
-  }
-}
-
-/**
- * Whether a SAS principal's grant covers the request (resource, action, path); an Entra
- * principal passes (policy decides for it).
- *
- * @throws {GatewayError} 403 `ERR_SAS_SCOPE` with the reason.
- */
-export function assertInsideSasScope(principal: Principal, request: SasScopeRequest): void {
-  if (principal.sas === undefined) return;
-  const result = checkSasScope(principal.sas, request);
-  if (!result.inside) throw sasError('ERR_SAS_SCOPE', result.reason);
 }

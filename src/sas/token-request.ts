@@ -9,7 +9,7 @@ import { parseAuthorizationHeader } from '../auth/authenticate';
 import { GatewayError, type ErrorCode } from '../errors';
 import { readBodyText } from '../http/request-context';
 import { ACTIONS, isAction, type Action } from '../policy/actions';
-import { scopeSegments } from '../verifier/sas-token';
+import { scopeSegments } from './sas-token';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';

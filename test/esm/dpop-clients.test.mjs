@@ -10,7 +10,7 @@ import * as oauth from 'oauth4webapi';
 import { generateKeyPair, generateProof } from 'dpop';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
 import { startGateway } from './local-gateway.mjs';
-import sasToken from '../../dist/src/verifier/sas-token.js';
+import sasToken from '../../dist/src/sas/sas-token.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';

@@ -1,5 +1,5 @@
 import { isGatewayError } from '../../src/errors';
-import { VerifierError } from '../../src/verifier/verifier-error';
+import { VerifierError } from '../../packages/verifier/src/verifier-error';
 
 /** The `code` of the GatewayError a promise rejects with, or `resolved`; other errors rethrow. */
 export async function codeOf(promise: Promise<unknown>): Promise<string> {

@@ -7,7 +7,7 @@ import type { Clock } from '../../src/clock';
 import type { Services } from '../../src/services';
 import { startGatewayInstance, startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
-import { parseSasToken } from '../../src/verifier/sas-token';
+import { parseSasToken } from '../../src/sas/sas-token';
 
 export const KEY_1 = `k1=${Buffer.alloc(32, 1).toString('base64')}`;
 export const KEY_2 = `k2=${Buffer.alloc(32, 2).toString('base64')}`;

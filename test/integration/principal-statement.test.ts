@@ -18,7 +18,7 @@ import {
   createStatementVerifier,
   MemoryStatementReplay,
   VerifierError,
-} from '../../src/verifier';
+} from '../../packages/verifier/src/index';
 import { runEsmTests } from '../helpers/dist';
 import { call, putDocuments } from '../helpers/http';
 import { issue } from '../helpers/gateway-stack';

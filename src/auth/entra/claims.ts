@@ -1,25 +1,15 @@
 /**
  * The checks on a signature-verified payload (expiry present, audience, tenant, issuer, claim
- * types), and the mapping of Entra claims to the gateway's {@link Principal}.
+ * types); the claims become the gateway's {@link Principal} through the one mapping policies
+ * use, `subjectFromClaims` (src/policy/subject.ts), which the admin what-if uses too.
  */
 import type { Config } from '../../config/load-config';
 import { GatewayError } from '../../errors';
 import type { Principal } from '../principal';
+import { ClaimTypeError, subjectFromClaims, type ClaimsSubject } from '../../policy/subject';
 import { expectedIssuer } from './openid-metadata';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/**
- * Claims dropped from `Principal.claims`: mutable, user-editable or recyclable identifiers that
- * must never decide access (docs/reference.md §3). Dropping them means a policy condition on
- * them can never match, rather than matching on spoofable data.
- */
-export const UNTRUSTED_IDENTITY_CLAIMS: readonly string[] = [
-  'email',
-  'upn',
-  'preferred_username',
-  'unique_name',
-];
 
 /** What the claims are checked against. */
 export interface ClaimExpectations {
@@ -77,50 +67,20 @@ export function principalFromEntraClaims(
     throw new GatewayError('ERR_TOKEN_ISSUER');
   }
 
-  const roles = optionalStringArray(payload, 'roles');
-  const groupsOverage = hasGroupsOverage(payload);
-  // With the overage marker, whatever `groups` holds is not the whole membership: ignore it.
-  const groups = groupsOverage ? [] : optionalStringArray(payload, 'groups');
-  const scp = optionalString(payload, 'scp');
-  const oid = optionalString(payload, 'oid');
-  const sub = optionalString(payload, 'sub');
-  const idtyp = optionalString(payload, 'idtyp');
-  // v2 names the client `azp`, v1 `appid`.
-  const azp = optionalString(payload, 'azp') ?? optionalString(payload, 'appid');
-  const scopes = scp === undefined ? [] : scp.split(' ').filter((s) => s.length > 0);
+  let subject: ClaimsSubject;
+  try {
+    subject = subjectFromClaims(payload);
+  } catch (err) {
+    if (err instanceof ClaimTypeError) throw claims(err.message);
+    throw err;
+  }
   // A token that grants nothing: any client of an allowed tenant can get one for this API
   // (client credentials) without being granted a role. Microsoft.Identity.Web refuses it
   // (IDW10201) unless the API authorizes apps by client id (its ACL mode; ours is a setting).
-  if (!config.allowAclAuthorization && scopes.length === 0 && roles.length === 0) {
+  if (!config.allowAclAuthorization && subject.scopes.length === 0 && subject.roles.length === 0) {
     throw new GatewayError('ERR_TOKEN_NO_SCOPE_OR_ROLE');
   }
-
-  // Entra sets `idtyp: app` only when the app opts into the optional claim; without it, an
-  // app-only token is recognised by having no delegated scopes and `sub === oid`.
-  const isApp =
-    idtyp === 'app' || (idtyp === undefined && scp === undefined && oid !== undefined && oid === sub);
-
-  const kept: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(payload)) {
-    if (!UNTRUSTED_IDENTITY_CLAIMS.includes(name)) kept[name] = value;
-  }
-  if (groupsOverage) delete kept.groups;
-  // Policies see the gateway's classification, not only what the token says: an app-only token
-  // without the optional `idtyp` claim still meets a condition on `idtyp equals app`.
-  kept.idtyp = isApp ? 'app' : 'user';
-  return Object.freeze({
-    kind: 'entra',
-    oid,
-    tid,
-    azp,
-    roles: Object.freeze(roles),
-    scopes: Object.freeze(scopes),
-    groups: Object.freeze(groups),
-    groupsOverage,
-    idtyp: isApp ? 'app' : 'user',
-    expiresAt: payload.exp,
-    claims: Object.freeze(kept),
-  });
+  return Object.freeze({ kind: 'entra', ...subject, tid, expiresAt: payload.exp });
 }
 
 /**
@@ -154,32 +114,6 @@ export function checkSigningKeyIssuer(
   const effective = keyIssuer.replaceAll('{tenantid}', tid);
   const v2Issuer = v2IssuerTemplate?.replaceAll('{tenantid}', tid);
   if (effective !== payload.iss && effective !== v2Issuer) throw new GatewayError('ERR_TOKEN_KEY_ISSUER');
-}
-
-/**
- * Entra's groups-overage marker: a token for a user in more groups than fit (200 in a JWT) names
- * a Graph source under `_claim_names.groups` instead; implicit-flow tokens say `hasgroups: true`.
- */
-export function hasGroupsOverage(claims: Readonly<Record<string, unknown>>): boolean {
-  if (claims.hasgroups === true || claims.hasgroups === 'true') return true;
-  const names = claims._claim_names;
-  return typeof names === 'object' && names !== null && Object.hasOwn(names, 'groups');
-}
-
-function optionalString(payload: Readonly<Record<string, unknown>>, name: string): string | undefined {
-  const value = payload[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw claims(`"${name}" must be a string`);
-  return value;
-}
-
-function optionalStringArray(payload: Readonly<Record<string, unknown>>, name: string): string[] {
-  const value = payload[name];
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string')) {
-    throw claims(`"${name}" must be an array of strings`);
-  }
-  return [...value];
 }
 
 function claims(reason: string): GatewayError {

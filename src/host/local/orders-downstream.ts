@@ -14,7 +14,11 @@ import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type jwt from 'jsonwebtoken';
 import { ACTION_METHODS } from '../../policy/actions';
-import { createJwksVerifier, type JwksVerifier, type VerifiedStatement } from '../../verifier';
+import {
+  createJwksVerifier,
+  type JwksVerifier,
+  type VerifiedStatement,
+} from '../../../packages/verifier/src/index';
 import type { LocalRoute } from './http/server';
 
 /**

@@ -9,8 +9,8 @@ import {
   conditionsHold,
   evaluatePolicies,
   type Decision,
-  type PolicyPrincipal,
 } from '../../../src/policy/evaluate';
+import type { PolicySubject } from '../../../src/policy/subject';
 import { parsePolicy, type Policy, type PolicyInput } from '../../../src/policy/model';
 import { compilePathGlob, matchPath, splitPath } from '../../../src/policy/path-glob';
 import { compilePolicies, compilePolicy, type PolicyIndex } from '../../../src/policy/policy-index';
@@ -73,7 +73,7 @@ function randomPolicies(rand: () => number, count: number): Policy[] {
   });
 }
 
-function randomPrincipal(rand: () => number): PolicyPrincipal {
+function randomPrincipal(rand: () => number): PolicySubject {
   const oid = GUIDS[Math.floor(rand() * GUIDS.length)]!;
   const upper = (v: string): string => (rand() < 0.3 ? v.toUpperCase() : v);
   const roles = some(rand, ROLES);
@@ -92,7 +92,7 @@ function randomPrincipal(rand: () => number): PolicyPrincipal {
 /** The reference: every enabled policy checked in id order (exact resource first), no index. */
 function linearScan(
   policies: readonly Policy[],
-  request: { resource: string; action: Action; path: string | string[]; principal: PolicyPrincipal },
+  request: { resource: string; action: Action; path: string | string[]; principal: PolicySubject },
 ): Pick<Decision, 'allowed' | 'reasonCode' | 'policies' | 'maxTokenLifetimeSeconds'> {
   const { principal } = request;
   const segments = typeof request.path === 'string' ? splitPath(request.path) : request.path;

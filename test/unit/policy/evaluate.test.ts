@@ -1,13 +1,12 @@
 import { actionForMethod, type Action } from '../../../src/policy/actions';
 import {
-  dpopBoundClaims,
   evaluatePolicies,
   evaluateScope,
   explainDecision,
   unknownResourceDecision,
-  type PolicyPrincipal,
   type ReasonCode,
 } from '../../../src/policy/evaluate';
+import type { PolicySubject } from '../../../src/policy/subject';
 import { parsePolicy, type Policy, type PolicyInput } from '../../../src/policy/model';
 import { compilePolicies, isPolicyActive } from '../../../src/policy/policy-index';
 
@@ -24,9 +23,9 @@ function policy(doc: Partial<PolicyInput> & { id: string }): Policy {
 }
 
 function principal(
-  overrides: Partial<PolicyPrincipal> = {},
+  overrides: Partial<PolicySubject> = {},
   claims: Record<string, unknown> = {},
-): PolicyPrincipal {
+): PolicySubject {
   return {
     oid: OID,
     tid: TID,
@@ -44,7 +43,7 @@ interface Case {
   action?: Action;
   resource?: string;
   path?: string | string[];
-  who?: PolicyPrincipal;
+  who?: PolicySubject;
   allowed: boolean;
   code: ReasonCode;
   ids?: string[];
@@ -1002,8 +1001,8 @@ describe('requireDpop (an allow that grants only DPoP-bound tokens)', () => {
   const request = { resource: 'orders', action: 'read' as const, path: '/customers/1' };
 
   it('does not match a caller without a DPoP proof, whatever its claims say', () => {
-    // Not even a token claim named like the marker: only the gateway's symbol counts.
-    const caller = principal({}, { 'dpop-bound': true, cnf: { jkt: 'x' } });
+    // Not even a token claim named like the marker: only the gateway's own field counts.
+    const caller = principal({}, { 'dpop-bound': true, dpopBound: true, cnf: { jkt: 'x' } });
     expect(evaluatePolicies(index, { ...request, principal: caller })).toMatchObject({
       allowed: false,
       reasonCode: 'NO_MATCHING_POLICY',
@@ -1015,9 +1014,9 @@ describe('requireDpop (an allow that grants only DPoP-bound tokens)', () => {
     });
   });
 
-  it('matches a caller whose claims the gateway marked as bound, for a decision and a scope', () => {
+  it('matches a caller the gateway marked as bound, for a decision and a scope', () => {
     const caller = principal();
-    const bound = { ...caller, claims: dpopBoundClaims(caller.claims) };
+    const bound = { ...caller, dpopBound: true };
     expect(evaluatePolicies(index, { ...request, principal: bound })).toMatchObject({
       allowed: true,
       policies: ['bound-only'],
@@ -1025,7 +1024,7 @@ describe('requireDpop (an allow that grants only DPoP-bound tokens)', () => {
     expect(
       evaluateScope(index, { resource: 'orders', actions: ['read'], pathPrefix: [], principal: bound }),
     ).toMatchObject({ allowed: true, policies: ['bound-only'] });
-    expect(caller.claims).not.toHaveProperty('dpop-bound'); // the token's claims are untouched
+    expect(bound.claims).toBe(caller.claims); // the token's claims are untouched
   });
 
   it('is refused on a deny policy (a deny must not depend on how the credential is presented)', () => {

@@ -1,4 +1,4 @@
-import { MemoryStatementReplay } from '../../../src/verifier';
+import { MemoryStatementReplay } from '../../../packages/verifier/src/index';
 
 describe('MemoryStatementReplay', () => {
   it('accepts a jti once until it expires, then again', () => {

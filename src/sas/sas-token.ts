@@ -11,7 +11,7 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { actionsForPermissions, type Action as SasAction } from '../policy/actions';
 import { KEY_NAME_PATTERN, type HmacKeyRing } from './hmac-key-ring';
-import { VerifierError } from './verifier-error';
+import { GatewayError, type ErrorCode } from '../errors';
 
 /** The token format version this code reads and writes. */
 export const SAS_VERSION = '1';
@@ -101,7 +101,18 @@ const VERSION_TAG = /^[A-Za-z0-9_-]{11}$/;
 /** base64url of 32 bytes, no padding. */
 const SIG = /^[A-Za-z0-9_-]{43}$/;
 
-const invalid = (why: string): VerifierError => new VerifierError('ERR_SAS_INVALID', why);
+/**
+ * A SAS that does not verify: 401 with a `SharedAccessSignature` challenge. The public message is
+ * the code's title (a client learns no more than the code); why is kept as the cause, for logs.
+ */
+export function sasError(code: ErrorCode, why?: string): GatewayError {
+  return new GatewayError(code, undefined, {
+    challenge: ['SharedAccessSignature'],
+    ...(why === undefined ? {} : { cause: new Error(why) }),
+  });
+}
+
+const invalid = (why: string): GatewayError => sasError('ERR_SAS_INVALID', why);
 
 /** Segments of a path scope (`customers/42`), or undefined when one is not allowed. */
 export function scopeSegments(path: string): string[] | undefined {
@@ -146,7 +157,7 @@ const JKT = /^[A-Za-z0-9_-]{43}$/;
 /**
  * Parses a token strictly, without verifying it.
  *
- * @throws {VerifierError} `ERR_SAS_INVALID` for anything but a well-formed token.
+ * @throws {GatewayError} `ERR_SAS_INVALID` for anything but a well-formed token.
  */
 export function parseSasToken(token: string): ParsedSasToken {
   if (typeof token !== 'string' || token.length === 0) throw invalid('the token is empty');
@@ -255,7 +266,7 @@ export function serializeSasToken(fields: SasTokenFields, sig: string): string {
 /**
  * Checks the signature with the key named by `skn`, in constant time.
  *
- * @throws {VerifierError} `ERR_SAS_INVALID` for an unknown key name or a wrong signature.
+ * @throws {GatewayError} `ERR_SAS_INVALID` for an unknown key name or a wrong signature.
  */
 export function verifySasSignature(token: ParsedSasToken, keys: HmacKeyRing): void {
   const key = keys.get(token.skn);
@@ -271,14 +282,65 @@ export function verifySasSignature(token: ParsedSasToken, keys: HmacKeyRing): vo
 /**
  * Checks `st - skew <= now < se`.
  *
- * @throws {VerifierError} `ERR_SAS_EXPIRED` at or after `se`; `ERR_SAS_NOT_YET_VALID` before `st - skew`.
+ * @throws {GatewayError} `ERR_SAS_EXPIRED` at or after `se`; `ERR_SAS_NOT_YET_VALID` before `st - skew`.
  */
 export function checkSasTime(
   token: Pick<SasTokenFields, 'st' | 'se'>,
   now: number,
   skewSeconds: number,
 ): void {
-  if (now >= token.se) throw new VerifierError('ERR_SAS_EXPIRED', 'The token has expired');
-  if (now < token.st - skewSeconds)
-    throw new VerifierError('ERR_SAS_NOT_YET_VALID', 'The token is not valid yet');
+  if (now >= token.se) throw sasError('ERR_SAS_EXPIRED');
+  if (now < token.st - skewSeconds) throw sasError('ERR_SAS_NOT_YET_VALID');
+}
+
+/** What a verified SAS grants, and to whom. */
+export interface SasGrant {
+  /** `orders/customers/42`, as signed. */
+  readonly scope: string;
+  readonly resource: string;
+  /** Path scope segments (`['customers', '42']`; `[]` for the whole resource). */
+  readonly pathPrefix: readonly string[];
+  readonly actions: readonly SasAction[];
+  /** `sp` letters. */
+  readonly permissions: string;
+  /** Token id (`sid`). */
+  readonly sid: string;
+  /** Ids of the allow policies that granted it (`spi`). */
+  readonly policies: readonly string[];
+  /** Their version tags when it was issued (`spv`), in the same order. */
+  readonly policyVersions: readonly string[];
+  readonly tid: string;
+  readonly oid: string;
+  readonly azp: string;
+  /** `st` and `se`, unix seconds. */
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** `skn`. */
+  readonly keyName: string;
+  /**
+   * `jkt`: the RFC 7638 thumbprint of the DPoP key the token is bound to (RFC 9449). A bound
+   * token is good only with a proof of that key (`Authorization: DPoP`); absent when unbound.
+   */
+  readonly jkt?: string;
+}
+
+/** The grant of a parsed (and verified) token. */
+export function grantOf(parsed: ParsedSasToken): SasGrant {
+  return {
+    scope: parsed.sr,
+    resource: parsed.resource,
+    pathPrefix: parsed.pathPrefix,
+    actions: parsed.actions,
+    permissions: parsed.sp,
+    sid: parsed.sid,
+    policies: parsed.spi,
+    policyVersions: parsed.spv,
+    tid: parsed.tid,
+    oid: parsed.oid,
+    azp: parsed.azp,
+    issuedAt: parsed.st,
+    expiresAt: parsed.se,
+    keyName: parsed.skn,
+    ...(parsed.jkt === undefined ? {} : { jkt: parsed.jkt }),
+  };
 }
