@@ -50,9 +50,15 @@ const FORBIDDEN_LITERAL = /[\\%*?#{}\s\x00-\x1f\x7f]/;
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN_IN_CLAIM = /[/\\*?%\x00-\x1f\x7f]/;
 
-/** Characters no request path segment may hold (the proxy refuses these earlier, with a 400). */
+/**
+ * The one rule of a request path segment, for the decision API, the token exchange and the proxy
+ * alike (the proxy applies it to each segment once decoded): not empty, `.` or `..`; no `/`, `\`,
+ * `%`, `;` or control character; not ending in `.` or a space. Why `;` and the trailing `.` and
+ * space: other servers read `/admin;x`, `/admin.` and `/admin ` as `/admin` (path parameters,
+ * Windows trimming), so a path holding them could mean another path downstream.
+ */
 // eslint-disable-next-line no-control-regex
-const FORBIDDEN_IN_SEGMENT = /[/\\%\x00]/;
+const FORBIDDEN_IN_SEGMENT = /[/\\%;\x00-\x1f\x7f]|[. ]$/;
 
 /** One compiled segment of a glob. */
 export type GlobToken =
@@ -180,7 +186,7 @@ export function claimSegmentValue(claims: Claims, name: string): string | undefi
   return value;
 }
 
-/** True when `segment` is a segment a normalized request path may hold. */
+/** True when `segment` is a segment a normalized request path may hold (see {@link FORBIDDEN_IN_SEGMENT}). */
 export function isValidSegment(segment: string): boolean {
   return segment !== '' && segment !== '.' && segment !== '..' && !FORBIDDEN_IN_SEGMENT.test(segment);
 }
@@ -189,6 +195,9 @@ const SLASH = 0x2f;
 const DOT = 0x2e;
 const BACKSLASH = 0x5c;
 const PERCENT = 0x25;
+const SEMICOLON = 0x3b;
+const SPACE = 0x20;
+const DEL = 0x7f;
 
 /**
  * A request path and where its segments are, without cutting it up: segment `i` is
@@ -209,8 +218,8 @@ export function newPathSpans(): PathSpans {
 }
 
 /**
- * Reads a request path (`/customers/42`) into `spans`; false when it is not a normalized path
- * (no leading `/`, an empty, `.` or `..` segment, `\`, `%`, NUL). One trailing `/` is ignored,
+ * Reads a request path (`/customers/42`) into `spans`; false when it is not a normalized path:
+ * no leading `/`, or a segment {@link isValidSegment} refuses. One trailing `/` is ignored,
  * so `/a/` and `/a` are the same path to policy: an allow and a deny see them alike. `/` and ``
  * are the root, no segments.
  */
@@ -231,16 +240,13 @@ export function scanPath(path: string, spans: PathSpans): boolean {
     if (c === SLASH) {
       const size = i - start;
       if (size === 0) return false; // empty segment
-      if (
-        path.charCodeAt(start) === DOT &&
-        (size === 1 || (size === 2 && path.charCodeAt(start + 1) === DOT))
-      ) {
-        return false; // `.` or `..`
-      }
+      // `.`, `..`, and any segment ending in `.` or a space
+      const last = path.charCodeAt(i - 1);
+      if (last === DOT || last === SPACE) return false;
       bounds[n++] = start;
       bounds[n++] = i;
       start = i + 1;
-    } else if (c === BACKSLASH || c === PERCENT || c === 0) {
+    } else if (c === BACKSLASH || c === PERCENT || c === SEMICOLON || c < SPACE || c === DEL) {
       return false;
     }
   }

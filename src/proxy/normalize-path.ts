@@ -18,6 +18,7 @@
  * ends trim them, so `/admin.` and `/admin%20` are `/admin`).
  */
 import { GatewayError } from '../errors';
+import { isValidSegment } from '../policy/path-glob';
 
 /** A path inside a resource that is safe to decide on and to forward. */
 export interface NormalizedPath {
@@ -38,35 +39,48 @@ function refuse(why: string): never {
   throw new GatewayError('ERR_PATH_TRAVERSAL', `The path escapes the resource (${why})`);
 }
 
-/** Checks one raw (still encoded) segment; returns it decoded. */
+/**
+ * Checks one raw (still encoded) segment; returns it decoded. What may be encoded is this file's
+ * rule; what a decoded segment may hold is the one path rule every route shares
+ * (`isValidSegment`, src/policy/path-glob.ts), so the proxy, the decision API and the token
+ * exchange refuse the same paths.
+ */
 function checkSegment(raw: string): string {
-  if (raw.length === 0) refuse('empty segment');
   let encoded = false;
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i);
-    if (c < 0x21 || c === 0x7f || c === 0x5c) refuse('control character, space or backslash');
-    if (c === 0x3b) refuse('semicolon (a path parameter elsewhere)');
+    if (c < 0x21 || c === 0x7f) refuse('control character or space');
     if (c !== 0x25) continue;
     const pair = raw.slice(i + 1, i + 3);
     if (!HEX.test(pair)) refuse('malformed percent-encoding');
     const byte = parseInt(pair, 16);
-    // `.` `/` `\` `%` and control characters must never appear encoded: see the file header.
-    if (byte === 0x2e || byte === 0x2f || byte === 0x5c || byte === 0x25 || byte < 0x20 || byte === 0x7f) {
-      refuse('encoded dot, slash, backslash, percent or control character');
+    // `.` `/` `\` `%` `;` and control characters must never appear encoded: see the file header.
+    if (
+      byte === 0x2e ||
+      byte === 0x2f ||
+      byte === 0x5c ||
+      byte === 0x25 ||
+      byte === 0x3b ||
+      byte < 0x20 ||
+      byte === 0x7f
+    ) {
+      refuse('encoded dot, slash, backslash, percent, semicolon or control character');
     }
-    if (byte === 0x3b) refuse('encoded semicolon (a path parameter elsewhere)');
-    if (byte === 0x20 && i + 3 === raw.length) refuse('trailing space (trimmed elsewhere)');
     encoded = true;
     i += 2;
   }
-  if (raw === '.' || raw === '..') refuse('dot segment');
-  if (raw.charCodeAt(raw.length - 1) === 0x2e) refuse('trailing dot (trimmed elsewhere)');
-  if (!encoded) return raw;
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return refuse('invalid UTF-8');
+  let decoded = raw;
+  if (encoded) {
+    try {
+      decoded = decodeURIComponent(raw);
+    } catch {
+      return refuse('invalid UTF-8');
+    }
   }
+  if (!isValidSegment(decoded)) {
+    refuse('an empty or dot segment, a backslash or semicolon, or a trailing dot or space');
+  }
+  return decoded;
 }
 
 /**

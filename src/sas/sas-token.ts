@@ -10,6 +10,7 @@
  */
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { actionsForPermissions, type Action as SasAction } from '../policy/actions';
+import { isValidSegment } from '../policy/path-glob';
 import { KEY_NAME_PATTERN, type HmacKeyRing } from './hmac-key-ring';
 import { GatewayError, type ErrorCode } from '../errors';
 
@@ -114,11 +115,15 @@ export function sasError(code: ErrorCode, why?: string): GatewayError {
 
 const invalid = (why: string): GatewayError => sasError('ERR_SAS_INVALID', why);
 
-/** Segments of a path scope (`customers/42`), or undefined when one is not allowed. */
+/**
+ * Segments of a path scope (`customers/42`), or undefined when one is not allowed: each a request
+ * path segment by the one path rule (`isValidSegment`, so no scope is issued that the proxy would
+ * refuse as a path), in the token's narrower charset.
+ */
 export function scopeSegments(path: string): string[] | undefined {
   const segments = path.split('/');
   if (segments.length > MAX_SCOPE_SEGMENTS) return undefined;
-  for (const s of segments) if (!SCOPE_SEGMENT.test(s) || s === '.' || s === '..') return undefined;
+  for (const s of segments) if (!SCOPE_SEGMENT.test(s) || !isValidSegment(s)) return undefined;
   return segments;
 }
 

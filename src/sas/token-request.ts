@@ -182,7 +182,7 @@ export function parseResourceParameter(resource: string): { resource: string; pa
   if (segments === undefined) {
     throw fail(
       'ERR_TARGET_INVALID',
-      'The path scope must be /-separated segments of A-Z a-z 0-9 . _ ~ @ : - (no empty, . or .. segment)',
+      'The path scope must be /-separated segments of A-Z a-z 0-9 . _ ~ @ : - (no empty or dot segment, none ending in .)',
     );
   }
   return { resource: name, pathPrefix: segments };

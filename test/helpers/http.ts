@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 
 /** What integration tests look at in a response. */
 export interface Answer {
@@ -90,5 +90,47 @@ export async function putDocuments(
   writes.forEach(([route], i) => {
     const { status, json } = answers[i]!;
     if (status !== 200 && status !== 201) throw new Error(`PUT ${route}: ${status} ${JSON.stringify(json)}`);
+  });
+}
+
+/** A raw request (node:http sends the path exactly as given: no dot-segment resolution). */
+export function rawRequest(
+  url: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: Buffer | Buffer[] } = {},
+): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = httpRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers ?? {},
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // The gateway may answer 413 and close before the whole body is written.
+      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
+    });
+    const body = options.body;
+    if (Array.isArray(body)) {
+      const write = (i: number): void => {
+        if (i === body.length) return void req.end();
+        if (req.write(body[i])) write(i + 1);
+        else req.once('drain', () => write(i + 1));
+      };
+      write(0);
+    } else req.end(body);
   });
 }

@@ -4,7 +4,7 @@
  * gateway's x-gateway-principal statement.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as msal from '@azure/msal-node';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
@@ -12,7 +12,7 @@ import { serveRoutes, type LocalHttpServer } from '../../src/host/local/http/ser
 import { startGatewayInstance, startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { ordersRoute, type OrdersSettings } from '../../src/host/local/orders-downstream';
 import { MemoryLogger } from '../../src/logger';
-import { call, putDocuments } from '../helpers/http';
+import { call, putDocuments, rawRequest as raw } from '../helpers/http';
 import {
   loopbackNetworkClient,
   startFakeTokenEndpoint,
@@ -111,48 +111,6 @@ async function startDownstream(): Promise<{
   };
 }
 let expectedDownload = '';
-
-/** A raw request (node:http sends the path exactly as given: no dot-segment resolution). */
-function raw(
-  url: string,
-  path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: Buffer | Buffer[] } = {},
-): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const req = httpRequest(
-      {
-        host: u.hostname,
-        port: u.port,
-        path,
-        method: options.method ?? 'GET',
-        headers: options.headers ?? {},
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      // The gateway may answer 413 and close before the whole body is written.
-      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
-    });
-    const body = options.body;
-    if (Array.isArray(body)) {
-      const write = (i: number): void => {
-        if (i === body.length) return void req.end();
-        if (req.write(body[i])) write(i + 1);
-        else req.once('drain', () => write(i + 1));
-      };
-      write(0);
-    } else req.end(body);
-  });
-}
 
 class CountingTokenCredential implements TokenCredential {
   calls = 0;

@@ -5,11 +5,7 @@
  * matching must never change.
  */
 import { ACTIONS, type Action } from '../../../src/policy/actions';
-import {
-  conditionsHold,
-  evaluatePolicies,
-  type Decision,
-} from '../../../src/policy/evaluate';
+import { conditionsHold, evaluatePolicies, type Decision } from '../../../src/policy/evaluate';
 import type { PolicySubject } from '../../../src/policy/subject';
 import { parsePolicy, type Policy, type PolicyInput } from '../../../src/policy/model';
 import { compilePathGlob, matchPath, splitPath } from '../../../src/policy/path-glob';
