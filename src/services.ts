@@ -29,10 +29,10 @@ import {
 import { GatewayProxy, type GatewayProxyDeps } from './proxy/gateway-proxy';
 import { StatementSigner } from './proxy/principal-statement';
 import { RateLimiter } from './ratelimit/rate-limiter';
-import { SasCredentialVerifier } from './sas/sas-credential-verifier';
+import { SasCredentialVerifier } from './auth/sas-credential-verifier';
 import { CONTAINERS } from './store/cosmos';
 import { CosmosHealthCheck } from './store/cosmos-health';
-import { PolicyState } from './store/policy-state';
+import { PolicyState } from './state/policy-state';
 import { HmacKeyRing } from './sas/hmac-key-ring';
 
 /** The I/O the gateway is built on: injected, so tests pass real embedded servers or small fakes. */

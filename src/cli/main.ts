@@ -11,120 +11,15 @@
  * Against a local stack on loopback with no token given, the CLI signs a dev admin token for the
  * identity provider that stack's gateway trusts, as `npm run token` does.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import { systemClock } from '../clock';
 import { isLoopbackHost } from '../config/url-rules';
 import { loadOrCreateDevSigningKey, mintDevToken } from '../host/local/dev-identity-provider';
 import { devIssuerFor } from '../host/local/running-stacks';
-import { AdminApiError, AdminClient, GatewayUnreachableError, type DocumentKindName } from './admin-client';
-import {
-  applicationOrder,
-  describePlan,
-  executePlan,
-  planChanges,
-  type DesiredState,
-  type PlannedChange,
-} from './apply';
-import { KIND_RULES } from './kind-rules';
-
-/** Bad input: a file, flag or field the user must fix (exit 2). */
-export class CliInputError extends Error {
-  override name = 'CliInputError';
-}
-
-/** Parses the text of a `{ resources: [...], policies: [...] }` document (YAML, or JSON, which YAML reads too). */
-export function parseDesiredState(text: string, source: string): DesiredState {
-  let data: unknown;
-  try {
-    data = parseYaml(text) as unknown;
-  } catch (err) {
-    throw new CliInputError(
-      `${source}: not YAML or JSON (${err instanceof Error ? err.message.split('\n')[0] : ''})`,
-    );
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new CliInputError(`${source}: expected an object with "resources" and/or "policies" lists`);
-  }
-  const { resources = [], policies = [], ...rest } = data as Record<string, unknown>;
-  const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined) throw new CliInputError(`${source}: unknown top-level key "${unknown}"`);
-  if (!Array.isArray(resources) || !Array.isArray(policies)) {
-    throw new CliInputError(`${source}: "resources" and "policies" must be lists`);
-  }
-  return {
-    resources: resources as Record<string, unknown>[],
-    policies: policies as Record<string, unknown>[],
-  };
-}
-
-/** Reads a YAML or JSON file of `{ resources: [...], policies: [...] }`. */
-export function readDesiredState(file: string): DesiredState {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new CliInputError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  return parseDesiredState(text, file);
-}
-
-/**
- * Every document of a desired state checked as the gateway checks it (its own schemas): the first
- * problem of each invalid one, as `file: kind[index] (id) field: why`. Empty when all are valid.
- */
-export function validateDesiredState(desired: DesiredState, source: string): string[] {
-  const problems: string[] = [];
-  for (const kind of ['resources', 'policies'] as const) {
-    desired[kind].forEach((doc, i) => {
-      const invalid = KIND_RULES[kind].invalid(doc);
-      const id = doc[KIND_RULES[kind].idField];
-      if (invalid)
-        problems.push(`${source}: ${kind}[${i}]${typeof id === 'string' ? ` (${id})` : ''} ${invalid.error}`);
-    });
-  }
-  return problems;
-}
-
-/** Reads a file and validates every document of it; bad input (exit 2) names each problem. */
-function readValidDesiredState(file: string): DesiredState {
-  const desired = readDesiredState(file);
-  const problems = validateDesiredState(desired, file);
-  if (problems.length > 0) throw new CliInputError(problems.join('\n'));
-  return desired;
-}
-
-/** Plans (and unless `dryRun`, applies) a desired state through the admin API. */
-export async function applyDesiredState(
-  client: AdminClient,
-  desired: DesiredState,
-  options: { prune: boolean; dryRun: boolean },
-): Promise<PlannedChange[]> {
-  const plan = await planDesiredState(client, desired, options.prune);
-  if (!options.dryRun) {
-    const result = await executePlan(client, plan);
-    if (!result.ok) throw result.error!;
-  }
-  return plan;
-}
-
-async function planDesiredState(
-  client: AdminClient,
-  desired: DesiredState,
-  prune: boolean,
-): Promise<PlannedChange[]> {
-  const plan: PlannedChange[] = [];
-  for (const kind of ['resources', 'policies'] as const) {
-    try {
-      plan.push(...planChanges(kind, desired[kind], await client.list(kind), KIND_RULES[kind], prune));
-    } catch (err) {
-      if (err instanceof AdminApiError || err instanceof GatewayUnreachableError) throw err;
-      throw new CliInputError(err instanceof Error ? err.message : String(err));
-    }
-  }
-  return plan;
-}
+import { AdminApiError, AdminClient } from '../admin/admin-client';
+import { applicationOrder, describePlan, executePlan } from '../admin/apply';
+import { InputError as CliInputError, planDesiredState, readValidDesiredState } from '../admin/desired-state';
+import { DOCUMENT_KINDS, type DocumentKindName } from '../admin/document-kinds';
 
 /** Where a command writes: lines for people, or one JSON value with `--json`. */
 interface Output {
@@ -188,12 +83,13 @@ function decisionQuery(values: CommandContext['values']): { resource: string; ac
   };
 }
 
-const KINDS: Record<string, DocumentKindName> = {
-  policy: 'policies',
-  policies: 'policies',
-  resource: 'resources',
-  resources: 'resources',
-};
+/** `policy` or `policies`, `resource` or `resources`: each kind by its noun, one or many. */
+const KINDS: Record<string, DocumentKindName> = Object.fromEntries(
+  Object.entries(DOCUMENT_KINDS).flatMap(([kind, { singular }]) => [
+    [kind, kind as DocumentKindName],
+    [singular, kind as DocumentKindName],
+  ]),
+);
 
 function kindOf(word: string | undefined): DocumentKindName {
   const kind = word === undefined ? undefined : KINDS[word];

@@ -82,7 +82,21 @@ export interface Config {
    * request; a proof replayed to another instance within its two-minute window passes).
    */
   readonly dpopReplayStore: 'shared' | 'local';
+  /**
+   * The gateway's own app registration, for on-behalf-of calls to downstreams (docs/proxy.md):
+   * `GATEWAY_CLIENT_ID` and `GATEWAY_CLIENT_SECRET` or `GATEWAY_CLIENT_CERTIFICATE_PATH` (a PEM
+   * file with the private key and the certificate; preferred in Azure). Undefined when
+   * `GATEWAY_CLIENT_ID` is unset: every on-behalf-of call is then a 502 saying so.
+   */
+  readonly onBehalfOf: OnBehalfOfSettings | undefined;
   readonly port: number;
+}
+
+/** See {@link Config.onBehalfOf}. */
+export interface OnBehalfOfSettings {
+  readonly clientId: string;
+  readonly clientSecret?: string;
+  readonly certificatePath?: string;
 }
 
 /**
@@ -254,6 +268,9 @@ const SETTINGS = {
   PROXY_MAX_BODY_BYTES: integer(0, 1_073_741_824),
   RATE_LIMIT_PRINCIPAL_PER_SECOND: integer(0, 1_000_000),
   RATE_LIMIT_IP_PER_SECOND: integer(0, 1_000_000),
+  GATEWAY_CLIENT_ID: z.string().regex(/^\S{1,256}$/, 'expected a client id without spaces'),
+  GATEWAY_CLIENT_SECRET: z.string().min(1),
+  GATEWAY_CLIENT_CERTIFICATE_PATH: z.string().min(1).max(4096),
   PORT: integer(0, 65_535),
 } satisfies Record<SettingName, z.ZodType>;
 
@@ -285,6 +302,31 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** {@link Config.onBehalfOf}: a client id needs a secret or a certificate to be of any use. */
+function onBehalfOfSettings(env: Environment): OnBehalfOfSettings | undefined {
+  const clientId = read(env, 'GATEWAY_CLIENT_ID');
+  const clientSecret = read(env, 'GATEWAY_CLIENT_SECRET');
+  const certificatePath = read(env, 'GATEWAY_CLIENT_CERTIFICATE_PATH');
+  if (clientId === undefined) {
+    if (clientSecret !== undefined || certificatePath !== undefined)
+      throw new ConfigError(
+        'GATEWAY_CLIENT_ID',
+        'required with GATEWAY_CLIENT_SECRET or GATEWAY_CLIENT_CERTIFICATE_PATH',
+      );
+    return undefined;
+  }
+  if (clientSecret === undefined && certificatePath === undefined)
+    throw new ConfigError(
+      'GATEWAY_CLIENT_SECRET',
+      'required with GATEWAY_CLIENT_ID (or GATEWAY_CLIENT_CERTIFICATE_PATH)',
+    );
+  return {
+    clientId,
+    ...(clientSecret === undefined ? {} : { clientSecret }),
+    ...(certificatePath === undefined ? {} : { certificatePath }),
+  };
 }
 
 export interface LoadConfigOptions {
@@ -416,6 +458,7 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     proxyMaxBodyBytes,
     rateLimits,
     dpopReplayStore: read(env, 'DPOP_REPLAY_STORE') ?? DEFAULTS.dpopReplayStore,
+    onBehalfOf: onBehalfOfSettings(env),
     port,
   };
   return deepFreeze(config);

@@ -4,6 +4,7 @@
  * routes and methods exist, this module what each takes and answers, and tests check both that
  * the two agree and that real answers of the running gateway fit it.
  */
+import { DOCUMENT_KINDS, type DocumentKindName } from '../admin/document-kinds';
 import { ERROR_CODES } from '../errors';
 
 type Schema = Record<string, unknown>;
@@ -39,14 +40,14 @@ const PolicyOrResource: Schema = {
 
 const ADMIN_ID = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
-function adminCollection(noun: 'policies' | 'resources', idName: string): Record<string, Operation> {
-  const id = { ...ADMIN_ID, name: idName };
+function adminCollection(noun: DocumentKindName): Record<string, Operation> {
+  const id = { ...ADMIN_ID, name: DOCUMENT_KINDS[noun].idField };
   const security = [{ bearer: [] }];
   return {
     [`/api/${noun}`]: {
       get: {
         operationId: `list-${noun}`,
-        summary: `Every ${noun === 'policies' ? 'policy' : 'resource'} (admin)`,
+        summary: `Every ${DOCUMENT_KINDS[noun].singular} (admin)`,
         security,
         responses: {
           '200': {
@@ -61,7 +62,7 @@ function adminCollection(noun: 'policies' | 'resources', idName: string): Record
         },
       },
     },
-    [`/api/${noun}/{${idName}}`]: {
+    [`/api/${noun}/{${id.name}}`]: {
       parameters: [id],
       get: {
         operationId: `get-${noun}`,
@@ -330,8 +331,8 @@ const PATHS: Record<string, Operation> = {
       },
     },
   },
-  ...adminCollection('policies', 'id'),
-  ...adminCollection('resources', 'name'),
+  ...adminCollection('policies'),
+  ...adminCollection('resources'),
   '/api/revocations': {
     post: {
       operationId: 'revoke',

@@ -23,7 +23,7 @@ import {
   type ReasonCode,
 } from '../policy/evaluate';
 import type { PolicySubject } from '../policy/subject';
-import type { PolicySnapshot } from '../store/policy-state';
+import type { PolicySnapshot } from '../state/policy-state';
 import { checkSasScope } from '../sas/sas-scope';
 
 /**

@@ -54,7 +54,7 @@ export interface CompiledPolicy {
   readonly principals: CompiledPrincipals | undefined;
   readonly conditions: readonly CompiledCondition[];
   readonly maxTokenLifetimeSeconds: number | undefined;
-  /** `requireDpop`: matches only a caller bound to a DPoP key (see `DPOP_BOUND` in evaluate.ts). */
+  /** `requireDpop`: matches only a caller bound to a DPoP key (`dpopBound` in src/policy/subject.ts). */
   readonly requireDpop: boolean;
   /** Exact-resource policies first, then `*` ones, each in id order: decisions name policies in this order. */
   readonly ordinal: number;

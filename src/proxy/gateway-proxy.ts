@@ -12,7 +12,7 @@ import type { Config, Environment } from '../config/load-config';
 import { parseTrustedUrl } from '../config/url-rules';
 import type { Logger } from '../logger';
 import { StatementSigner } from './principal-statement';
-import { AccessTokenCache } from './credentials/access-token-cache';
+import { AccessTokenCache } from '../http/access-token-cache';
 import { DownstreamCredentials } from './credentials/downstream-credential';
 import { functionKeyCredential } from './credentials/function-key';
 import { managedIdentityCredential } from './credentials/managed-identity';
@@ -20,7 +20,6 @@ import {
   loadMsalNode,
   OnBehalfOfClient,
   onBehalfOfCredential,
-  onBehalfOfSettings,
   type MsalModule,
 } from './credentials/on-behalf-of';
 import { UpstreamPools, type UpstreamPoolOptions } from './upstream-pools';
@@ -30,7 +29,7 @@ import { DeadlineWheel } from './deadlines';
 export interface GatewayProxyDeps {
   readonly clock?: Clock;
   readonly logger: Logger;
-  /** App settings for `functionKey` keys and on-behalf-of client credentials. Default `process.env`. */
+  /** App settings for `functionKey` keys (the names `DOWNSTREAM_KEY_SETTINGS` lists). Default `process.env`. */
   readonly env?: Environment;
   /**
    * The managed identity credential. Default: `DefaultAzureCredential` from `@azure/identity`,
@@ -106,7 +105,7 @@ export class GatewayProxy {
       return tokenCredential;
     };
     const obo = new OnBehalfOfClient({
-      settings: onBehalfOfSettings(env),
+      settings: config.onBehalfOf,
       authorityHost: deps.authorityHost ?? config.entra.authority,
       tenantId: config.entra.tenantId,
       multiTenant: config.entra.multiTenant,

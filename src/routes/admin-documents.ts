@@ -6,6 +6,7 @@
  */
 import type { HttpResponseInit } from '@azure/functions';
 import type { DocumentAdmin } from '../admin/document-admin';
+import { DOCUMENT_KINDS, type DocumentKindName } from '../admin/document-kinds';
 import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
 import { readJsonBody } from '../http/request-context';
@@ -17,16 +18,15 @@ type Deps = AdminDeps & Pick<Services, 'admin' | 'clock'>;
 
 /** One admin collection route, served by one of the services' document kinds. */
 function documentRoute(
-  collection: 'policies' | 'resources',
-  idParam: 'id' | 'name',
+  collection: DocumentKindName,
   kind: (deps: Deps) => DocumentAdmin<unknown>,
 ): Route<Deps> {
   return {
     name: collection,
-    template: `${collection}/{${idParam}?}`,
+    template: `${collection}/{${DOCUMENT_KINDS[collection].idField}?}`,
     methods: ['GET', 'PUT', 'DELETE'],
     audit: 'admin',
-    run: (deps, scope) => serve(deps, scope, collection, idParam, kind(deps)),
+    run: (deps, scope) => serve(deps, scope, collection, DOCUMENT_KINDS[collection].idField, kind(deps)),
   };
 }
 
@@ -63,7 +63,7 @@ async function serve(
 }
 
 /** `GET|PUT|DELETE /api/policies/{id?}`. */
-export const policies = documentRoute('policies', 'id', (deps) => deps.admin.policies);
+export const policies = documentRoute('policies', (deps) => deps.admin.policies);
 
 /** `GET|PUT|DELETE /api/resources/{name?}`. */
-export const resources = documentRoute('resources', 'name', (deps) => deps.admin.resources);
+export const resources = documentRoute('resources', (deps) => deps.admin.resources);

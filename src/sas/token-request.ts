@@ -5,7 +5,7 @@
  * and no policy read here, so a malformed request costs nothing and discloses nothing.
  */
 import type { HttpRequest } from '@azure/functions';
-import { parseAuthorizationHeader } from '../auth/authenticate';
+import { parseAuthorizationHeader } from '../http/authorization-header';
 import { GatewayError, type ErrorCode } from '../errors';
 import { readBodyText } from '../http/request-context';
 import { ACTIONS, isAction, type Action } from '../policy/actions';

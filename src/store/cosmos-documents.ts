@@ -18,7 +18,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { createHmac } from 'node:crypto';
 import { Pool, type Dispatcher } from 'undici';
 import type { Clock } from '../clock';
-import { AccessTokenCache } from '../proxy/credentials/access-token-cache';
+import { AccessTokenCache } from '../http/access-token-cache';
 
 /** How the writer authenticates to Cosmos DB: the account key, or an Entra token credential. */
 export type CosmosAuth = { readonly key: string } | { readonly credential: () => Promise<TokenCredential> };

@@ -142,7 +142,12 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
   beforeAll(async () => {
     tokenEndpoint = await startFakeTokenEndpoint();
     stack = await startLocalStack({
-      env: { PROXY_MAX_BODY_BYTES: String(MAX_BODY), DOWNSTREAM_KEY_SETTINGS: 'SVC_KEY,NOT_SET_KEY' },
+      env: {
+        PROXY_MAX_BODY_BYTES: String(MAX_BODY),
+        DOWNSTREAM_KEY_SETTINGS: 'SVC_KEY,NOT_SET_KEY',
+        GATEWAY_CLIENT_ID: 'gw-client',
+        GATEWAY_CLIENT_SECRET: 'gw-secret',
+      },
       port: 0,
       logger,
       seedDemo: false,
@@ -150,11 +155,7 @@ describe('proxy /api/proxy/{resource}/{*path}', () => {
       io: {
         proxy: {
           logger,
-          env: {
-            SVC_KEY: 'function-key-1',
-            GATEWAY_CLIENT_ID: 'gw-client',
-            GATEWAY_CLIENT_SECRET: 'gw-secret',
-          },
+          env: { SVC_KEY: 'function-key-1' },
           tokenCredential: mi,
           loadMsal: () => Promise.resolve(msal),
           msalNetworkClient: loopbackNetworkClient(),

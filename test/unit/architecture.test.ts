@@ -72,8 +72,8 @@ const allFiles = new Set([
 const graph = new Map(files.map((file) => [file, importsOf(file)]));
 const rel = (file: string) => relative(ROOT, file).replace(/\\/g, '/');
 
-/** Strongly connected components with more than one file (or a self-import): Tarjan. */
-function cycles(): string[][] {
+/** Strongly connected components with more than one node (or a self-edge): Tarjan. */
+function cyclesOf(graph: ReadonlyMap<string, readonly string[]>, name: (node: string) => string): string[][] {
   let index = 0;
   const stack: string[] = [];
   const onStack = new Set<string>();
@@ -98,7 +98,7 @@ function cycles(): string[][] {
       do {
         w = stack.pop()!;
         onStack.delete(w);
-        component.push(rel(w));
+        component.push(name(w));
       } while (w !== v);
       if (component.length > 1 || (graph.get(v) ?? []).includes(v)) found.push(component.sort());
     }
@@ -107,9 +107,50 @@ function cycles(): string[][] {
   return found;
 }
 
+const cycles = (): string[][] => cyclesOf(graph, rel);
+
+/**
+ * The folder of a file below `src/`: its first path segment (`policy`, `auth`, ...), `host/local`
+ * for the local host, or the file itself at the top (`errors.ts`).
+ */
+export function folderOf(file: string): string {
+  const path = relative(SRC, file).replace(/\\/g, '/');
+  if (path.startsWith('host/local/')) return 'host/local';
+  return path.includes('/') ? path.slice(0, path.indexOf('/')) : path;
+}
+
+/** Folder → the folders its files import (inside src/), with the files that make each edge. */
+function folderGraph(): { graph: Map<string, string[]>; why: Map<string, string[]> } {
+  const edges = new Map<string, Set<string>>();
+  const why = new Map<string, string[]>();
+  for (const [file, imports] of graph) {
+    const from = folderOf(file);
+    if (!edges.has(from)) edges.set(from, new Set());
+    for (const target of imports) {
+      if (!target.startsWith(SRC)) continue;
+      const to = folderOf(target);
+      if (to === from) continue;
+      edges.get(from)!.add(to);
+      const key = `${from} -> ${to}`;
+      why.set(key, [...(why.get(key) ?? []), `${rel(file)} imports ${rel(target)}`]);
+    }
+  }
+  return { graph: new Map([...edges].map(([k, v]) => [k, [...v]])), why };
+}
+
 describe('architecture of src/', () => {
   it('has no import cycle', () => {
     expect(cycles()).toEqual([]);
+  });
+
+  it('has no cycle between folders either: each folder depends on others one way', () => {
+    const { graph: folders, why } = folderGraph();
+    const found = cyclesOf(folders, (f) => f);
+    // Name the imports that close each cycle, so the message says what to move.
+    const detail = found.map((cycle) =>
+      [...why].filter(([edge]) => cycle.some((a) => cycle.some((b) => a !== b && edge === `${a} -> ${b}`))),
+    );
+    expect(detail).toEqual([]);
   });
 
   it('imports flow one way: host → routes → pipeline → domain → core', () => {
@@ -134,6 +175,21 @@ describe('architecture of src/', () => {
           outside.push(`${rel(file)} imports ${rel(target)}`);
     }
     expect(outside).toEqual([]);
+  });
+
+  it('the folder check can fail: two folders that import each other are a cycle', () => {
+    expect(folderOf(join(SRC, 'host/local/main.ts'))).toBe('host/local');
+    expect(folderOf(join(SRC, 'policy/evaluate.ts'))).toBe('policy');
+    expect(
+      cyclesOf(
+        new Map([
+          ['a', ['b']],
+          ['b', ['a']],
+          ['c', ['a']],
+        ]),
+        (f) => f,
+      ),
+    ).toEqual([['a', 'b']]);
   });
 
   it('the checks can fail: a cycle and an upward import are found in a graph made to have them', () => {

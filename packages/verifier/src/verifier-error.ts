@@ -5,19 +5,11 @@
 
 /** Stable codes a verification can fail with. */
 export type VerifierErrorCode =
-  | 'ERR_SAS_INVALID'
-  | 'ERR_SAS_EXPIRED'
-  | 'ERR_SAS_NOT_YET_VALID'
-  | 'ERR_SAS_SCOPE'
   | 'ERR_PRINCIPAL_STATEMENT_INVALID'
   | 'ERR_PRINCIPAL_STATEMENT_EXPIRED';
 
 /** HTTP status a downstream should answer with for each code (the gateway's mapping). */
 export const VERIFIER_ERROR_STATUS: Readonly<Record<VerifierErrorCode, 401 | 403>> = {
-  ERR_SAS_INVALID: 401,
-  ERR_SAS_EXPIRED: 401,
-  ERR_SAS_NOT_YET_VALID: 401,
-  ERR_SAS_SCOPE: 403,
   ERR_PRINCIPAL_STATEMENT_INVALID: 401,
   ERR_PRINCIPAL_STATEMENT_EXPIRED: 401,
 };
@@ -28,7 +20,7 @@ export const VERIFIER_ERROR_STATUS: Readonly<Record<VerifierErrorCode, 401 | 403
  *
  * @example
  * ```ts
- * try { verifySasToken(token, { keys }); }
+ * try { caller = await verify(request.headers.get('x-gateway-principal') ?? ''); }
  * catch (err) { if (err instanceof VerifierError) return { status: err.status, jsonBody: { code: err.code } }; throw err; }
  * ```
  */

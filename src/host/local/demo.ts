@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { AdminClient } from '../../cli/admin-client';
-import { describePlan } from '../../cli/apply';
-import { applyDesiredState, parseDesiredState } from '../../cli/main';
+import { AdminClient } from '../../admin/admin-client';
+import { describePlan } from '../../admin/apply';
+import { applyDesiredState, parseDesiredState } from '../../admin/desired-state';
 
 /**
  * The repository root when running from sources (jest), or `dist/` when running compiled: the

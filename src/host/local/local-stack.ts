@@ -159,8 +159,7 @@ function cosmosAgentFor(endpoint: string): { agent?: Agent; ca?: string } {
 /**
  * The gateway's local I/O: the sample's function key among the app settings the proxy reads, and,
  * when the identity provider is the dev one (this stack's, or another local stack's on loopback),
- * `fetch` and msal's network client that trust the local certificate authority, and the dev
- * IdP's registration of the gateway API for on-behalf-of (unless `GATEWAY_CLIENT_ID` is set).
+ * `fetch` and msal's network client that trust the local certificate authority.
  */
 function localIO(
   authority: string,
@@ -168,11 +167,7 @@ function localIO(
   ordersKey: string,
 ): Partial<ServicesIO> {
   const ca = idp?.ca ?? localCaFor(authority);
-  const devCredential =
-    isSet(process.env, 'GATEWAY_CLIENT_ID') || idp === undefined
-      ? {}
-      : { GATEWAY_CLIENT_ID: DEV_API_CLIENT_ID, GATEWAY_CLIENT_SECRET: DEV_API_CLIENT_SECRET };
-  const env = { ORDERS_KEY: ordersKey, ...devCredential, ...process.env };
+  const env = { ORDERS_KEY: ordersKey, ...process.env };
   if (ca === undefined) return { proxy: { env } };
   const trusting = fetchTrusting(ca);
   return { fetch: trusting, proxy: { msalNetworkClient: msalNetworkClient(trusting), env } };
@@ -268,6 +263,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       effective.ENTRA_TENANT_ID ??= idp.tenantId;
       // v2 tokens carry the client id GUID as `aud`, v1 tokens the App ID URI: accept both.
       effective.ENTRA_AUDIENCES ??= `${idp.clientId},${idp.audience}`;
+      // The dev IdP's registration of the gateway API, for on-behalf-of (unless one is given).
+      if (!isSet(effective, 'GATEWAY_CLIENT_ID')) {
+        effective.GATEWAY_CLIENT_ID = DEV_API_CLIENT_ID;
+        effective.GATEWAY_CLIENT_SECRET = DEV_API_CLIENT_SECRET;
+      }
     }
 
     // The gateway's statement keys: the environment's, else kept under `.local/` (npm start) or

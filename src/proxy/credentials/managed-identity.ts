@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { GatewayError } from '../../errors';
-import type { AccessTokenCache } from './access-token-cache';
+import type { AccessTokenCache } from '../../http/access-token-cache';
 import type { DownstreamCredential } from './downstream-credential';
 
 /**

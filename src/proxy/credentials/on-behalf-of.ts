@@ -1,7 +1,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConfidentialClientApplication, Configuration, INetworkModule } from '@azure/msal-node';
-import type { Environment } from '../../config/load-config';
+import type { OnBehalfOfSettings } from '../../config/load-config';
 import { GatewayError } from '../../errors';
 import type { DownstreamCredential } from './downstream-credential';
 
@@ -12,30 +12,6 @@ export interface MsalModule {
 
 /** Loads msal-node on first use: it is large, and most gateways never call on-behalf-of. */
 export const loadMsalNode = (): Promise<MsalModule> => import('@azure/msal-node');
-
-/**
- * The gateway's own app registration, for on-behalf-of (settings documented in docs/proxy.md):
- * `GATEWAY_CLIENT_ID` and either `GATEWAY_CLIENT_SECRET` or `GATEWAY_CLIENT_CERTIFICATE_PATH` (a
- * PEM file holding the private key and the certificate; preferred in Azure, from Key Vault).
- */
-export interface OnBehalfOfSettings {
-  readonly clientId: string;
-  readonly clientSecret?: string;
-  readonly certificatePath?: string;
-}
-
-/** Reads {@link OnBehalfOfSettings} from app settings; undefined when `GATEWAY_CLIENT_ID` is unset. */
-export function onBehalfOfSettings(env: Environment): OnBehalfOfSettings | undefined {
-  const clientId = env.GATEWAY_CLIENT_ID?.trim();
-  if (!clientId) return undefined;
-  const clientSecret = env.GATEWAY_CLIENT_SECRET?.trim() || undefined;
-  const certificatePath = env.GATEWAY_CLIENT_CERTIFICATE_PATH?.trim() || undefined;
-  return {
-    clientId,
-    ...(clientSecret ? { clientSecret } : {}),
-    ...(certificatePath ? { certificatePath } : {}),
-  };
-}
 
 export interface OnBehalfOfOptions {
   /** Undefined: not configured, every on-behalf-of call is 502 with a log line saying so. */

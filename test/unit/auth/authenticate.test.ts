@@ -1,8 +1,5 @@
-import {
-  authenticate,
-  parseAuthorizationHeader,
-  type CredentialVerifiers,
-} from '../../../src/auth/authenticate';
+import { authenticate, type CredentialVerifiers } from '../../../src/auth/authenticate';
+import { parseAuthorizationHeader } from '../../../src/http/authorization-header';
 import type { Principal } from '../../../src/auth/principal';
 import type { ErrorCode } from '../../../src/errors';
 import { expectGatewayError } from '../../helpers/entra';

@@ -297,3 +297,31 @@ describe('POLICY_MAX_STALENESS_SECONDS', () => {
     );
   });
 });
+
+describe('the on-behalf-of settings (GATEWAY_CLIENT_*)', () => {
+  it('are off when GATEWAY_CLIENT_ID is unset', () => {
+    expect(loadConfig(valid, { mode: 'functions' }).onBehalfOf).toBeUndefined();
+  });
+
+  it.each([
+    [{ GATEWAY_CLIENT_ID: 'gw' }, 'GATEWAY_CLIENT_SECRET'],
+    [{ GATEWAY_CLIENT_SECRET: 's' }, 'GATEWAY_CLIENT_ID'],
+    [{ GATEWAY_CLIENT_CERTIFICATE_PATH: '/c.pem' }, 'GATEWAY_CLIENT_ID'],
+    [{ GATEWAY_CLIENT_ID: 'g w', GATEWAY_CLIENT_SECRET: 's' }, 'GATEWAY_CLIENT_ID'],
+  ])('refuse %j at start, naming the setting', (settings, setting) => {
+    expect(failure({ ...valid, ...settings }).setting).toBe(setting);
+  });
+
+  it.each([
+    [
+      { GATEWAY_CLIENT_ID: 'gw', GATEWAY_CLIENT_SECRET: 's' },
+      { clientId: 'gw', clientSecret: 's' },
+    ],
+    [
+      { GATEWAY_CLIENT_ID: 'gw', GATEWAY_CLIENT_CERTIFICATE_PATH: '/c.pem' },
+      { clientId: 'gw', certificatePath: '/c.pem' },
+    ],
+  ])('read %j', (settings, expected) => {
+    expect(loadConfig({ ...valid, ...settings }, { mode: 'functions' }).onBehalfOf).toEqual(expected);
+  });
+});

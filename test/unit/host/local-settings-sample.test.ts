@@ -29,7 +29,8 @@ const sample = JSON.parse(
 ) as LocalSettings;
 
 describe('local.settings.sample.json', () => {
-  it.each([...SETTING_NAMES])('lists %s', (name) => {
+  // On-behalf-of takes a secret or a certificate; the sample gives the dev IdP's secret.
+  it.each(SETTING_NAMES.filter((name) => name !== 'GATEWAY_CLIENT_CERTIFICATE_PATH'))('lists %s', (name) => {
     expect(typeof sample.Values[name]).toBe('string');
     expect(sample.Values[name]).not.toBe('');
   });

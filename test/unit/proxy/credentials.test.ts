@@ -3,15 +3,11 @@ import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { Principal } from '../../../src/auth/principal';
 import { ManualClock } from '../../../src/clock';
 import { isGatewayError } from '../../../src/errors';
-import { AccessTokenCache } from '../../../src/proxy/credentials/access-token-cache';
+import { AccessTokenCache } from '../../../src/http/access-token-cache';
 import { DownstreamCredentials } from '../../../src/proxy/credentials/downstream-credential';
 import { functionKeyCredential } from '../../../src/proxy/credentials/function-key';
 import { managedIdentityCredential } from '../../../src/proxy/credentials/managed-identity';
-import {
-  OnBehalfOfClient,
-  onBehalfOfCredential,
-  onBehalfOfSettings,
-} from '../../../src/proxy/credentials/on-behalf-of';
+import { OnBehalfOfClient, onBehalfOfCredential } from '../../../src/proxy/credentials/on-behalf-of';
 import {
   loopbackNetworkClient,
   startFakeTokenEndpoint,
@@ -124,7 +120,7 @@ describe('onBehalfOfCredential with msal-node against a loopback token endpoint'
   beforeAll(async () => {
     idp = await startFakeTokenEndpoint();
     client = new OnBehalfOfClient({
-      settings: onBehalfOfSettings({ GATEWAY_CLIENT_ID: 'gw-client', GATEWAY_CLIENT_SECRET: 'gw-secret' }),
+      settings: { clientId: 'gw-client', clientSecret: 'gw-secret' },
       authorityHost: idp.authorityHost,
       tenantId: TENANT,
       multiTenant: false,

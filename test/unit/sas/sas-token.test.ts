@@ -17,8 +17,8 @@ import type { ErrorCode } from '../../../src/errors';
 import { authorize } from '../../../src/pipeline/authorize';
 import { parsePolicy, type Policy, type Resource } from '../../../src/policy/model';
 import { compilePolicies } from '../../../src/policy/policy-index';
-import { SasCredentialVerifier } from '../../../src/sas/sas-credential-verifier';
-import type { PolicySnapshot } from '../../../src/store/policy-state';
+import { SasCredentialVerifier } from '../../../src/auth/sas-credential-verifier';
+import type { PolicySnapshot } from '../../../src/state/policy-state';
 import { codeOfCall } from '../../helpers/errors';
 
 /** The worked example of docs/sas-token.md. */
@@ -65,7 +65,7 @@ const SNAPSHOT: PolicySnapshot = {
   version: 1,
 };
 
-/** The gateway's own verification of a SAS (src/sas/sas-credential-verifier.ts), in that state. */
+/** The gateway's own verification of a SAS (src/auth/sas-credential-verifier.ts), in that state. */
 function verifierFor(options: { keys?: HmacKeyRing; clock?: ManualClock; skewSeconds?: number } = {}) {
   return new SasCredentialVerifier({
     keys: options.keys ?? ring,

@@ -8,14 +8,14 @@
  * The scope check is not here: the authorize stage (src/pipeline/authorize.ts) holds a SAS caller
  * to its grant for every route, so each route says what an out-of-scope request gets.
  */
-import type { CredentialVerifier } from '../auth/authenticate';
-import type { Principal } from '../auth/principal';
+import type { CredentialVerifier } from './authenticate';
+import type { Principal } from './principal';
 import { nowSeconds, type Clock } from '../clock';
 import { GatewayError } from '../errors';
 import { isPolicyActive } from '../policy/policy-index';
-import type { PolicySnapshot } from '../store/policy-state';
+import type { PolicySnapshot } from '../state/policy-state';
 import type { RevocationList } from '../revocation/revocation-list';
-import type { HmacKeyRing } from './hmac-key-ring';
+import type { HmacKeyRing } from '../sas/hmac-key-ring';
 import {
   checkSasTime,
   grantOf,
@@ -23,7 +23,7 @@ import {
   sasError,
   verifySasSignature,
   type SasGrant,
-} from './sas-token';
+} from '../sas/sas-token';
 
 /** What the verifier reads of the gateway's state. */
 export interface SasVerifierState {

@@ -2,9 +2,9 @@ import { ManualClock } from '../../../src/clock';
 import type { ErrorCode } from '../../../src/errors';
 import { compilePolicies } from '../../../src/policy/policy-index';
 import { parsePolicy } from '../../../src/policy/model';
-import type { PolicySnapshot } from '../../../src/store/policy-state';
+import type { PolicySnapshot } from '../../../src/state/policy-state';
 import { createSasToken } from '../../../src/sas/issue-sas-token';
-import { SasCredentialVerifier, VERIFIED_CACHE_SIZE } from '../../../src/sas/sas-credential-verifier';
+import { SasCredentialVerifier, VERIFIED_CACHE_SIZE } from '../../../src/auth/sas-credential-verifier';
 import { HmacKeyRing } from '../../../src/sas/hmac-key-ring';
 import { codeOfCall } from '../../helpers/errors';
 

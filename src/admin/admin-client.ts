@@ -2,7 +2,7 @@
  * A small client of the gateway's admin and decision APIs, used by the CLI and by the local
  * stack to seed its demo policies. Errors carry the problem document's `code`.
  */
-export type DocumentKindName = 'policies' | 'resources';
+import type { DocumentKindName } from './document-kinds';
 
 export class AdminApiError extends Error {
   constructor(

@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { AdminClient, DocumentKindName } from './admin-client';
+import type { AdminClient } from './admin-client';
+import type { DocumentKindName, KindRules } from './document-kinds';
 
 /** The declarative file `gateway apply` reads: every resource and policy that should exist. */
 export interface DesiredState {
@@ -14,14 +15,6 @@ export interface PlannedChange {
   readonly id: string;
   readonly change: ChangeKind;
   readonly doc?: Record<string, unknown>;
-}
-
-/** How documents of a kind are identified and put in canonical form (defaults applied) for comparison. */
-export interface KindRules {
-  readonly idField: string;
-  readonly canonical: (doc: Record<string, unknown>) => Record<string, unknown>;
-  /** The gateway's own validation of one document's shape: undefined, or the field at fault and why. */
-  readonly invalid: (doc: Record<string, unknown>) => { field: string; error: string } | undefined;
 }
 
 /** What happened to one planned change when it was applied. */

@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock';
+import type { Clock } from '../clock';
 
 /** A bearer token and when it stops being usable (ms since the epoch). */
 export interface CachedAccessToken {
