@@ -4,9 +4,7 @@
  */
 
 /** Stable codes a verification can fail with. */
-export type VerifierErrorCode =
-  | 'ERR_PRINCIPAL_STATEMENT_INVALID'
-  | 'ERR_PRINCIPAL_STATEMENT_EXPIRED';
+export type VerifierErrorCode = 'ERR_PRINCIPAL_STATEMENT_INVALID' | 'ERR_PRINCIPAL_STATEMENT_EXPIRED';
 
 /** HTTP status a downstream should answer with for each code (the gateway's mapping). */
 export const VERIFIER_ERROR_STATUS: Readonly<Record<VerifierErrorCode, 401 | 403>> = {
