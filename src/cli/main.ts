@@ -11,6 +11,7 @@
  * Against a local stack on loopback with no token given, the CLI signs a dev admin token for the
  * identity provider that stack's gateway trusts, as `npm run token` does.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { systemClock } from '../clock';
 import { isLoopbackHost } from '../config/url-rules';
@@ -20,6 +21,10 @@ import { AdminApiError, AdminClient } from '../admin/admin-client';
 import { applicationOrder, describePlan, executePlan } from '../admin/apply';
 import { InputError as CliInputError, planDesiredState, readValidDesiredState } from '../admin/desired-state';
 import { DOCUMENT_KINDS, type DocumentKindName } from '../admin/document-kinds';
+import { parseAssertions } from '../analysis/assertions';
+import { checkAccess, type AccessExample, type CheckAccessReport } from '../analysis/check-access';
+import { AnalysisTooLargeError, NotAnalyzableError } from '../analysis/request-classes';
+import { parsePolicy, type Policy } from '../policy/model';
 
 /** Where a command writes: lines for people, or one JSON value with `--json`. */
 interface Output {
@@ -34,6 +39,8 @@ interface CommandContext {
   readonly out: Output;
   /** The admin client, built on first use (offline commands never need one). */
   readonly client: () => AdminClient;
+  /** `--url` or `GATEWAY_URL` was given (not only the default). */
+  readonly explicitUrl: boolean;
 }
 
 interface Command {
@@ -97,6 +104,80 @@ function kindOf(word: string | undefined): DocumentKindName {
   return kind;
 }
 
+/** Stored or file documents as policies (each already validated: a stored one by the gateway). */
+function policiesOf(docs: readonly Record<string, unknown>[], source: string): Policy[] {
+  return docs.map((doc, i) => {
+    const parsed = parsePolicy(doc);
+    if (!parsed.ok) throw new CliInputError(`${source}: policies[${i}] ${parsed.error}`);
+    return parsed.value;
+  });
+}
+
+function readAssertions(file: string) {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliInputError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const parsed = parseAssertions(text, file);
+  if (typeof parsed === 'string') throw new CliInputError(parsed);
+  return parsed;
+}
+
+/** The analysis, with its refusals (too large, not analyzable) as the CLI's failures (exit 1). */
+function analyze(input: Parameters<typeof checkAccess>[0]): CheckAccessReport {
+  try {
+    return checkAccess(input);
+  } catch (err) {
+    if (err instanceof AnalysisTooLargeError || err instanceof NotAnalyzableError)
+      throw new AnalysisRefused(err.message);
+    throw err;
+  }
+}
+
+/** The analysis refused to answer (exit 1): it never answers past its bound. */
+class AnalysisRefused extends Error {
+  override name = 'AnalysisRefused';
+}
+
+function describeExample(e: AccessExample): string {
+  return `${e.action} ${e.resource}${e.path} for ${JSON.stringify(e.principal)}${e.dpop ? ' with a DPoP proof' : ''}`;
+}
+
+/** The report for people: findings first, one line each with its example. */
+function describeReport(report: CheckAccessReport): string[] {
+  const lines: string[] = [];
+  if (!report.compared) lines.push('no baseline given (--baseline or --url): new access not checked');
+  else if (report.newAccess.length === 0) lines.push('no new access');
+  else {
+    lines.push(`NEW ACCESS: ${report.newAccess.length} kind(s) of request the baseline does not allow`);
+    for (const e of report.newAccess)
+      lines.push(`  + ${describeExample(e)} (allowed by ${e.allowedBy.join(', ')})`);
+  }
+  for (const a of report.assertions) {
+    lines.push(
+      a.proven
+        ? `assertion ${a.id}: proven`
+        : `assertion ${a.id}: REFUTED: ${describeExample(a.example!)} (allowed by ${a.example!.allowedBy.join(', ')})`,
+    );
+  }
+  for (const d of report.deadPolicies)
+    lines.push(
+      `policy ${d.id}: ${d.reason}${d.example ? ` (e.g. ${describeExample(d.example)}, denied by ${d.example.deniedBy.join(', ')})` : ''}`,
+    );
+  for (const r of report.redundantPolicies)
+    lines.push(
+      `policy ${r.id}: every grant is also given by another allow (e.g. ${r.alsoAllowedBy.join(', ')})`,
+    );
+  lines.push(`${report.classes.toLocaleString('en-US')} kinds of request decided`);
+  return lines;
+}
+
+/** A finding: new access, or an assertion refuted. */
+const hasFindings = (report: CheckAccessReport) =>
+  report.newAccess.length > 0 || report.assertions.some((a) => !a.proven);
+
 const COMMANDS: Record<string, Command> = {
   apply: {
     summary: 'make the gateway hold exactly what a file lists (validated first)',
@@ -142,6 +223,42 @@ const COMMANDS: Record<string, Command> = {
             : `stopped: ${done} of ${applicationOrder(plan).length} change(s) applied; the rest of the file is not in force`,
         );
       return result.ok ? 0 : 1;
+    },
+  },
+  'check-access': {
+    summary:
+      'prove a policy file grants no new access and keeps its assertions (exact, offline but for --url)',
+    usage: 'check-access --policies FILE [--baseline FILE | --url URL] [--assert FILE]',
+    options: {
+      policies: { type: 'string' },
+      baseline: { type: 'string' },
+      assert: { type: 'string' },
+    },
+    async run({ values, out, client, explicitUrl }) {
+      const candidateFile = required(values, 'policies');
+      const desired = readValidDesiredState(candidateFile);
+      const candidate = policiesOf(desired.policies, candidateFile);
+      const baselineFile = stringOf(values, 'baseline');
+      if (baselineFile !== undefined && explicitUrl)
+        throw new CliInputError('give --baseline or --url, not both');
+      const baseline =
+        baselineFile !== undefined
+          ? policiesOf(readValidDesiredState(baselineFile).policies, baselineFile)
+          : explicitUrl
+            ? policiesOf(await client().list('policies'), 'the deployed policies')
+            : undefined;
+      const assertFile = stringOf(values, 'assert');
+      const assertions = assertFile === undefined ? [] : readAssertions(assertFile);
+      const started = Date.now();
+      const report = analyze({
+        candidate,
+        ...(baseline === undefined ? {} : { baseline }),
+        assertions,
+        resources: desired.resources.map((r) => String(r.name)),
+      });
+      if (out.json) out.value({ ...report, seconds: (Date.now() - started) / 1000 });
+      else for (const line of describeReport(report)) out.line(line);
+      return hasFindings(report) ? 1 : 0;
     },
   },
   validate: {
@@ -344,6 +461,7 @@ export async function runCli(
       values,
       positionals,
       out: output,
+      explicitUrl: stringOf(values, 'url') !== undefined || process.env.GATEWAY_URL !== undefined,
       client: () =>
         (client ??= new AdminClient({
           baseUrl: url,
