@@ -181,20 +181,51 @@ const hasFindings = (report: CheckAccessReport) =>
 const COMMANDS: Record<string, Command> = {
   apply: {
     summary: 'make the gateway hold exactly what a file lists (validated first)',
-    usage: 'apply -f FILE [--prune] [--dry-run]',
+    usage: 'apply -f FILE [--prune] [--dry-run] [--no-new-access]',
     options: {
       file: { type: 'string', short: 'f' },
       prune: { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
+      'no-new-access': { type: 'boolean', default: false },
     },
     async run({ values, out, client }) {
       // Everything is validated before anything is written: a bad document changes nothing.
-      const desired = readValidDesiredState(required(values, 'file'));
+      const file = required(values, 'file');
+      const desired = readValidDesiredState(file);
       const plan = await planDesiredState(client(), desired, values.prune === true);
-      if (values['dry-run'] === true) {
-        if (out.json) out.value({ dryRun: true, changes: plan });
-        else out.line(describePlan(plan));
-        return 0;
+      // What the change grants that the deployed set does not, shown before anything is written.
+      const deployed = policiesOf(await client().list('policies'), 'the deployed policies');
+      const kept =
+        values.prune === true ? [] : deployed.filter((p) => !desired.policies.some((d) => d.id === p.id));
+      let access: CheckAccessReport | string;
+      try {
+        access = analyze({
+          candidate: [...kept, ...policiesOf(desired.policies, file)],
+          baseline: deployed,
+          resources: desired.resources.map((r) => String(r.name)),
+        });
+      } catch (err) {
+        if (!(err instanceof AnalysisRefused)) throw err;
+        access = err.message;
+      }
+      const widens = typeof access === 'string' || access.newAccess.length > 0;
+      if (!out.json) {
+        if (typeof access === 'string') out.line(`new access not checked: ${access}`);
+        else
+          for (const line of describeReport(access).filter((l) => !/^policy |kinds of request/.test(l)))
+            out.line(line);
+      }
+      if (values['dry-run'] === true || (values['no-new-access'] === true && widens)) {
+        const refused = values['dry-run'] !== true;
+        if (out.json)
+          out.value({
+            dryRun: !refused,
+            refused,
+            changes: plan,
+            newAccess: typeof access === 'string' ? access : access.newAccess,
+          });
+        else out.line(refused ? 'refused (--no-new-access): nothing applied' : describePlan(plan));
+        return refused ? 1 : 0;
       }
       const outcomes: { kind: string; id: string; change: string; outcome: string; error?: string }[] = [];
       const symbol = { create: '+', update: '~', delete: '-', unchanged: '=' } as const;
@@ -215,7 +246,13 @@ const COMMANDS: Record<string, Command> = {
       });
       const unchanged = plan.filter((c) => c.change === 'unchanged').length;
       const done = outcomes.filter((o) => o.outcome === 'done').length;
-      if (out.json) out.value({ ok: result.ok, outcomes, unchanged });
+      if (out.json)
+        out.value({
+          ok: result.ok,
+          outcomes,
+          unchanged,
+          newAccess: typeof access === 'string' ? access : access.newAccess,
+        });
       else
         out.line(
           result.ok

@@ -64,7 +64,7 @@ ${extraPolicy}`;
     const applied = await cli('apply', '-f', path);
     expect(applied.out).toContain('+ resources/orders: done');
     expect(applied.out).toContain('2 change(s), 0 unchanged');
-    expect((await cli('apply', '-f', path)).out).toBe('0 change(s), 2 unchanged');
+    expect((await cli('apply', '-f', path)).out).toBe('no new access\n0 change(s), 2 unchanged');
   });
 
   it('updates what differs, and prunes only with --prune', async () => {
@@ -246,5 +246,220 @@ ${extraPolicy}`;
       0,
       expect.stringMatching(/valid \(1 resource\(s\), 1 polic\(ies\)\)/),
     ]);
+  });
+
+  describe('check-access', () => {
+    const policies = (extra = '') => `
+policies:
+  - id: readers
+    effect: allow
+    resource: orders
+    actions: [read]
+    principals: { roles: [Orders.Reader] }
+  - id: no-archive
+    effect: deny
+    resource: orders
+    paths: ['/archive/**']
+    actions: ['*']
+${extra}`;
+    const writers = `
+  - id: writers
+    effect: allow
+    resource: orders
+    actions: [write]
+    principals: { roles: [Orders.Writer] }`;
+    const assertions = `
+- id: only-writers-write
+  resource: orders
+  actions: [write, create, delete]
+  paths: ['/**']
+  allowOnly: { roles: [Orders.Writer] }
+- id: nobody-reads-archive
+  resource: orders
+  actions: [read]
+  paths: ['/archive/**']
+  allowOnly: { roles: [Nobody] }
+`;
+
+    it('finds no new access and proves the assertions of an unchanged set: exit 0', async () => {
+      const base = file('base.yaml', policies());
+      const res = await run(
+        'check-access',
+        '--policies',
+        base,
+        '--baseline',
+        base,
+        '--assert',
+        file('ok.yaml', assertions),
+      );
+      expect(res.out.split('\n').slice(0, 3)).toEqual([
+        'no new access',
+        'assertion only-writers-write: proven',
+        'assertion nobody-reads-archive: proven',
+      ]);
+      expect(res.code).toBe(0);
+    });
+
+    it('reports new access with an example the what-if confirms, and a refuted assertion: exit 1', async () => {
+      const base = file('base2.yaml', policies());
+      const wider = file(
+        'wider.yaml',
+        policies(`${writers}
+  - id: everyone-writes
+    effect: allow
+    resource: orders
+    actions: [write]`),
+      );
+      const res = await run(
+        'check-access',
+        '--policies',
+        wider,
+        '--baseline',
+        base,
+        '--assert',
+        file('a2.yaml', assertions),
+        '--json',
+      );
+      expect(res.code).toBe(1);
+      const report = JSON.parse(res.out) as {
+        newAccess: {
+          resource: string;
+          action: string;
+          path: string;
+          principal: Record<string, unknown>;
+          allowedBy: string[];
+        }[];
+        assertions: { id: string; proven: boolean }[];
+      };
+      expect(report.newAccess.map((e) => e.allowedBy.join(',')).sort()).toEqual([
+        'everyone-writes',
+        'everyone-writes,writers',
+      ]);
+      expect(report.assertions).toEqual([
+        expect.objectContaining({ id: 'only-writers-write', proven: false }),
+        { id: 'nobody-reads-archive', proven: true },
+      ]);
+      // The gateway's own what-if, over HTTP, decides each example as reported.
+      await cli(
+        'apply',
+        '-f',
+        file(
+          'wider-applied.yaml',
+          `resources:\n  - name: orders\n    upstream: ${stack.orders.url}/api/orders\n    auth: { type: none }\n${policies(`${writers}
+  - id: everyone-writes
+    effect: allow
+    resource: orders
+    actions: [write]`)}`,
+        ),
+        '--prune',
+      );
+      for (const e of report.newAccess) {
+        const answer = await cli(
+          'whatif',
+          '--resource',
+          e.resource,
+          '--action',
+          e.action,
+          '--path',
+          e.path,
+          '--claims',
+          JSON.stringify(e.principal),
+          '--json',
+        );
+        expect(JSON.parse(answer.out)).toMatchObject({ allowed: true, policies: e.allowedBy });
+      }
+    });
+
+    it('compares with the deployed set at --url, and apply --no-new-access refuses a widening file, writing nothing', async () => {
+      const deployed = file(
+        'deployed.yaml',
+        `resources:\n  - name: orders\n    upstream: ${stack.orders.url}/api/orders\n    auth: { type: none }\n${policies()}`,
+      );
+      expect((await cli('apply', '-f', deployed, '--prune')).code).toBe(0);
+      const wider = file(
+        'wider3.yaml',
+        `resources:\n  - name: orders\n    upstream: ${stack.orders.url}/api/orders\n    auth: { type: none }\n${policies(writers)}`,
+      );
+      const checked = await cli('check-access', '--policies', wider);
+      expect(checked.code).toBe(1);
+      expect(checked.out).toMatch(/^NEW ACCESS: 1 kind\(s\)/);
+      expect(checked.out).toContain('(allowed by writers)');
+      const refused = await cli('apply', '-f', wider, '--no-new-access');
+      expect(refused.code).toBe(1);
+      expect(refused.out).toContain('refused (--no-new-access): nothing applied');
+      expect((await cli('get', 'policies', '--json')).out).not.toContain('"writers"');
+      const shown = await cli('apply', '-f', wider);
+      expect(shown.code).toBe(0);
+      expect(shown.out.split('\n')[0]).toBe('NEW ACCESS: 1 kind(s) of request the baseline does not allow');
+    });
+
+    it.each([
+      [
+        'an assertion without allowOnly',
+        `- id: x\n  resource: orders\n  actions: [read]\n  paths: ['/**']`,
+        /a\.yaml: \[0\]\.allowOnly \(x\): /,
+      ],
+      [
+        'an assertion with an unknown field',
+        `- id: y\n  resource: orders\n  actions: [read]\n  paths: ['/**']\n  allowOnly: { roles: [R] }\n  alow: 1`,
+        /a\.yaml: \[0\]\.alow \(y\): unknown field/,
+      ],
+      [
+        'an assertion on a bad glob',
+        `- id: z\n  resource: orders\n  actions: [read]\n  paths: ['/a/../b']\n  allowOnly: { roles: [R] }`,
+        /a\.yaml: \[0\]\.paths\[0\] \(z\): /,
+      ],
+      ['an assertions file that is not a list', `id: w`, /a\.yaml: \(file\): /],
+    ])('bad input, %s: exit 2, the file, entry and field named', async (_name, text, message) => {
+      const res = await run(
+        'check-access',
+        '--policies',
+        file('p.yaml', policies()),
+        '--assert',
+        file('a.yaml', text),
+      );
+      expect(res.code).toBe(2);
+      expect(res.err).toMatch(message);
+    });
+
+    it('bad policy file: exit 2 naming it; a policy it cannot analyze: exit 1 saying why', async () => {
+      const bad = await run(
+        'check-access',
+        '--policies',
+        file('bad.yaml', 'policies:\n  - id: q\n    effect: maybe'),
+        '--baseline',
+        file('b.yaml', policies()),
+      );
+      expect(bad.code).toBe(2);
+      expect(bad.err).toMatch(/bad\.yaml: policies\[0\] \(q\) effect: /);
+      const odd = await run(
+        'check-access',
+        '--policies',
+        file(
+          'odd.yaml',
+          policies(`
+  - id: odd
+    effect: deny
+    resource: orders
+    actions: [read]
+    conditions: [{ claim: hasgroups, operator: exists }]`),
+        ),
+      );
+      expect(odd.code).toBe(1);
+      expect(odd.err).toContain('policy odd: a condition on "hasgroups" is not analyzed');
+      expect(
+        (
+          await run(
+            'check-access',
+            '--policies',
+            file('p3.yaml', policies()),
+            '--baseline',
+            'x.yaml',
+            '--url',
+            'http://127.0.0.1:1',
+          )
+        ).code,
+      ).toBe(2);
+    });
   });
 });
