@@ -19,7 +19,13 @@ import { loadOrCreateDevSigningKey, mintDevToken } from '../host/local/dev-ident
 import { devIssuerFor } from '../host/local/running-stacks';
 import { AdminApiError, AdminClient } from '../admin/admin-client';
 import { applicationOrder, describePlan, executePlan } from '../admin/apply';
-import { InputError as CliInputError, planDesiredState, readValidDesiredState } from '../admin/desired-state';
+import {
+  InputError as CliInputError,
+  planDesiredState,
+  readDesiredState,
+  readValidDesiredState,
+  validateDesiredState,
+} from '../admin/desired-state';
 import { DOCUMENT_KINDS, type DocumentKindName } from '../admin/document-kinds';
 import { parseAssertions } from '../analysis/assertions';
 import { checkAccess, type AccessExample, type CheckAccessReport } from '../analysis/check-access';
@@ -102,6 +108,20 @@ function kindOf(word: string | undefined): DocumentKindName {
   const kind = word === undefined ? undefined : KINDS[word];
   if (kind === undefined) throw new CliInputError('expected "policies" or "resources"');
   return kind;
+}
+
+/**
+ * The policies of a file, each validated (its resources are not: the analysis reads only their
+ * names, so a file with `${ORDERS_URL}`-style upstreams, as samples/demo-policies.yaml, is fine).
+ */
+function readPolicyFile(file: string): { policies: Policy[]; resources: string[] } {
+  const desired = readDesiredState(file);
+  const problems = validateDesiredState({ resources: [], policies: desired.policies }, file);
+  if (problems.length > 0) throw new CliInputError(problems.join('\n'));
+  return {
+    policies: policiesOf(desired.policies, file),
+    resources: desired.resources.map((r) => String(r.name)),
+  };
 }
 
 /** Stored or file documents as policies (each already validated: a stored one by the gateway). */
@@ -272,15 +292,13 @@ const COMMANDS: Record<string, Command> = {
       assert: { type: 'string' },
     },
     async run({ values, out, client, explicitUrl }) {
-      const candidateFile = required(values, 'policies');
-      const desired = readValidDesiredState(candidateFile);
-      const candidate = policiesOf(desired.policies, candidateFile);
+      const { policies: candidate, resources } = readPolicyFile(required(values, 'policies'));
       const baselineFile = stringOf(values, 'baseline');
       if (baselineFile !== undefined && explicitUrl)
         throw new CliInputError('give --baseline or --url, not both');
       const baseline =
         baselineFile !== undefined
-          ? policiesOf(readValidDesiredState(baselineFile).policies, baselineFile)
+          ? readPolicyFile(baselineFile).policies
           : explicitUrl
             ? policiesOf(await client().list('policies'), 'the deployed policies')
             : undefined;
@@ -291,7 +309,7 @@ const COMMANDS: Record<string, Command> = {
         candidate,
         ...(baseline === undefined ? {} : { baseline }),
         assertions,
-        resources: desired.resources.map((r) => String(r.name)),
+        resources,
       });
       if (out.json) out.value({ ...report, seconds: (Date.now() - started) / 1000 });
       else for (const line of describeReport(report)) out.line(line);

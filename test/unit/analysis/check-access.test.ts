@@ -5,7 +5,11 @@
  * the sets' literals, fresh values and case variants finds no request of a kind it did not report
  * (new access, a refuted assertion, a "dead" or "redundant" policy that does something alone).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
+import { parseDesiredState } from '../../../src/admin/desired-state';
+import { parseAssertions } from '../../../src/analysis/assertions';
 import { checkAccess, type AccessAssertion, type AccessExample } from '../../../src/analysis/check-access';
 import {
   AnalysisTooLargeError,
@@ -306,5 +310,27 @@ describe('gateway check-access: the analyzer against the real decision (differen
     expect(() =>
       forEachRequestClass([parsed.value], { resource: 'orders', action: 'read' }, () => undefined),
     ).toThrow(/policy odd: a condition on "hasgroups" is not analyzed/);
+  });
+});
+
+describe('the demo policies and their assertions (samples/)', () => {
+  it('keep every assertion, grant nothing new against themselves, and have no dead or redundant policy', () => {
+    const root = join(__dirname, '../../..');
+    const demo = parseDesiredState(readFileSync(join(root, 'samples/demo-policies.yaml'), 'utf8'), 'demo');
+    const policies = demo.policies.map((doc) => {
+      const parsed = parsePolicy(doc);
+      if (!parsed.ok) throw new Error(parsed.error);
+      return parsed.value;
+    });
+    const assertions = parseAssertions(
+      readFileSync(join(root, 'samples/demo-assertions.yaml'), 'utf8'),
+      'assertions',
+    );
+    if (typeof assertions === 'string') throw new Error(assertions);
+    const report = checkAccess({ candidate: policies, baseline: policies, assertions });
+    expect(report.newAccess).toEqual([]);
+    expect(report.assertions.every((a) => a.proven)).toBe(true);
+    expect(report.assertions).toHaveLength(4);
+    expect([...report.deadPolicies, ...report.redundantPolicies]).toEqual([]);
   });
 });
