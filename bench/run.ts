@@ -11,6 +11,7 @@ import { benchStatement } from './statement';
 import { benchDpop } from './dpop';
 import { benchExchange } from './exchange';
 import { benchAudit } from './audit';
+import { benchCheckAccess } from './check-access';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -33,6 +34,10 @@ const BENCHES: readonly Bench[] = [
     benchProxy,
   ],
   ['cold start (bundle load vs floor; local stack start-up)', benchColdStart],
+  [
+    'check-access (gateway check-access: demo set, then realistic sets of 100, 1,000, 5,000 policies)',
+    benchCheckAccess,
+  ],
 ];
 
 /** `npm run bench -- sas proxy` runs only the benchmarks whose names start with an argument. */
