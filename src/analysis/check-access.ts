@@ -11,6 +11,7 @@ import type { Policy } from '../policy/model';
 import { compilePolicies, type PolicyIndex } from '../policy/policy-index';
 import { subjectFromClaims, type PolicySubject } from '../policy/subject';
 import {
+  appliesTo,
   DEFAULT_BOUNDS,
   forEachRequestClass,
   resourcesOf,
@@ -238,13 +239,6 @@ export function checkAccess(input: CheckAccessInput): CheckAccessReport {
       .sort((a, b) => (a.id < b.id ? -1 : 1)),
     classes,
   };
-}
-
-function appliesTo(policy: Policy, resource: string, action: Action): boolean {
-  return (
-    (policy.resource === resource || policy.resource === '*') &&
-    (policy.actions.includes('*') || policy.actions.includes(action))
-  );
 }
 
 /** Whether a policy, alone, decides some request by itself (the gateway's own decision says). */

@@ -95,7 +95,8 @@ export interface ClassScope {
   readonly extraPrincipals?: Policy['principals'];
 }
 
-function appliesTo(policy: Policy, resource: string, action: Action): boolean {
+/** Whether a policy takes part in decisions on this resource and action. */
+export function appliesTo(policy: Policy, resource: string, action: Action): boolean {
   return (
     (policy.resource === resource || policy.resource === '*') &&
     (policy.actions.includes('*') || policy.actions.includes(action))
