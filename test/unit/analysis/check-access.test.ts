@@ -143,6 +143,21 @@ function replay(example: AccessExample, index: PolicyIndex) {
   return decide(index, { ...example, path }, { ...example.principal }, example.dpop === true);
 }
 
+/** Who an assertion lets in, as an allow policy: the gateway's own principal test decides. */
+function insideOf(a: AccessAssertion): PolicyIndex {
+  return compilePolicies([
+    {
+      id: 'in',
+      effect: 'allow',
+      resource: '*',
+      actions: ['*'],
+      paths: ['/**'],
+      principals: a.allowOnly,
+      enabled: true,
+    },
+  ]);
+}
+
 const kindOf = (resource: string, action: string, policies: readonly string[]) =>
   `${resource} ${action} ${policies.join(',')}`;
 
@@ -177,17 +192,7 @@ describe('gateway check-access: the analyzer against the real decision (differen
           for (const [id, e] of refuted) {
             const a = assertions.find((x) => x.id === id)!;
             expect(replay(e, c).allowed).toBe(true);
-            const inside = compilePolicies([
-              {
-                id: 'in',
-                effect: 'allow',
-                resource: '*',
-                actions: ['*'],
-                paths: ['/**'],
-                principals: a.allowOnly,
-                enabled: true,
-              },
-            ]);
+            const inside = insideOf(a);
             expect(replay(e, inside).allowed).toBe(false);
           }
           const dead = new Map(report.deadPolicies.map((d) => [d.id, d]));
@@ -222,17 +227,7 @@ describe('gateway check-access: the analyzer against the real decision (differen
                 )
                   continue;
                 if (!a.paths.some((g) => matchPath(compilePathGlob(g), r.path, claims))) continue;
-                const inside = compilePolicies([
-                  {
-                    id: 'in',
-                    effect: 'allow',
-                    resource: '*',
-                    actions: ['*'],
-                    paths: ['/**'],
-                    principals: a.allowOnly,
-                    enabled: true,
-                  },
-                ]);
+                const inside = insideOf(a);
                 expect({
                   assertion: a,
                   request: r,
