@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -249,6 +250,9 @@ ${extraPolicy}`;
   });
 
   describe('check-access', () => {
+    /** The orders resource of the stack's sample downstream, as a file's first lines. */
+    const ordersResource = () =>
+      `resources:\n  - name: orders\n    upstream: ${stack.orders.url}/api/orders\n    auth: { type: none }\n`;
     const policies = (extra = '') => `
 policies:
   - id: readers
@@ -345,7 +349,7 @@ ${extra}`;
         '-f',
         file(
           'wider-applied.yaml',
-          `resources:\n  - name: orders\n    upstream: ${stack.orders.url}/api/orders\n    auth: { type: none }\n${policies(`${writers}
+          `${ordersResource()}${policies(`${writers}
   - id: everyone-writes
     effect: allow
     resource: orders
@@ -371,15 +375,9 @@ ${extra}`;
     });
 
     it('compares with the deployed set at --url, and apply --no-new-access refuses a widening file, writing nothing', async () => {
-      const deployed = file(
-        'deployed.yaml',
-        `resources:\n  - name: orders\n    upstream: ${stack.orders.url}/api/orders\n    auth: { type: none }\n${policies()}`,
-      );
+      const deployed = file('deployed.yaml', `${ordersResource()}${policies()}`);
       expect((await cli('apply', '-f', deployed, '--prune')).code).toBe(0);
-      const wider = file(
-        'wider3.yaml',
-        `resources:\n  - name: orders\n    upstream: ${stack.orders.url}/api/orders\n    auth: { type: none }\n${policies(writers)}`,
-      );
+      const wider = file('wider3.yaml', `${ordersResource()}${policies(writers)}`);
       const checked = await cli('check-access', '--policies', wider);
       expect(checked.code).toBe(1);
       expect(checked.out).toMatch(/^NEW ACCESS: 1 kind\(s\)/);
@@ -391,6 +389,41 @@ ${extra}`;
       const shown = await cli('apply', '-f', wider);
       expect(shown.code).toBe(0);
       expect(shown.out.split('\n')[0]).toBe('NEW ACCESS: 1 kind(s) of request the baseline does not allow');
+    });
+
+    it("apply against a gateway storing a policy today's schema refuses: the check is said undone, the apply is not blocked", async () => {
+      // An older gateway may list a policy this CLI's schema now refuses (a condition on upn).
+      const old = createHttpServer((req, res) => {
+        const items = req.url?.startsWith('/api/policies')
+          ? [
+              {
+                id: 'by-upn',
+                effect: 'allow',
+                resource: 'orders',
+                actions: ['read'],
+                conditions: [{ claim: 'upn', operator: 'equals', value: 'a@b' }],
+              },
+            ]
+          : [];
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ items, count: items.length }));
+      });
+      await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(old.address() as AddressInfo).port}`;
+      try {
+        const path = file('old.yaml', policies());
+        const dry = await run('apply', '-f', path, '--dry-run', '--url', url, '--token', 'x');
+        expect(dry.code).toBe(0);
+        expect(dry.out.split('\n')[0]).toMatch(
+          /^new access not checked: the deployed policies: policies\[0\] conditions\[0\]\.claim: "upn" is never given to policies/,
+        );
+        const refused = await run('apply', '-f', path, '--no-new-access', '--url', url, '--token', 'x');
+        expect(refused.code).toBe(1);
+        expect(refused.out).toContain('refused (--no-new-access): nothing applied');
+      } finally {
+        await new Promise((resolve) => old.close(resolve));
+      }
     });
 
     it.each([

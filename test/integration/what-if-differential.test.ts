@@ -257,6 +257,17 @@ describe('the what-if is the decision (differential, over HTTP, real tokens)', (
     expect([real.json.allowed, whatIf.json.allowed]).toEqual([true, true]);
   });
 
+  it.each([
+    ['a claim of the wrong type', { roles: ['Orders.Reader'], idtyp: 5 }, 'principal.idtyp'],
+    ['neither roles nor scp (such a token never reaches a policy)', { oid: OIDS[0] }, 'principal'],
+  ])('a what-if with %s: 400 ERR_VALIDATION naming the field', async (_name, principal, field) => {
+    const answer = await call(
+      `${env.api}/authorize`,
+      jsonCall('POST', env.adminToken(), { resource: 'orders', action: 'read', path: '/', principal }),
+    );
+    expect([answer.status, answer.json.code, answer.json.field]).toEqual([400, 'ERR_VALIDATION', field]);
+  });
+
   it('refuses, at save, a policy on a claim policies never see (400, the field named)', async () => {
     for (const claim of ['upn', 'email', 'preferred_username', 'unique_name']) {
       const res = await env.admin('PUT', 'policies/by-upn', {
