@@ -22,6 +22,7 @@ const input = (n: number): AuditInput => ({
   tid: '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01',
   azp: '5e7d1a2b-0000-4000-8000-000000000001',
   credential: 'sas',
+  inputs: null,
   resource: 'orders',
   action: 'read',
   path: `/customers/${n % 500}/orders`,

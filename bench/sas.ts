@@ -24,7 +24,7 @@ import { gatewayRoutes, startLocalStack } from '../src/host/local/local-stack';
 import type { Route } from '../src/pipeline/operation';
 import { ROUTES } from '../src/routes';
 import { silentLogger } from '../src/logger';
-import { authorize } from '../src/pipeline/authorize';
+import { authorize } from '../src/decision/authorize';
 import { createSasToken } from '../src/sas/issue-sas-token';
 import { formatLoad, LoadGenerator, type LoadResult } from './load';
 

@@ -127,8 +127,11 @@ param cosmosAutoscaleMaxThroughput int = 1000
 
 @minValue(1)
 @maxValue(3650)
-@description('Days an audit record lives in the audit container before Cosmos DB deletes it (defaultTtl).')
+@description('Days an audit record lives in the audit container before Cosmos DB deletes it (defaultTtl); also AUDIT_RETENTION_DAYS, so the audit API refuses a range older than that.')
 param auditRetentionDays int = 90
+
+@description('AUDIT_DECISION_INPUTS: audit records keep what the policies read of the caller (roles, scopes, groups, the claims policies name), for gateway replay and review; false keeps only oid, tid and azp.')
+param auditDecisionInputs bool = true
 
 @minValue(1)
 @maxValue(1000)
@@ -304,6 +307,9 @@ module gateway 'modules/function-app.bicep' = {
       RATE_LIMIT_PRINCIPAL_PER_SECOND: string(rateLimitPrincipalPerSecond)
       RATE_LIMIT_IP_PER_SECOND: string(rateLimitIpPerSecond)
       DPOP_REPLAY_STORE: dpopReplayStore
+      // The gateway refuses audit ranges older than the container keeps (one number, two readers).
+      AUDIT_RETENTION_DAYS: string(auditRetentionDays)
+      AUDIT_DECISION_INPUTS: auditDecisionInputs ? 'true' : 'false'
       // Never COSMOS_KEY (the account has local auth disabled) and never PORT (local stack only).
     }
   }

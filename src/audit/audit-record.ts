@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { ClaimsSubject } from '../policy/subject';
 
 /** What kind of decision a record is about. */
 export type AuditOperation = 'authorize' | 'token' | 'proxy' | 'admin' | 'revocation';
@@ -31,9 +32,123 @@ export interface AuditRecord {
   readonly reasonCode: string;
   readonly status: number;
   readonly latencyMs: number;
+  /**
+   * What the policies read of the caller when the gateway decided, so that `gateway replay` can
+   * decide the request again; `null` when no policy decision was made for an Entra caller (a
+   * request refused before deciding, a SAS caller, an admin's what-if). Absent on records written
+   * before the gateway kept it.
+   */
+  readonly inputs?: AuditInputs | null;
 }
 
-export type AuditInput = Omit<AuditRecord, 'id' | 'pk' | 'time' | 'ts'>;
+export type AuditInput = Omit<AuditRecord, 'id' | 'pk' | 'time' | 'ts' | 'inputs'> & {
+  readonly inputs: AuditInputs | null;
+};
+
+/**
+ * The decision inputs of one record (docs/policy-analysis.md, "What the audit trail keeps"): the
+ * caller as policies saw it (src/policy/subject.ts), never a token, `email`, `upn` or
+ * `preferred_username` (they are dropped from every subject before a policy sees it). `oid`,
+ * `tid` and `azp` are the record's own columns.
+ *
+ * Bounded: at most {@link AUDIT_INPUT_LIMITS}`.groups` groups and, of claims, only those some
+ * policy read at the time plus `acrs` and `amr`, each value at most 256 characters or 64 scalars.
+ * Past a bound the value is not kept and the record says so (`groupsCapped`, `unrecorded`):
+ * replay then calls the record not replayable under a policy that reads it, never decides it on
+ * a value it does not have.
+ */
+export interface AuditInputs {
+  /**
+   * The policy decision and its reason. The record's `decision` is the request's outcome: an
+   * allowed proxy call whose downstream failed is an `error` there and an `allow` here.
+   */
+  readonly decided: 'allow' | 'deny';
+  readonly reason: string;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  /** The token's groups; absent under the overage marker or past the cap. */
+  readonly groups?: readonly string[];
+  readonly groupsOverage?: true;
+  /** More groups than the cap: not kept. */
+  readonly groupsCapped?: true;
+  /** The gateway's classification (`idtyp`, or inferred). */
+  readonly idtyp: 'app' | 'user';
+  /** A DPoP proof came with the request (a token exchange that binds the token it issues). */
+  readonly dpop?: true;
+  /** The claims kept, by name; `null`: the token did not carry it. */
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** Claims read then whose values were past the bound, so not kept. */
+  readonly unrecorded?: readonly string[];
+}
+
+/** The bounds of {@link AuditInputs}. */
+export const AUDIT_INPUT_LIMITS = {
+  groups: 64,
+  claimChars: 256,
+  claimItems: 64,
+  /** Claims kept beyond those policies read: the authentication context and methods. */
+  alwaysKept: ['acrs', 'amr'] as readonly string[],
+} as const;
+
+const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
+const OBJECT_CLAIM: Readonly<Record<string, unknown>> = Object.freeze({});
+const TOO_LARGE = Symbol('too large');
+
+/** A claim value as kept: itself when small and plain, `{}` for an object (policies only test it exists). */
+function keptClaim(value: unknown): unknown {
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'string') return value.length <= AUDIT_INPUT_LIMITS.claimChars ? value : TOO_LARGE;
+  if (typeof value === 'number' || typeof value === 'boolean') return value;
+  if (Array.isArray(value)) {
+    if (value.length > AUDIT_INPUT_LIMITS.claimItems) return TOO_LARGE;
+    for (const item of value) {
+      const kept = typeof item === 'object' || item === undefined ? TOO_LARGE : keptClaim(item);
+      if (kept === TOO_LARGE) return TOO_LARGE;
+    }
+    return value;
+  }
+  return typeof value === 'object' ? OBJECT_CLAIM : TOO_LARGE;
+}
+
+/**
+ * The inputs of a decision made for `subject`, with `claimsRead` the claims the policies in force
+ * read (`PolicyIndex.claimsRead`). Runs once per decision: it keeps references to the subject's
+ * frozen lists, copies nothing else.
+ */
+export function auditInputsOf(
+  subject: ClaimsSubject,
+  claimsRead: readonly string[],
+  decision: { readonly decision: 'allow' | 'deny'; readonly reasonCode: string },
+  dpop: boolean,
+): AuditInputs {
+  let claims = EMPTY;
+  let unrecorded: string[] | undefined;
+  const keep = (name: string) => {
+    if (claims === EMPTY) claims = {};
+    if (Object.hasOwn(claims, name)) return;
+    const value = keptClaim(Object.hasOwn(subject.claims, name) ? subject.claims[name] : undefined);
+    if (value === TOO_LARGE) (unrecorded ??= []).push(name);
+    else (claims as Record<string, unknown>)[name] = value;
+  };
+  for (const name of AUDIT_INPUT_LIMITS.alwaysKept) if (Object.hasOwn(subject.claims, name)) keep(name);
+  for (const name of claimsRead) keep(name);
+  const capped = !subject.groupsOverage && subject.groups.length > AUDIT_INPUT_LIMITS.groups;
+  return {
+    decided: decision.decision,
+    reason: decision.reasonCode,
+    roles: subject.roles,
+    scopes: subject.scopes,
+    ...(subject.groupsOverage
+      ? { groupsOverage: true }
+      : capped
+        ? { groupsCapped: true }
+        : { groups: subject.groups }),
+    idtyp: subject.idtyp,
+    ...(dpop ? { dpop: true } : {}),
+    claims,
+    ...(unrecorded === undefined ? {} : { unrecorded }),
+  };
+}
 
 /**
  * Partitions per writer spread: records of one day fall into this many buckets by `oid`, so a
@@ -101,6 +216,7 @@ export const AUDIT_COLUMNS = [
   'reasonCode',
   'status',
   'latencyMs',
+  'inputs',
 ] as const satisfies readonly Exclude<keyof AuditRecord, 'pk' | 'time'>[];
 
 /** A record as the request path builds it and a page stores it: its values in {@link AUDIT_COLUMNS} order. */
@@ -130,6 +246,7 @@ export function toAuditRow(input: AuditInput, ms: number): AuditRow {
     input.reasonCode,
     input.status,
     input.latencyMs,
+    input.inputs,
   ];
 }
 
@@ -159,5 +276,6 @@ export function auditRecordOf(row: AuditRow): AuditRecord {
     reasonCode: row[13],
     status: row[14],
     latencyMs: row[15],
+    inputs: row[16],
   };
 }

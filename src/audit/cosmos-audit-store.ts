@@ -19,8 +19,9 @@ const DAY_MS = 86_400_000;
 export const RECORDS_PER_PAGE = 200;
 /** Page writes in flight per flush. */
 const WRITES_IN_FLIGHT = 2;
-/** Pages one query round trip reads. */
+/** Pages one query round trip reads, at least; more for a large `limit` (up to {@link MAX_PAGES_PER_READ}). */
 const PAGES_PER_READ = 20;
+const MAX_PAGES_PER_READ = 100;
 
 /**
  * One stored document of the audit container: the records of one partition from one flush, as
@@ -216,7 +217,8 @@ export class CosmosAuditStore {
       r.ts >= query.fromMs && r.ts <= query.toMs && (query.oid === undefined || r.oid === query.oid);
 
     while (cursor.p < partitions.length && items.length < query.limit) {
-      const top = PAGES_PER_READ + cursor.ids.length;
+      const wanted = Math.ceil((query.limit - items.length) / RECORDS_PER_PAGE) + 1;
+      const top = Math.min(MAX_PAGES_PER_READ, Math.max(PAGES_PER_READ, wanted)) + cursor.ids.length;
       // One store call a round trip, each with the store's deadline (503 past it, never a hang).
       const resources = await guarded(async (scope) => {
         const answer = await this.container.items

@@ -5,7 +5,7 @@
  * access policy does). Credential in, `Principal` of kind `sas` out. The authenticate stage
  * (src/auth/authenticate.ts) calls it for every `SharedAccessSignature` and `DPoP` credential.
  *
- * The scope check is not here: the authorize stage (src/pipeline/authorize.ts) holds a SAS caller
+ * The scope check is not here: the authorize stage (src/decision/authorize.ts) holds a SAS caller
  * to its grant for every route, so each route says what an out-of-scope request gets.
  */
 import type { CredentialVerifier } from './authenticate';

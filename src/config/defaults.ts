@@ -38,6 +38,10 @@ export const DEFAULTS = {
    * point write per proof) or `local` (this instance's memory only). docs/reference.md §3.
    */
   dpopReplayStore: 'shared',
+  /** Days the audit trail keeps a record: the `audit` container's TTL in Azure (infra/). */
+  auditRetentionDays: 90,
+  /** Audit records keep what the policies read of the caller, for `gateway replay`. */
+  auditDecisionInputs: true,
   port: 7071,
 } as const;
 
@@ -72,6 +76,8 @@ export const SETTING_NAMES = [
   'GATEWAY_CLIENT_ID',
   'GATEWAY_CLIENT_SECRET',
   'GATEWAY_CLIENT_CERTIFICATE_PATH',
+  'AUDIT_RETENTION_DAYS',
+  'AUDIT_DECISION_INPUTS',
   'PORT',
 ] as const;
 

@@ -89,6 +89,21 @@ export interface Config {
    * `GATEWAY_CLIENT_ID` is unset: every on-behalf-of call is then a 502 saying so.
    */
   readonly onBehalfOf: OnBehalfOfSettings | undefined;
+  readonly audit: {
+    /**
+     * `AUDIT_RETENTION_DAYS`: how long the audit trail keeps a record (in Azure the `audit`
+     * container's TTL, set from the same Bicep parameter). The audit API refuses a range that
+     * starts before it: those records are gone, and an empty answer would say "no traffic".
+     */
+    readonly retentionDays: number;
+    /**
+     * `AUDIT_DECISION_INPUTS`: records keep what the policies read of the caller (roles, scopes,
+     * groups, the claims policies name), so `gateway replay` and `gateway review` can decide
+     * them again. `false` keeps only the identifiers (oid, tid, azp); replay then calls the
+     * records not replayable.
+     */
+    readonly decisionInputs: boolean;
+  };
   readonly port: number;
 }
 
@@ -271,6 +286,10 @@ const SETTINGS = {
   GATEWAY_CLIENT_ID: z.string().regex(/^\S{1,256}$/, 'expected a client id without spaces'),
   GATEWAY_CLIENT_SECRET: z.string().min(1),
   GATEWAY_CLIENT_CERTIFICATE_PATH: z.string().min(1).max(4096),
+  AUDIT_RETENTION_DAYS: integer(1, 36_500),
+  AUDIT_DECISION_INPUTS: z
+    .enum(['true', 'false'], { message: 'expected true or false' })
+    .transform((value) => value === 'true'),
   PORT: integer(0, 65_535),
 } satisfies Record<SettingName, z.ZodType>;
 
@@ -459,6 +478,10 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     rateLimits,
     dpopReplayStore: read(env, 'DPOP_REPLAY_STORE') ?? DEFAULTS.dpopReplayStore,
     onBehalfOf: onBehalfOfSettings(env),
+    audit: {
+      retentionDays: read(env, 'AUDIT_RETENTION_DAYS') ?? DEFAULTS.auditRetentionDays,
+      decisionInputs: read(env, 'AUDIT_DECISION_INPUTS') ?? DEFAULTS.auditDecisionInputs,
+    },
     port,
   };
   return deepFreeze(config);

@@ -5,6 +5,8 @@
  * the latency, and writes one record.
  */
 import type { Principal } from '../auth/principal';
+import { auditInputsOf, type AuditInputs } from '../audit/audit-record';
+import type { ClaimsSubject } from '../policy/subject';
 
 /** The caller as the audit trail keeps it: identifiers, never a token. */
 export type AuditedCaller = Pick<Principal, 'oid' | 'tid' | 'azp'> & { readonly kind?: Principal['kind'] };
@@ -25,7 +27,11 @@ export class AuditRecorder {
   private decided: AuditedDecision | undefined;
   private policyIds: readonly string[] = [];
   private reason: string | undefined;
+  private decisionInputs: AuditInputs | null = null;
   private skipped = false;
+
+  /** `keepInputs`: `AUDIT_DECISION_INPUTS` (docs/reference.md §2). */
+  constructor(private readonly keepInputs = true) {}
 
   /** The authenticated caller (the authenticate stage sets it). */
   caller(principal: AuditedCaller): void {
@@ -44,6 +50,22 @@ export class AuditRecorder {
     this.decided = decision;
     this.policyIds = decision.policies;
     this.reason = decision.reasonCode;
+  }
+
+  /**
+   * What the policies read of an Entra caller for the decision just made (kept so that `gateway
+   * replay` can make it again): `claimsRead` the claims the policies in force read, `dpop` a DPoP
+   * proof came with the request. A SAS caller's decision is its grant's, made at issuance: no
+   * inputs.
+   */
+  decidedFor(
+    subject: ClaimsSubject & { readonly kind?: Principal['kind'] },
+    claimsRead: readonly string[],
+    decision: { readonly decision: 'allow' | 'deny'; readonly reasonCode: string },
+    dpop = false,
+  ): void {
+    if (subject.kind === 'sas' || !this.keepInputs) return;
+    this.decisionInputs = auditInputsOf(subject, claimsRead, decision, dpop);
   }
 
   /** The policies and reason of a refusal that is not a decision (an invalid scope). */
@@ -70,6 +92,7 @@ export class AuditRecorder {
     readonly decision: 'allow' | 'deny' | undefined;
     readonly policies: readonly string[];
     readonly reasonCode: string | undefined;
+    readonly inputs: AuditInputs | null;
   } {
     return {
       caller: this.callerFacts,
@@ -79,6 +102,7 @@ export class AuditRecorder {
       decision: this.decided?.decision,
       policies: this.policyIds,
       reasonCode: this.reason,
+      inputs: this.decisionInputs,
     };
   }
 }

@@ -64,7 +64,7 @@ export async function runOperation(
 ): Promise<HttpResponseInit> {
   const correlationId = correlationIdOf(request);
   const started = services.clock.now();
-  const audit = new AuditRecorder();
+  const audit = new AuditRecorder(services.config.audit.decisionInputs);
   let response: HttpResponseInit;
   let failure: GatewayError | undefined;
   try {
@@ -132,5 +132,6 @@ function record(
     reasonCode: failure?.code ?? facts.reasonCode ?? (decision === 'allow' ? 'ALLOWED' : 'DENIED'),
     status,
     latencyMs: services.clock.now() - started,
+    inputs: facts.inputs,
   });
 }

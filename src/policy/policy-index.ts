@@ -64,6 +64,11 @@ export interface CompiledPolicy {
    * src/auth/principal.ts.
    */
   readonly testsGroups: boolean;
+  /**
+   * The claims it reads (its conditions' and its `{claims.X}` paths'), sorted: what the audit
+   * trail keeps of a caller so that a decision can be made again (src/audit/audit-record.ts).
+   */
+  readonly claimsRead: readonly string[];
   /** Filed under more than one key: a lookup may find it twice. */
   readonly multiKey: boolean;
   /**
@@ -150,6 +155,8 @@ export interface PolicyIndex {
   readonly byId: ReadonlyMap<string, CompiledPolicy>;
   /** The numbers of the principal values policies are filed under. */
   readonly principalKeys: PrincipalKeyIds;
+  /** Every claim an enabled policy reads (see {@link CompiledPolicy.claimsRead}), sorted. */
+  readonly claimsRead: readonly string[];
 }
 
 const EMPTY_KEYED: PrincipalKeyedPolicies = {
@@ -365,6 +372,9 @@ export function compilePolicy(
     ordinal,
     testsGroups:
       principals?.groups !== undefined || (policy.conditions ?? []).some((c) => c.claim === 'groups'),
+    claimsRead: [
+      ...new Set([...(policy.conditions ?? []).map((c) => c.claim), ...globs.flatMap((g) => g.claims)]),
+    ].sort(),
     multiKey: (key?.[1].size ?? 0) > 1,
     keyedOnly: key !== undefined && listCount === 1,
     soleIds: Object.freeze([policy.id]),
@@ -457,6 +467,9 @@ export function compilePolicies(
     anyResource: finish(anyResource, false),
     byId,
     principalKeys: numbering.ids,
+    claimsRead: Object.freeze(
+      [...new Set(ordered.filter((p) => p.enabled).flatMap((p) => p.claimsRead))].sort(),
+    ),
   };
 }
 

@@ -10,11 +10,18 @@ import { requireAdmin, type AdminDeps } from '../pipeline/authenticate';
 import type { RequestScope, Route } from '../pipeline/operation';
 import type { Services } from '../services';
 
-type Deps = AdminDeps & Pick<Services, 'auditStore' | 'clock'>;
+type Deps = AdminDeps & Pick<Services, 'auditStore' | 'clock' | 'config'>;
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 /** Longest range one query may cover: bounds the partitions a page can touch. */
 export const MAX_AUDIT_RANGE_DAYS = 31;
+/**
+ * Most records one answer holds. Why 5,000: `gateway replay` and `review` read a whole window
+ * page by page; at ~0.5 KB a record an answer stays a few MB, and a million records are 200
+ * round trips instead of 2,000.
+ */
+export const MAX_AUDIT_PAGE = 5000;
 
 /** `from` / `to`: unix seconds, or an ISO 8601 date-time. */
 const instant = z.string().transform((value, ctx) => {
@@ -39,9 +46,9 @@ const AuditQueryParams = z.strictObject({
   to: instant.optional(),
   limit: z
     .string()
-    .regex(/^\d{1,4}$/, 'expected a whole number from 1 to 500')
+    .regex(/^\d{1,4}$/, `expected a whole number from 1 to ${MAX_AUDIT_PAGE}`)
     .transform(Number)
-    .pipe(z.number().int().min(1).max(500))
+    .pipe(z.number().int().min(1).max(MAX_AUDIT_PAGE))
     .optional(),
   cursor: z.string().max(16_384).optional(),
 });
@@ -76,6 +83,22 @@ async function query(deps: Deps, scope: RequestScope): Promise<HttpResponseInit>
   if (fromMs > toMs) {
     throw validationError(
       new z.ZodError([{ code: 'custom', path: ['from'], message: 'must not be after "to"', input: fromMs }]),
+    );
+  }
+  const retention = deps.config.audit.retentionDays;
+  // An hour's grace: `--since 90d` against a 90-day trail is the same question, asked a moment later.
+  const kept = deps.clock.now() - retention * DAY_MS - HOUR_MS;
+  if (fromMs < kept) {
+    // Those records are gone (the container's TTL): an empty answer would read as "no traffic".
+    throw validationError(
+      new z.ZodError([
+        {
+          code: 'custom',
+          path: ['from'],
+          message: `before what the audit trail keeps (AUDIT_RETENTION_DAYS: ${retention} days, so from ${new Date(kept).toISOString()})`,
+          input: fromMs,
+        },
+      ]),
     );
   }
   if (toMs - fromMs > MAX_AUDIT_RANGE_DAYS * DAY_MS) {

@@ -10,7 +10,7 @@ import { readJsonBody } from '../http/request-context';
 import { jsonResponse } from '../http/responses';
 import { validationError } from '../http/validation';
 import { authenticateCaller, isAdmin, type AuthenticateDeps } from '../pipeline/authenticate';
-import { authorize as decide } from '../pipeline/authorize';
+import { authorize as decide } from '../decision/authorize';
 import type { Route } from '../pipeline/operation';
 import { ACTIONS } from '../policy/actions';
 import { explainCandidates } from '../policy/evaluate';
@@ -104,6 +104,8 @@ export const authorize: Route<Deps> = {
       policies: decision.policies,
       reasonCode: query.principal === undefined ? decision.reasonCode : `WHAT_IF:${decision.reasonCode}`,
     });
+    // A what-if is a question, not traffic: nothing to replay.
+    if (query.principal === undefined) scope.audit.decidedFor(caller, snapshot.index.claimsRead, decision);
     // An admin's Entra question also gets every candidate policy, explained.
     if (!admin || caller.sas !== undefined || !snapshot.resources.has(query.resource)) {
       return jsonResponse(200, decision);

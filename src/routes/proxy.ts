@@ -8,7 +8,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { GatewayError } from '../errors';
 import { authenticateCaller, type AuthenticateDeps } from '../pipeline/authenticate';
-import { authorize } from '../pipeline/authorize';
+import { authorize } from '../decision/authorize';
 import type { RequestScope, Route } from '../pipeline/operation';
 import { ACTION_METHODS, actionForMethod, type Action } from '../policy/actions';
 import { forward } from '../proxy/forward';
@@ -49,6 +49,7 @@ async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseI
 
   const decision = authorize(snapshot, principal, { resource: name, action, path: path.segments });
   audit.decision(decision);
+  audit.decidedFor(principal, snapshot.index.claimsRead, decision);
   if (decision.reasonCode === 'DPOP_REQUIRED') {
     throw new GatewayError('ERR_DPOP_REQUIRED', decision.reason, { challenge: ['DPoP'] });
   }

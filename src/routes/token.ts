@@ -12,7 +12,7 @@ import type { Principal } from '../auth/principal';
 import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
 import { gatewayApiBases, gatewayUrls } from '../http/request-context';
-import { authorize } from '../pipeline/authorize';
+import { authorize } from '../decision/authorize';
 import type { RequestScope, Route } from '../pipeline/operation';
 import { createSasToken, sasLifetime } from '../sas/issue-sas-token';
 import { oauthErrorResponse, TOKEN_RESPONSE_HEADERS } from '../sas/oauth-error';
@@ -102,6 +102,7 @@ async function exchange(deps: Deps, { correlationId, request, audit }: RequestSc
     subtree: asked.pathPrefix,
   });
   audit.outcome(decision.policies, decision.reasonCode);
+  audit.decidedFor(principal, snapshot.index.claimsRead, decision, jkt !== undefined);
   if (decision.reasonCode === 'DPOP_REQUIRED')
     throw new GatewayError('ERR_TOKEN_DPOP_REQUIRED', decision.reason);
   if (!decision.allowed) throw new GatewayError('ERR_SCOPE_INVALID', decision.reason);

@@ -1,6 +1,6 @@
 /**
  * The scope check of a verified SAS: does a request (resource, action, path) fall inside the
- * token's `sr` and `sp`? Its one caller is the authorize stage (src/pipeline/authorize.ts), which
+ * token's `sr` and `sp`? Its one caller is the authorize stage (src/decision/authorize.ts), which
  * the decision API, the proxy and the token exchange all go through.
  *
  * A path scope covers its subtree at `/` boundaries: `orders/customers/42` covers

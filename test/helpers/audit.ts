@@ -16,6 +16,7 @@ export function auditInput(fields: Partial<AuditInput> & Pick<AuditInput, 'corre
     reasonCode: 'ALLOWED',
     status: 200,
     latencyMs: 1,
+    inputs: null,
     ...fields,
   };
 }

@@ -5,6 +5,8 @@ import { MemoryLogger } from '../../src/logger';
 import { ACCESS_TOKEN, KEY_1, TOKEN_EXCHANGE, tokenForm } from '../helpers/gateway-stack';
 import { authorize, call, jsonCall } from '../helpers/http';
 
+const NOW_S = Math.floor(Date.now() / 1000);
+
 describe('audit trail', () => {
   let stack: LocalStack;
   let api: string;
@@ -29,7 +31,19 @@ describe('audit trail', () => {
 
   it('keeps one record per decision, with who, what, the outcome and why, and nothing secret', async () => {
     const admin = stack.idp!.mintToken({ roles: ['Gateway.Admin'] });
-    const reader = stack.idp!.mintToken({ roles: ['Orders.Reader'] });
+    // Identifiers policies may never read ride along: none may reach a record.
+    const reader = stack.idp!.mintToken({
+      roles: ['Orders.Reader'],
+      groups: ['6c1b7a2e-1111-4222-8333-444455556666'],
+      claims: {
+        email: 'reader.email@example.com',
+        upn: 'reader.upn@example.com',
+        preferred_username: 'reader.pref@example.com',
+        acrs: ['c1'],
+        amr: ['pwd', 'mfa'],
+        unread: 'a claim no policy reads',
+      },
+    });
     secrets.push(admin, reader);
     const own = `/customers/${DEV_USER_OID}/orders`;
     const t0 = Date.now(); // after the stack seeded its demo policies (admin writes of its own)
@@ -88,6 +102,21 @@ describe('audit trail', () => {
       policies: ['orders-read-own'],
     });
     expect(mine[2]).toMatchObject({ resource: 'orders', action: 'read', path: `/customers/${DEV_USER_OID}` });
+
+    // What the policies read of the caller, kept for `gateway replay`: the subject as the policies
+    // saw it, the claims they read (`oid`, by the demo's {claims.oid} paths) plus acrs and amr.
+    const inputs = {
+      roles: ['Orders.Reader'],
+      scopes: ['access_as_user'],
+      groups: ['6c1b7a2e-1111-4222-8333-444455556666'],
+      idtyp: 'user',
+      claims: { acrs: ['c1'], amr: ['pwd', 'mfa'], oid: DEV_USER_OID },
+    };
+    expect(mine[0]!.inputs).toEqual({ decided: 'allow', reason: 'ALLOWED', ...inputs });
+    expect(mine[1]!.inputs).toEqual({ decided: 'deny', reason: 'NO_MATCHING_POLICY', ...inputs });
+    expect(mine[2]!.inputs).toEqual({ decided: 'allow', reason: 'ALLOWED', ...inputs });
+    // A SAS caller's decision is its grant's; admin writes and revocations are not policy decisions.
+    expect(mine.slice(3).map((r) => r.inputs)).toEqual([null, null, null]);
     expect(mine[4]).toMatchObject({ resource: 'policies/audit-demo', action: 'write' });
     expect(mine.every((r) => r.latencyMs >= 0 && r.time.endsWith('Z'))).toBe(true);
 
@@ -103,6 +132,8 @@ describe('audit trail', () => {
     expect(day.some((r) => r.operation === 'admin' && r.status === 200)).toBe(false); // reads are not audited
 
     const everything = JSON.stringify([day, logger.entries]);
+    for (const leak of ['reader.email@', 'reader.upn@', 'reader.pref@', 'a claim no policy reads'])
+      expect(everything).not.toContain(leak);
     for (const secret of secrets) expect(everything).not.toContain(secret);
     expect(everything).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/); // no JWT of any kind
     expect(everything).not.toMatch(/sig=/);
@@ -111,7 +142,14 @@ describe('audit trail', () => {
   it.each([
     ['no credential', '', undefined, 401, 'ERR_CREDENTIAL_MISSING'],
     ['a reader', '', 'reader', 403, 'ERR_ADMIN_ROLE_REQUIRED'],
-    ['a range over 31 days', 'from=0&to=3000000', 'admin', 400, 'ERR_VALIDATION'],
+    ['a range over 31 days', `from=${NOW_S - 40 * 86_400}&to=${NOW_S}`, 'admin', 400, 'ERR_VALIDATION'],
+    [
+      'a range before what the trail keeps (90 days)',
+      `from=${NOW_S - 92 * 86_400}&to=${NOW_S - 91 * 86_400}`,
+      'admin',
+      400,
+      'ERR_VALIDATION',
+    ],
     ['from after to', 'from=2000&to=1000', 'admin', 400, 'ERR_VALIDATION'],
     ['a bad time', 'from=yesterday', 'admin', 400, 'ERR_VALIDATION'],
     ['an unknown parameter', 'user=x', 'admin', 400, 'ERR_VALIDATION'],

@@ -8,6 +8,7 @@ const input: AuditInput = {
   tid: '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01',
   azp: 'app-1',
   credential: 'sas',
+  inputs: null,
   resource: 'orders',
   action: 'read',
   path: '/customers/42',

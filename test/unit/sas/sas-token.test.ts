@@ -14,7 +14,7 @@ import {
   type SasTokenFields,
 } from '../../../src/sas/sas-token';
 import type { ErrorCode } from '../../../src/errors';
-import { authorize } from '../../../src/pipeline/authorize';
+import { authorize } from '../../../src/decision/authorize';
 import { parsePolicy, type Policy, type Resource } from '../../../src/policy/model';
 import { compilePolicies } from '../../../src/policy/policy-index';
 import { SasCredentialVerifier } from '../../../src/auth/sas-credential-verifier';

@@ -1,7 +1,8 @@
 /**
- * The authorize stage: the one decision of the gateway, for SAS and Entra callers alike. The
- * decision API, the proxy and the token exchange all ask {@link authorize}; each only says what
- * the answer means on its route (a decision body, a 403, an `invalid_scope`).
+ * The one decision of the gateway, for SAS and Entra callers alike. The decision API, the proxy
+ * and the token exchange all ask {@link authorize}; each only says what the answer means on its
+ * route (a decision body, a 403, an `invalid_scope`). `gateway replay` and `gateway review`
+ * (src/analysis/replay.ts) ask it again about recorded requests, under a candidate policy set.
  *
  * - An unknown resource is a deny (`UNKNOWN_RESOURCE`), whatever the policies say.
  * - A SAS caller is held to its token's grant (`sr`, `sp`), decided when the token was issued and
@@ -22,8 +23,9 @@ import {
   type DecisionRequest,
   type ReasonCode,
 } from '../policy/evaluate';
+import type { Resource } from '../policy/model';
+import type { PolicyIndex } from '../policy/policy-index';
 import type { PolicySubject } from '../policy/subject';
-import type { PolicySnapshot } from '../state/policy-state';
 import { checkSasScope } from '../sas/sas-scope';
 
 /**
@@ -34,6 +36,15 @@ export type AuthorizeReason = ReasonCode | 'SAS_SCOPE' | 'DPOP_REQUIRED';
 
 /** The outcome of {@link authorize}: the evaluator's decision, with a SAS's own reason too. */
 export type Authorization = Omit<Decision, 'reasonCode'> & { readonly reasonCode: AuthorizeReason };
+
+/**
+ * What a decision reads: the compiled policies and the resources by name. An instance's live
+ * snapshot (src/state/policy-state.ts) is one; `gateway replay` builds one from a candidate file.
+ */
+export interface DecisionSnapshot {
+  readonly index: PolicyIndex;
+  readonly resources: ReadonlyMap<string, Pick<Resource, 'requireDpop'>>;
+}
 
 /** A request to decide: one action on one path (`/customers/42` or its segments). */
 export type RequestQuery = Omit<DecisionRequest, 'principal'>;
@@ -95,7 +106,7 @@ function sasAuthorization(grant: SasGrant, query: RequestQuery | ScopeQuery): Au
  * ```
  */
 export function authorize(
-  snapshot: PolicySnapshot,
+  snapshot: DecisionSnapshot,
   caller: Caller,
   query: RequestQuery | ScopeQuery,
 ): Authorization {
