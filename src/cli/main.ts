@@ -12,49 +12,28 @@
  * identity provider that stack's gateway trusts, as `npm run token` does.
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { systemClock } from '../clock';
 import { isLoopbackHost } from '../config/url-rules';
 import { loadOrCreateDevSigningKey, mintDevToken } from '../host/local/dev-identity-provider';
 import { devIssuerFor } from '../host/local/running-stacks';
 import { AdminApiError, AdminClient } from '../admin/admin-client';
 import { applicationOrder, describePlan, executePlan } from '../admin/apply';
-import {
-  InputError as CliInputError,
-  planDesiredState,
-  readDesiredState,
-  readValidDesiredState,
-  validateDesiredState,
-} from '../admin/desired-state';
+import { InputError as CliInputError, planDesiredState, readValidDesiredState } from '../admin/desired-state';
 import { DOCUMENT_KINDS, type DocumentKindName } from '../admin/document-kinds';
 import { parseAssertions } from '../analysis/assertions';
 import { checkAccess, type AccessExample, type CheckAccessReport } from '../analysis/check-access';
 import { AnalysisTooLargeError, NotAnalyzableError } from '../analysis/request-classes';
-import { parsePolicy, type Policy } from '../policy/model';
-
-/** Where a command writes: lines for people, or one JSON value with `--json`. */
-interface Output {
-  readonly json: boolean;
-  line(text: string): void;
-  value(value: unknown): void;
-}
-
-interface CommandContext {
-  readonly values: Record<string, string | boolean | string[] | undefined>;
-  readonly positionals: readonly string[];
-  readonly out: Output;
-  /** The admin client, built on first use (offline commands never need one). */
-  readonly client: () => AdminClient;
-  /** `--url` or `GATEWAY_URL` was given (not only the default). */
-  readonly explicitUrl: boolean;
-}
-
-interface Command {
-  readonly summary: string;
-  readonly usage: string;
-  readonly options: NonNullable<ParseArgsConfig['options']>;
-  run(ctx: CommandContext): Promise<number>;
-}
+import {
+  policiesOf,
+  readPolicyFile,
+  required,
+  stringOf,
+  type Command,
+  type CommandContext,
+  type Output,
+} from './command';
+import { replayCommand, reviewCommand } from './review-commands';
 
 const GLOBAL_OPTIONS = {
   url: { type: 'string' },
@@ -69,17 +48,6 @@ const GLOBAL_USAGE = `options of every command:
   --json         print JSON instead of lines for people
   -h, --help     print the command's usage
 exit codes: 0 done, 1 a finding or a failure the gateway reported, 2 bad input`;
-
-function stringOf(values: CommandContext['values'], name: string): string | undefined {
-  const value = values[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-function required(values: CommandContext['values'], name: string): string {
-  const value = stringOf(values, name);
-  if (value === undefined || value === '') throw new CliInputError(`--${name} is required`);
-  return value;
-}
 
 /** What `explain` and `whatif` ask the decision API about. */
 const DECISION_OPTIONS = {
@@ -108,29 +76,6 @@ function kindOf(word: string | undefined): DocumentKindName {
   const kind = word === undefined ? undefined : KINDS[word];
   if (kind === undefined) throw new CliInputError('expected "policies" or "resources"');
   return kind;
-}
-
-/**
- * The policies of a file, each validated (its resources are not: the analysis reads only their
- * names, so a file with `${ORDERS_URL}`-style upstreams, as samples/demo-policies.yaml, is fine).
- */
-function readPolicyFile(file: string): { policies: Policy[]; resources: string[] } {
-  const desired = readDesiredState(file);
-  const problems = validateDesiredState({ resources: [], policies: desired.policies }, file);
-  if (problems.length > 0) throw new CliInputError(problems.join('\n'));
-  return {
-    policies: policiesOf(desired.policies, file),
-    resources: desired.resources.map((r) => String(r.name)),
-  };
-}
-
-/** Stored or file documents as policies (each already validated: a stored one by the gateway). */
-function policiesOf(docs: readonly Record<string, unknown>[], source: string): Policy[] {
-  return docs.map((doc, i) => {
-    const parsed = parsePolicy(doc);
-    if (!parsed.ok) throw new CliInputError(`${source}: policies[${i}] ${parsed.error}`);
-    return parsed.value;
-  });
 }
 
 function readAssertions(file: string) {
@@ -312,13 +257,15 @@ const COMMANDS: Record<string, Command> = {
         candidate,
         ...(baseline === undefined ? {} : { baseline }),
         assertions,
-        resources,
+        resources: resources.map((r) => r.name),
       });
       if (out.json) out.value({ ...report, seconds: (Date.now() - started) / 1000 });
       else for (const line of describeReport(report)) out.line(line);
       return hasFindings(report) ? 1 : 0;
     },
   },
+  replay: replayCommand,
+  review: reviewCommand,
   validate: {
     summary: 'check a policy file offline, as the gateway would (no gateway needed)',
     usage: 'validate -f FILE',
