@@ -65,12 +65,15 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   try {
     const downstream = await start('downstream');
     const downstreamUrl = downstream.url;
-    const [passthrough, floor, gateway, localDpopGateway] = await Promise.all([
+    const [passthrough, floor, gateway, localDpopGateway, identifiersOnly] = await Promise.all([
       start('passthrough', { downstreamUrl }),
       start('functions-floor', { downstreamUrl }),
       start('gateway', { downstreamUrl, freshTokens: (FRESH_REQUESTS + FRESH_WARMUP) * ROUNDS }),
       // The same gateway with DPOP_REPLAY_STORE=local: the proof check without the shared write.
       start('gateway', { downstreamUrl, env: { DPOP_REPLAY_STORE: 'local' } }),
+      // The same gateway with AUDIT_DECISION_INPUTS=false: audit records as they were before they
+      // kept the decision inputs `gateway replay` reads (identifiers only).
+      start('gateway', { downstreamUrl, env: { AUDIT_DECISION_INPUTS: 'false' } }),
     ]);
     const peer = await start('fastify-peer', {
       downstreamUrl,
@@ -131,6 +134,8 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       'fastify-peer': () => proxiedGet(peer, `Bearer ${gateway.bearer!}`, withDownstream(peer.pid)),
       'gateway-sas': () => proxiedGet(gateway, `SharedAccessSignature ${gateway.sas!}`, gatewayPids),
       'gateway-bearer': () => proxiedGet(gateway, `Bearer ${gateway.bearer!}`, gatewayPids),
+      'gateway-bearer-audit-identifiers-only': () =>
+        proxiedGet(identifiersOnly, `Bearer ${identifiersOnly.bearer!}`, gatewayPidsOf(identifiersOnly)),
       // A DPoP-bound token with a new proof per request: a signature check and a Cosmos DB
       // write (the shared replay store) per request. The proofs are made before the round.
       'gateway-dpop': () => dpopVariant(gateway, gatewayPids),
@@ -165,6 +170,11 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       rows[`${name} / fastify-peer (server CPU)`] = ratio(cpu(name), cpu('fastify-peer'));
     }
     rows['fastify-peer / functions-floor (server CPU)'] = ratio(cpu('fastify-peer'), cpu('functions-floor'));
+    // What keeping the decision inputs in every audit record costs (issue: within 10 %).
+    rows['gateway-bearer / gateway-bearer-audit-identifiers-only (server CPU)'] = ratio(
+      cpu('gateway-bearer'),
+      cpu('gateway-bearer-audit-identifiers-only'),
+    );
 
     // Open loop: latency that is not just throughput. At half the passthrough's capacity (the
     // target's rate; above the gateway's own capacity on a small machine), and at half the
@@ -201,6 +211,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
     for (const [name, server] of [
       ['gateway', gateway],
       ['gateway (local DPoP)', localDpopGateway],
+      ['gateway (audit identifiers only)', identifiersOnly],
     ] as const) {
       rows[`${name} audit after the run (written / dropped / failed writes)`] = await auditAfterRun(
         server.url,

@@ -12,6 +12,7 @@ import { benchDpop } from './dpop';
 import { benchExchange } from './exchange';
 import { benchAudit } from './audit';
 import { benchCheckAccess } from './check-access';
+import { benchReplay } from './replay';
 
 type Bench = readonly [name: string, run: () => Promise<Record<string, number | string>>];
 
@@ -37,6 +38,10 @@ const BENCHES: readonly Bench[] = [
   [
     'check-access (gateway check-access: demo set, then realistic sets of 100, 1,000, 5,000 policies)',
     benchCheckAccess,
+  ],
+  [
+    'replay (gateway replay: 1,000,000 recorded decisions in the embedded Cosmos DB, 1,000 policies)',
+    benchReplay,
   ],
 ];
 

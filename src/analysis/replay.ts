@@ -90,6 +90,14 @@ const RECORDED_KEY = 'recorded';
 /** Decides recorded requests again under one snapshot. */
 export class Replayer {
   private readonly reads = new Map<string, Reads>();
+  /**
+   * The last caller made for each (oid, tid, azp), reused while its inputs are the same. Why: the
+   * evaluator prepares each caller once (its GUID forms, its keys in the index; a WeakMap by
+   * caller object), and traffic comes from far fewer callers than requests, so a new object per
+   * record would redo that preparation for every record. Same inputs, same caller: the decision
+   * cannot differ.
+   */
+  private readonly callers = new Map<string | null, CachedCaller>();
 
   constructor(readonly snapshot: DecisionSnapshot) {}
 
@@ -130,12 +138,29 @@ export class Replayer {
     if (query === undefined) return { kind: 'not-replayable', reason: 'malformed' };
     const missing = this.missing(query.resource, inputs);
     if (missing !== undefined) return missing;
-    const caller = callerOf(record, inputs);
+    const caller = this.callerOf(record, inputs);
     const now = authorize(this.snapshot, caller, query);
     if (baseline === undefined) return { kind: 'replayed', was: inputs.decided, now };
     const before = baseline.missing(query.resource, inputs);
     if (before !== undefined) return before;
     return { kind: 'replayed', was: authorize(baseline.snapshot, caller, query).decision, now };
+  }
+
+  /** The caller of a record, as the policies saw it: a cached one when its inputs are the same. */
+  private callerOf(record: AuditRecord, inputs: AuditInputs): Caller {
+    const cached = this.callers.get(record.oid);
+    if (
+      cached !== undefined &&
+      cached.tid === record.tid &&
+      cached.azp === record.azp &&
+      sameInputs(cached.inputs, inputs)
+    ) {
+      return cached.caller;
+    }
+    const caller = callerOf(record, inputs);
+    if (this.callers.size >= CALLER_CACHE_SIZE) this.callers.clear();
+    this.callers.set(record.oid, { tid: record.tid, azp: record.azp, inputs, caller });
+    return caller;
   }
 
   /** Why `inputs` do not hold what this snapshot's policies for `resource` read, if they do not. */
@@ -168,6 +193,51 @@ function queryOf(
   const actions = action.split(' ');
   if (!actions.every(isAction)) return undefined;
   return { resource, actions, subtree: path === '/' ? [] : path.slice(1).split('/') };
+}
+
+/** Callers kept by {@link Replayer}, by oid: cleared when full, so memory stays bounded. */
+const CALLER_CACHE_SIZE = 50_000;
+
+interface CachedCaller {
+  readonly tid: string | null;
+  readonly azp: string | null;
+  readonly inputs: AuditInputs;
+  readonly caller: Caller;
+}
+
+function sameList(a: readonly unknown[] | undefined, b: readonly unknown[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A claim value as kept: a scalar, `null`, a list of scalars or `{}` (src/audit/audit-record.ts). */
+function sameClaim(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && sameList(a, b);
+  return typeof a === 'object' && typeof b === 'object' && a !== null && b !== null;
+}
+
+/** Whether two records' inputs make the same caller (their decisions and reasons aside). */
+function sameInputs(a: AuditInputs, b: AuditInputs): boolean {
+  if (
+    a.idtyp !== b.idtyp ||
+    a.dpop !== b.dpop ||
+    a.groupsOverage !== b.groupsOverage ||
+    !sameList(a.roles, b.roles) ||
+    !sameList(a.scopes, b.scopes) ||
+    !sameList(a.groups, b.groups)
+  ) {
+    return false;
+  }
+  let names = 0;
+  for (const name in a.claims) {
+    if (!Object.hasOwn(b.claims, name) || !sameClaim(a.claims[name], b.claims[name])) return false;
+    names++;
+  }
+  for (const name in b.claims) if (Object.hasOwn(b.claims, name)) names--;
+  return names === 0;
 }
 
 /** The caller as the policies saw it when the record was made. */

@@ -76,7 +76,7 @@ export interface Suggestion {
   readonly withheld?: string;
 }
 
-export interface Caller {
+export interface SeenCaller {
   readonly id: string;
   readonly requests: number;
 }
@@ -93,9 +93,9 @@ export interface ReviewReport {
   readonly neverUsed: readonly string[];
   readonly unusedGrants: readonly UnusedGrant[];
   readonly callers: {
-    readonly clients: readonly Caller[];
-    readonly tenants: readonly Caller[];
-    readonly users: { readonly distinct: number; readonly top: readonly Caller[] };
+    readonly clients: readonly SeenCaller[];
+    readonly tenants: readonly SeenCaller[];
+    readonly users: { readonly distinct: number; readonly top: readonly SeenCaller[] };
   };
   readonly suggestion: Suggestion;
   /** The window replayed under the suggestion, against what was recorded: the flips a reader sees. */
@@ -226,7 +226,7 @@ function count(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
-function top(map: Map<string, number>): Caller[] {
+function top(map: Map<string, number>): SeenCaller[] {
   return [...map]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, TOP)

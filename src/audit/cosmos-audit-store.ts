@@ -194,6 +194,9 @@ export function restAuditWriter(
  * partitionKey option) and orders by `minTs` alone (no composite index needed).
  */
 export class CosmosAuditStore {
+  /** Queries sent and pages they returned: what a window cost (the replay bench reports it). */
+  readonly reads = { queries: 0, pages: 0 };
+
   constructor(readonly container: Container) {}
 
   /** The partitions a query reads, in time order. */
@@ -240,6 +243,8 @@ export class CosmosAuditStore {
           .fetchAll();
         return answer.resources;
       });
+      this.reads.queries++;
+      this.reads.pages += resources.length;
       const done = new Set(cursor.ids);
       const pages = resources.filter((page) => !done.has(page.id)).sort(byTimeThenId);
       for (const page of pages) {

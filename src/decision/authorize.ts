@@ -124,7 +124,10 @@ export function authorize(
   if (caller.sas !== undefined) return sasAuthorization(caller.sas, query);
   // A proof came with the request: `requireDpop` policies may match (and grant only bound tokens).
   const principal: PolicySubject = caller.jkt === undefined ? caller : { ...caller, dpopBound: true };
-  if ('action' in query) return evaluatePolicies(snapshot.index, { ...query, principal });
+  if ('action' in query) {
+    const { resource: name, action, path } = query;
+    return evaluatePolicies(snapshot.index, { resource: name, action, path, principal });
+  }
   const scope = evaluateScope(snapshot.index, {
     resource: query.resource,
     actions: query.actions,
