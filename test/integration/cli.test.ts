@@ -3,9 +3,9 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/main';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
+import { runCaptured } from '../helpers/cli';
 
 describe('gateway CLI against the local stack', () => {
   let stack: LocalStack;
@@ -25,16 +25,7 @@ describe('gateway CLI against the local stack', () => {
   }
 
   /** The CLI as given, with no --url or --token added. */
-  async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const lines: string[] = [];
-    const errors: string[] = [];
-    const code = await runCli(
-      args,
-      (l) => lines.push(l),
-      (l) => errors.push(l),
-    );
-    return { code, out: lines.join('\n'), err: errors.join('\n') };
-  }
+  const run = runCaptured;
 
   function file(name: string, text: string): string {
     const path = join(dir, name);

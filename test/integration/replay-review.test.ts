@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReplayReport } from '../../src/analysis/replay';
 import type { ReviewReport } from '../../src/analysis/review';
-import { runCli } from '../../src/cli/main';
 import { DEV_USER_OID } from '../../src/host/local/dev-identity-provider';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
 import { MemoryLogger } from '../../src/logger';
+import { runCaptured } from '../helpers/cli';
 import { launchChromium } from '../helpers/chromium';
 import { ACCESS_TOKEN, TOKEN_EXCHANGE, tokenForm } from '../helpers/gateway-stack';
 import { authorize, call } from '../helpers/http';
@@ -41,16 +41,8 @@ describe('gateway replay and review over real traffic', () => {
 
   afterAll(() => stack?.close());
 
-  async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const lines: string[] = [];
-    const errors: string[] = [];
-    const code = await runCli(
-      args,
-      (l) => lines.push(l),
-      (l) => errors.push(l),
-    );
-    return { code, out: lines.join('\n'), err: errors.join('\n') };
-  }
+  /** The CLI as given, with no --url or --token added. */
+  const run = runCaptured;
 
   async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
     await stack.gateway!.auditLog.flush();
