@@ -89,9 +89,16 @@ function timelineChart(report: ReviewReport): string {
   const svg = `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="Decisions over time">${axis}${bars}${labels}</svg>`;
   return figure(
     'timeline',
-    `Decisions over time (${escape(report.bucketSeconds / 60)}-minute buckets)`,
+    `Decisions over time (${bucketName(report.bucketSeconds)} buckets)`,
     `${svg}<p>${legend}</p>`,
   );
+}
+
+/** `5-minute`, `6-hour`, `1-day`: a bucket's size in words. */
+function bucketName(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400}-day`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}-hour`;
+  return `${seconds / 60}-minute`;
 }
 
 function figure(name: string, title: string, body: string): string {
