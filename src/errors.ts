@@ -42,6 +42,14 @@ export const ERROR_CODES = {
     title: 'The token must be presented as DPoP with a proof of the key it is bound to',
   },
   ERR_DPOP_REQUIRED: { status: 401, title: 'This resource accepts only DPoP-bound tokens' },
+  /**
+   * 401 with Microsoft's claims challenge when the token says its client can answer one (`xms_cc`
+   * holds `cp1`), 403 otherwise; 400 `interaction_required` on `/api/token` (docs/step-up.md).
+   */
+  ERR_AUTH_CONTEXT_REQUIRED: {
+    status: 403,
+    title: 'The request needs a Conditional Access authentication context the token does not have',
+  },
   ERR_PRINCIPAL_STATEMENT_INVALID: { status: 401, title: 'The x-gateway-principal statement is invalid' },
   ERR_PRINCIPAL_STATEMENT_EXPIRED: { status: 401, title: 'The x-gateway-principal statement has expired' },
 
@@ -125,6 +133,13 @@ export interface GatewayErrorOptions {
   extensions?: Readonly<Record<string, unknown>>;
   /** Extra response headers (e.g. `Retry-After`). */
   headers?: Readonly<Record<string, string>>;
+  /** The status when the code's own does not fit the route (see ERR_AUTH_CONTEXT_REQUIRED). */
+  status?: 400 | 401 | 403;
+  /**
+   * A claims challenge (Microsoft's format, docs/step-up.md): the `WWW-Authenticate` parameters
+   * `realm`, `authorization_uri` and `claims` of an `insufficient_claims` Bearer challenge.
+   */
+  claimsChallenge?: { readonly realm: string; readonly authorizationUri: string; readonly claims: string };
 }
 
 /** A failure with a stable code, an HTTP status and a message that is safe to show a client. */
@@ -134,6 +149,7 @@ export class GatewayError extends Error {
   readonly challenge: readonly ChallengeScheme[];
   readonly extensions: Readonly<Record<string, unknown>>;
   readonly headers: Readonly<Record<string, string>>;
+  readonly claimsChallenge: GatewayErrorOptions['claimsChallenge'];
 
   constructor(code: ErrorCode, message?: string, options: GatewayErrorOptions = {}) {
     super(
@@ -142,10 +158,11 @@ export class GatewayError extends Error {
     );
     this.name = 'GatewayError';
     this.code = code;
-    this.status = ERROR_CODES[code].status;
+    this.status = options.status ?? ERROR_CODES[code].status;
     this.challenge = options.challenge ?? ['Bearer'];
     this.extensions = options.extensions ?? {};
     this.headers = options.headers ?? {};
+    this.claimsChallenge = options.claimsChallenge;
   }
 }
 
@@ -198,6 +215,13 @@ export function toProblem(err: GatewayError, correlationId: string): ProblemDocu
  */
 export function wwwAuthenticate(err: GatewayError): string | undefined {
   if (err.status !== 401 && err.status !== 403) return undefined;
+  // Microsoft's claims challenge, parameters in the order its documentation and MSAL's samples
+  // show them; quoted values hold no comma or quote, so the split-on-comma parsers of those
+  // samples read it too.
+  const claims = err.claimsChallenge;
+  if (claims !== undefined) {
+    return `Bearer realm="${claims.realm}", authorization_uri="${claims.authorizationUri}", error="insufficient_claims", claims="${claims.claims}"`;
+  }
   // RFC 6750 section 3.1: a request with no credential (or in a scheme the gateway does not
   // take) gets the challenge alone, no error code or other error information.
   if (NO_CREDENTIAL_CODES.has(err.code)) {

@@ -55,6 +55,8 @@ const DECISION_REASONS = new Set([
   'UNKNOWN_ACTION',
   'UNKNOWN_RESOURCE',
   'DPOP_REQUIRED',
+  'AUTH_CONTEXT_REQUIRED',
+  'ERR_AUTH_CONTEXT_REQUIRED',
   'ERR_POLICY_DENIED',
   'ERR_SCOPE_INVALID',
   'ERR_DPOP_REQUIRED',
@@ -69,14 +71,14 @@ interface Reads {
 }
 
 /** The resources a decision needs: by name, with `requireDpop`. */
-export type ResourceLike = { readonly name: string } & Pick<Resource, 'requireDpop'>;
+export type ResourceLike = { readonly name: string } & Pick<Resource, 'requireDpop' | 'authContext'>;
 
 /** A snapshot to decide under, from validated policies and the resources they are for. */
 export function decisionSnapshot(
   policies: Iterable<Policy>,
   resources: Iterable<ResourceLike>,
 ): DecisionSnapshot {
-  const byName = new Map<string, Pick<Resource, 'requireDpop'>>();
+  const byName = new Map<string, Pick<Resource, 'requireDpop' | 'authContext'>>();
   for (const resource of resources) byName.set(resource.name, resource);
   return { index: compilePolicies(policies), resources: byName };
 }

@@ -25,8 +25,9 @@
  * here decides anything.
  */
 import { ACTIONS, type Action } from '../policy/actions';
-import type { Policy } from '../policy/model';
+import { effectiveConditions, type Policy } from '../policy/model';
 import { claimSegmentValue, compilePathGlob, isValidSegment, type PathGlob } from '../policy/path-glob';
+import { LIST_ONLY_CLAIMS } from '../policy/subject';
 
 /** One kind of request: the token claims of its caller, its path, and whether it brings a DPoP proof. */
 export interface RequestClass {
@@ -278,7 +279,7 @@ export function forEachRequestClass(
 
   const conditionValues = new Map<string, { values: Scalar[]; arrays: boolean }>();
   for (const p of relevant) {
-    for (const c of p.conditions ?? []) {
+    for (const c of effectiveConditions(p)) {
       if (UNMODELLED_CLAIMS.has(c.claim))
         throw new NotAnalyzableError(p.id, `a condition on "${c.claim}" is not analyzed`);
       const values = 'value' in c ? [c.value] : 'values' in c ? c.values : [];
@@ -317,7 +318,7 @@ export function forEachRequestClass(
   const scopes = [...named('scopes', false, 'scp'), `${FRESH}-scope`];
   const groups = named('groups', true, 'groups');
   const testsGroups =
-    groups.length > 0 || relevant.some((p) => p.conditions?.some((c) => c.claim === 'groups'));
+    groups.length > 0 || relevant.some((p) => effectiveConditions(p).some((c) => c.claim === 'groups'));
   // Path globs of the question, and the claims their placeholders read.
   const globs: PathGlob[] = [];
   for (const p of relevant)
@@ -350,6 +351,15 @@ export function forEachRequestClass(
   for (const claim of [...new Set([...conditionValues.keys(), ...placeholderClaims])].sort()) {
     if (PRINCIPAL_CLAIMS.has(claim)) continue;
     const values = conditionValues.get(claim)?.values ?? [];
+    if (LIST_ONLY_CLAIMS.includes(claim)) {
+      // Seen only as a list: absent, empty, each value alone, an unnamed one, and combinations.
+      const lists = subsets(values).filter((s) => s.length >= 2);
+      axes.push({
+        name: claim,
+        values: [undefined, [], ...values.map((v) => [v]), [`${FRESH}-${claim}`], ...lists],
+      });
+      continue;
+    }
     const scalars: unknown[] = [undefined, ...values, `${FRESH}-${claim}`];
     // A placeholder claim may equal a path literal: then that literal segment is its segment too.
     if (placeholderClaims.includes(claim))

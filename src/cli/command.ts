@@ -48,13 +48,22 @@ export function required(values: CommandContext['values'], name: string): string
  * The policies of a file, each validated (its resources are not: the analysis reads only their
  * names, so a file with `${ORDERS_URL}`-style upstreams, as samples/demo-policies.yaml, is fine).
  */
+/** What a decision reads of a resource document (a file's or the gateway's). */
+export function resourceLike(doc: Record<string, unknown>): ResourceLike {
+  return {
+    name: String(doc.name),
+    requireDpop: doc.requireDpop === true,
+    ...(typeof doc.authContext === 'string' ? { authContext: doc.authContext } : {}),
+  };
+}
+
 export function readPolicyFile(file: string): { policies: Policy[]; resources: ResourceLike[] } {
   const desired = readDesiredState(file);
   const problems = validateDesiredState({ resources: [], policies: desired.policies }, file);
   if (problems.length > 0) throw new CliInputError(problems.join('\n'));
   return {
     policies: policiesOf(desired.policies, file),
-    resources: desired.resources.map((r) => ({ name: String(r.name), requireDpop: r.requireDpop === true })),
+    resources: desired.resources.map(resourceLike),
   };
 }
 

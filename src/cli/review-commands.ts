@@ -22,6 +22,7 @@ import { reviewPage } from '../analysis/review-page';
 import {
   policiesOf,
   readPolicyFile,
+  resourceLike,
   required,
   stringOf,
   type Command,
@@ -60,8 +61,7 @@ function resourcesOf(
   declared: readonly ResourceLike[] = [],
 ): ResourceLike[] {
   const byName = new Map<string, ResourceLike>();
-  for (const r of deployed)
-    byName.set(String(r.name), { name: String(r.name), requireDpop: r.requireDpop === true });
+  for (const r of deployed) byName.set(String(r.name), resourceLike(r));
   for (const r of declared) byName.set(r.name, r);
   return [...byName.values()];
 }

@@ -166,6 +166,7 @@ const SCHEMAS: Record<string, Schema> = {
       correlationId: { type: 'string' },
       field: { type: ['string', 'null'] },
       claims: { type: 'string' },
+      authContext: { type: 'string' },
     },
   },
   OAuthError: {
@@ -178,6 +179,11 @@ const SCHEMAS: Record<string, Schema> = {
       code: { type: 'string', enum: Object.keys(ERROR_CODES) },
       correlationId: { type: 'string' },
       subject_token_error: { type: 'string' },
+      claims: {
+        type: 'string',
+        description:
+          'With interaction_required (ERR_AUTH_CONTEXT_REQUIRED): the claims request to send to Entra, base64 (docs/step-up.md)',
+      },
     },
   },
   DecisionRequest: {
@@ -201,6 +207,15 @@ const SCHEMAS: Record<string, Schema> = {
       reasonCode: { type: 'string' },
       policies: { type: 'array', items: { type: 'string' } },
       candidates: { type: 'array', items: { type: 'object' } },
+      authContext: {
+        type: 'string',
+        description: 'With reasonCode AUTH_CONTEXT_REQUIRED: the authentication context to step up to',
+      },
+      claims: {
+        type: 'string',
+        description:
+          "With reasonCode AUTH_CONTEXT_REQUIRED: Microsoft's claims request for it, base64 (docs/step-up.md)",
+      },
     },
   },
   TokenRequest: {

@@ -83,6 +83,16 @@ export const conditionSchema = z.discriminatedUnion('operator', [
   z.strictObject({ claim: claimName, operator: z.literal('exists') }),
 ]);
 
+/**
+ * A Conditional Access authentication context id, `c1` to `c99` (docs/step-up.md): what a
+ * token's `acrs` claim lists once the user has met the tenant's policy for it.
+ */
+export const AUTH_CONTEXT_PATTERN = /^c([1-9]|[1-9][0-9])$/;
+const authContext = z.string().regex(AUTH_CONTEXT_PATTERN, 'must be an authentication context id, c1 to c99');
+
+/** The claim a token lists its satisfied authentication contexts in. */
+export const AUTH_CONTEXT_CLAIM = 'acrs';
+
 const pathGlob = z.string().superRefine((value, ctx) => {
   const problem = globProblem(value);
   if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
@@ -115,13 +125,55 @@ export const policySchema = z
      * a deny must not depend on how the caller presents its credential.
      */
     requireDpop: z.boolean().optional(),
+    /**
+     * An allow that grants only callers whose token lists this authentication context in `acrs`
+     * (docs/step-up.md): a caller it would grant but for the context is asked to step up. Allow
+     * only: a deny must hold whatever the caller did to sign in.
+     */
+    authContext: authContext.optional(),
     enabled: z.boolean().default(true),
     description: z.string().max(POLICY_LIMITS.maxDescriptionLength).optional(),
   })
   .refine((policy) => policy.requireDpop !== true || policy.effect === 'allow', {
     path: ['requireDpop'],
     message: 'only an allow policy can require DPoP',
-  });
+  })
+  .refine((policy) => policy.authContext === undefined || policy.effect === 'allow', {
+    path: ['authContext'],
+    message: 'only an allow policy can require an authentication context',
+  })
+  .refine(
+    (policy) =>
+      policy.authContext === undefined ||
+      !(policy.conditions ?? []).some(
+        (c) =>
+          c.claim === AUTH_CONTEXT_CLAIM &&
+          (c.operator === 'notIn'
+            ? c.values.includes(policy.authContext!)
+            : c.operator === 'equals'
+              ? typeof c.value !== 'string'
+              : c.operator === 'in'
+                ? c.values.every((v) => typeof v !== 'string')
+                : false),
+      ),
+    {
+      path: ['authContext'],
+      message: 'contradicts a condition on acrs: no token could meet both',
+    },
+  );
+
+/**
+ * The conditions a policy's caller must meet: its own, and its authentication context as the
+ * condition it means (`acrs` holds it: `in` on a list claim holds when one element matches). The
+ * evaluator and `check-access` both read this, so `authContext` has one meaning.
+ */
+export function effectiveConditions(
+  policy: Pick<Policy, 'conditions' | 'authContext'>,
+): readonly PolicyCondition[] {
+  const own = policy.conditions ?? [];
+  if (policy.authContext === undefined) return own;
+  return [...own, { claim: AUTH_CONTEXT_CLAIM, operator: 'in', values: [policy.authContext] }];
+}
 
 export type Policy = z.output<typeof policySchema>;
 /** A policy as written by an admin: `paths` and `enabled` may be omitted. */
@@ -213,6 +265,11 @@ export function resourceSchema({ allowedHosts, keySettings }: ResourceRules) {
      * token copied off a device is then useless without the device's key. Default false.
      */
     requireDpop: z.boolean().optional(),
+    /**
+     * Every call to this resource needs this authentication context in the token's `acrs`
+     * (docs/step-up.md): a Bearer call that policies allow is asked to step up without it.
+     */
+    authContext: authContext.optional(),
   });
 }
 

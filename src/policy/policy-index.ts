@@ -15,7 +15,7 @@
  * (so an explanation can say "policy X would match but is disabled").
  */
 import { ACTIONS, type Action } from './actions';
-import type { Policy, PolicyCondition } from './model';
+import { effectiveConditions, type Policy, type PolicyCondition } from './model';
 import { compilePathGlob, type PathGlob } from './path-glob';
 
 /** Principal lists as Sets. GUID lists (groups, tenants, clients, users) hold lower-case values. */
@@ -54,6 +54,8 @@ export interface CompiledPolicy {
   readonly principals: CompiledPrincipals | undefined;
   readonly conditions: readonly CompiledCondition[];
   readonly maxTokenLifetimeSeconds: number | undefined;
+  /** `authContext`: matches only a caller whose `acrs` lists it (one of its {@link conditions}). */
+  readonly authContext: string | undefined;
   /** `requireDpop`: matches only a caller bound to a DPoP key (`dpopBound` in src/policy/subject.ts). */
   readonly requireDpop: boolean;
   /** Exact-resource policies first, then `*` ones, each in id order: decisions name policies in this order. */
@@ -157,6 +159,8 @@ export interface PolicyIndex {
   readonly principalKeys: PrincipalKeyIds;
   /** Every claim an enabled policy reads (see {@link CompiledPolicy.claimsRead}), sorted. */
   readonly claimsRead: readonly string[];
+  /** Whether any enabled allow names an authentication context: step-up is looked for only then. */
+  readonly hasAuthContexts: boolean;
 }
 
 const EMPTY_KEYED: PrincipalKeyedPolicies = {
@@ -366,14 +370,15 @@ export function compilePolicy(
     globs,
     matchesAnyPath: globs.some((g) => g.matchesEverything),
     principals,
-    conditions: cache.conditionsOf(policy.conditions),
+    conditions: cache.conditionsOf(effectiveConditions(policy)),
     maxTokenLifetimeSeconds: policy.maxTokenLifetimeSeconds,
     requireDpop: policy.requireDpop === true,
+    authContext: policy.authContext,
     ordinal,
     testsGroups:
-      principals?.groups !== undefined || (policy.conditions ?? []).some((c) => c.claim === 'groups'),
+      principals?.groups !== undefined || effectiveConditions(policy).some((c) => c.claim === 'groups'),
     claimsRead: [
-      ...new Set([...(policy.conditions ?? []).map((c) => c.claim), ...globs.flatMap((g) => g.claims)]),
+      ...new Set([...effectiveConditions(policy).map((c) => c.claim), ...globs.flatMap((g) => g.claims)]),
     ].sort(),
     multiKey: (key?.[1].size ?? 0) > 1,
     keyedOnly: key !== undefined && listCount === 1,
@@ -470,6 +475,7 @@ export function compilePolicies(
     claimsRead: Object.freeze(
       [...new Set(ordered.filter((p) => p.enabled).flatMap((p) => p.claimsRead))].sort(),
     ),
+    hasAuthContexts: ordered.some((p) => p.enabled && p.authContext !== undefined),
   };
 }
 

@@ -21,6 +21,14 @@ export const UNTRUSTED_IDENTITY_CLAIMS: readonly string[] = [
   'unique_name',
 ];
 
+/**
+ * Claims policies see only as a list of strings, and not at all in any other shape. `acrs`:
+ * Entra lists the authentication contexts a user met as an array; a token with another shape
+ * is taken to have met none (never a 401 or a 5xx: the caller is asked to step up). check-access
+ * enumerates these claims as lists only.
+ */
+export const LIST_ONLY_CLAIMS: readonly string[] = ['acrs'];
+
 /** What the policy evaluator reads of a caller. */
 export interface PolicySubject {
   /** Object id of the user or service principal. */
@@ -106,6 +114,9 @@ export function subjectFromClaims(payload: Readonly<Record<string, unknown>>): C
     if (!UNTRUSTED_IDENTITY_CLAIMS.includes(name)) kept[name] = value;
   }
   if (groupsOverage) delete kept.groups;
+  for (const name of LIST_ONLY_CLAIMS) {
+    if (Object.hasOwn(kept, name) && !isStringArray(kept[name])) delete kept[name];
+  }
   // Policies see the gateway's classification, not only what the token says: an app-only token
   // without the optional `idtyp` claim still meets a condition on `idtyp equals app`.
   kept.idtyp = isApp ? 'app' : 'user';
@@ -120,6 +131,16 @@ export function subjectFromClaims(payload: Readonly<Record<string, unknown>>): C
     idtyp: isApp ? 'app' : 'user',
     claims: Object.freeze(kept),
   };
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}
+
+/** The authentication contexts a subject's token lists (`acrs`), none when absent. */
+export function authContextsOf(claims: Claims): readonly string[] {
+  const acrs = Object.hasOwn(claims, 'acrs') ? claims.acrs : undefined;
+  return isStringArray(acrs) ? acrs : [];
 }
 
 function optionalString(payload: Readonly<Record<string, unknown>>, name: string): string | undefined {

@@ -10,6 +10,7 @@ import { readJsonBody } from '../http/request-context';
 import { jsonResponse } from '../http/responses';
 import { validationError } from '../http/validation';
 import { authenticateCaller, isAdmin, type AuthenticateDeps } from '../pipeline/authenticate';
+import { authContextClaims } from '../auth/entra/claims-challenge';
 import { authorize as decide } from '../decision/authorize';
 import type { Route } from '../pipeline/operation';
 import { ACTIONS } from '../policy/actions';
@@ -97,7 +98,12 @@ export const authorize: Route<Deps> = {
     const subject =
       query.principal === undefined ? caller : whatIfSubject(query.principal, deps.config.entra);
     const snapshot = deps.state.snapshot();
-    const decision = decide(snapshot, subject, query);
+    const decided = decide(snapshot, subject, query);
+    // A step-up deny carries the claims to ask Entra for, as the proxy's challenge does.
+    const decision =
+      decided.authContext === undefined
+        ? decided
+        : { ...decided, claims: authContextClaims(decided.authContext) };
     scope.audit.target(query.resource, query.action, query.path);
     scope.audit.decision({
       decision: decision.decision,

@@ -6,6 +6,7 @@
  * before the credential is even read, and a deny never opens a connection.
  */
 import type { HttpResponseInit } from '@azure/functions';
+import { authContextRequired } from '../auth/entra/claims-challenge';
 import { GatewayError } from '../errors';
 import { authenticateCaller, type AuthenticateDeps } from '../pipeline/authenticate';
 import { authorize } from '../decision/authorize';
@@ -16,7 +17,7 @@ import { gatewayHeaders } from '../proxy/mutate';
 import { normalizeProxyUrl } from '../proxy/normalize-path';
 import type { Services } from '../services';
 
-type Deps = AuthenticateDeps & Pick<Services, 'state' | 'proxy' | 'logger'>;
+type Deps = AuthenticateDeps & Pick<Services, 'state' | 'proxy' | 'logger' | 'config'>;
 
 /** The action of the method, or 405 (OPTIONS, TRACE, CONNECT and custom verbs have none). */
 function actionOf(method: string): Action {
@@ -32,7 +33,7 @@ function actionOf(method: string): Action {
 /**
  * @throws {GatewayError} 400 `ERR_PATH_TRAVERSAL`, 401 (credential; `ERR_DPOP_REQUIRED` on a
  *   resource that accepts only DPoP-bound tokens), 403 `ERR_POLICY_DENIED` /
- *   `ERR_SAS_SCOPE` / `ERR_OBO_REQUIRES_BEARER`, 404 `ERR_RESOURCE_NOT_FOUND`, 405, 413
+ *   `ERR_SAS_SCOPE` / `ERR_OBO_REQUIRES_BEARER`, 401 or 403 `ERR_AUTH_CONTEXT_REQUIRED` (step-up), 404 `ERR_RESOURCE_NOT_FOUND`, 405, 413
  *   `ERR_PAYLOAD_TOO_LARGE`, 502 `ERR_UPSTREAM_UNREACHABLE` / `ERR_UPSTREAM_CREDENTIAL`, 504
  *   `ERR_UPSTREAM_TIMEOUT`; the pipeline turns each into problem+json.
  */
@@ -50,6 +51,8 @@ async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseI
   const decision = authorize(snapshot, principal, { resource: name, action, path: path.segments });
   audit.decision(decision);
   audit.decidedFor(principal, snapshot.index.claimsRead, decision);
+  if (decision.authContext !== undefined)
+    throw authContextRequired(deps.config.entra, principal.claims, decision.authContext);
   if (decision.reasonCode === 'DPOP_REQUIRED') {
     throw new GatewayError('ERR_DPOP_REQUIRED', decision.reason, { challenge: ['DPoP'] });
   }

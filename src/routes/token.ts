@@ -8,6 +8,7 @@
  * lifetime rule → sign, bound to the proof's key when there was one (`token_type: DPoP`). Fails
  * closed (503) while policies are not loaded.
  */
+import { authContextRequired } from '../auth/entra/claims-challenge';
 import type { Principal } from '../auth/principal';
 import { nowSeconds } from '../clock';
 import { GatewayError } from '../errors';
@@ -103,6 +104,8 @@ async function exchange(deps: Deps, { correlationId, request, audit }: RequestSc
   });
   audit.outcome(decision.policies, decision.reasonCode);
   audit.decidedFor(principal, snapshot.index.claimsRead, decision, jkt !== undefined);
+  if (decision.authContext !== undefined)
+    throw authContextRequired(deps.config.entra, principal.claims, decision.authContext, true);
   if (decision.reasonCode === 'DPOP_REQUIRED')
     throw new GatewayError('ERR_TOKEN_DPOP_REQUIRED', decision.reason);
   if (!decision.allowed) throw new GatewayError('ERR_SCOPE_INVALID', decision.reason);

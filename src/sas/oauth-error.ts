@@ -16,6 +16,10 @@ export function oauthErrorOf(code: ErrorCode): string {
       return 'invalid_scope';
     case 'ERR_TOKEN_DPOP_PROOF_INVALID':
       return 'invalid_dpop_proof';
+    case 'ERR_AUTH_CONTEXT_REQUIRED':
+      // OpenID Connect's error for "the user must sign in again", which MSAL surfaces as
+      // InteractionRequiredAuthError; `claims` says what to ask for.
+      return 'interaction_required';
     case 'ERR_INTERNAL':
       return 'server_error';
   }
@@ -50,5 +54,7 @@ export function oauthErrorResponse(err: GatewayError, correlationId: string): Ht
   };
   const subjectError = err.extensions.subject_token_error;
   if (typeof subjectError === 'string') body.subject_token_error = subjectError;
+  const claims = err.extensions.claims;
+  if (typeof claims === 'string') body.claims = claims;
   return { status: err.status, headers, body: JSON.stringify(body) };
 }

@@ -41,6 +41,12 @@ import type { Config } from '../../config/load-config';
 import { ensureLocalCertificate, LOCAL_CA_DIR } from './local-certificate';
 import { loadOrCreatePrivateKey } from './local-key-files';
 import { fetchTrusting } from './local-trust';
+import {
+  AuthorizationCodes,
+  isLoopbackRedirect,
+  mergeClaims,
+  parseClaimsRequest,
+} from './dev-authorization-code';
 
 export const DEV_TENANT_ID = '9f1c2c3e-0d1a-4b7e-9c55-2f0c6d1e7a01';
 /** The gateway API's app registration. */
@@ -51,6 +57,11 @@ export const DEV_API_AUDIENCE = `api://${DEV_API_CLIENT_ID}`;
 export const DEV_CLIENT_APP_ID = 'c0ffee00-1234-4abc-8def-000000000001';
 /** The object id of the dev user that tokens name unless told otherwise. */
 export const DEV_USER_OID = '0d5e1f3a-7b2c-4d8e-9f10-a1b2c3d4e5f6';
+/**
+ * The app roles of the dev user when it signs in through `/authorize` (a public client's
+ * authorization code flow, src/host/local/dev-authorization-code.ts): a reader, as the banner's token.
+ */
+export const DEV_USER_ROLES: readonly string[] = ['Orders.Reader'];
 /** The service principal object id of the dev client app, the `oid` of its app-only tokens. */
 export const DEV_CLIENT_APP_ID_SP_OID = '7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
 
@@ -476,6 +487,157 @@ export async function startDevIdentityProvider(
     return { accessToken, scope: scopes.join(' ') };
   };
 
+  const codes = new AuthorizationCodes(clock);
+
+  /** The API scope names of a request's `scope` (OpenID Connect scopes aside), or none when another API's. */
+  const apiScopes = (scope: string | undefined): string[] | undefined => {
+    const names: string[] = [];
+    for (const s of (scope ?? '').split(' ')) {
+      if (s.length === 0 || OIDC_SCOPES.has(s)) continue;
+      const name = [`api://${clientId}/`, `${clientId}/`]
+        .map((p) => (s.startsWith(p) ? s.slice(p.length) : undefined))
+        .find((n) => n !== undefined);
+      if (name === undefined || name === '' || name === '.default') return undefined;
+      names.push(name);
+    }
+    return names.length > 0 ? names : undefined;
+  };
+
+  /**
+   * `GET /authorize`: the dev user signs in without a page (response_type=code, PKCE S256 only,
+   * a loopback redirect), and the browser is sent back with a code. Errors the client can be
+   * told of go back to its redirect URI; any other is a 400 here, as Entra does.
+   */
+  const authorizeRequest = (req: IncomingMessage, res: ServerResponse, tenant: string) => {
+    const query = Object.fromEntries(new URL(req.url ?? '/', 'https://dev-idp').searchParams);
+    const redirectUri = query.redirect_uri ?? '';
+    const clientKnown =
+      query.client_id === DEV_CLIENT_APP_ID || Object.hasOwn(clients, query.client_id ?? '');
+    if (!isTenant(tenant))
+      return send(res, 400, {
+        error: 'invalid_tenant',
+        error_description: `AADSTS90002: Tenant '${tenant}' not found.`,
+      });
+    if (!clientKnown)
+      return send(res, 400, {
+        error: 'unauthorized_client',
+        error_description: `AADSTS700016: Application with identifier '${query.client_id ?? ''}' was not found.`,
+      });
+    if (!isLoopbackRedirect(redirectUri))
+      return send(res, 400, {
+        error: 'invalid_request',
+        error_description: 'AADSTS50011: The redirect URI must be a loopback address for this public client.',
+      });
+    const back = (params: Record<string, string>) => {
+      const url = new URL(redirectUri);
+      for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+      if (query.state !== undefined) url.searchParams.set('state', query.state);
+      res.writeHead(302, { location: url.toString(), 'cache-control': 'no-store' });
+      res.end();
+    };
+    const scopes = apiScopes(query.scope);
+    const claims = parseClaimsRequest(query.claims);
+    if (query.response_type !== 'code')
+      return back({
+        error: 'unsupported_response_type',
+        error_description: 'AADSTS700054: response_type must be code.',
+      });
+    if (query.code_challenge_method !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(query.code_challenge ?? ''))
+      return back({
+        error: 'invalid_request',
+        error_description: 'AADSTS501491: A PKCE code_challenge with method S256 is required.',
+      });
+    if (scopes === undefined)
+      return back({
+        error: 'invalid_scope',
+        error_description: `AADSTS70011: The provided value for scope ${query.scope ?? ''} is not valid.`,
+      });
+    if (claims === undefined)
+      return back({
+        error: 'invalid_request',
+        error_description: "AADSTS90015: The 'claims' parameter is not a valid claims request.",
+      });
+    const code = codes.issue({
+      clientId: query.client_id!,
+      redirectUri,
+      challenge: query.code_challenge!,
+      scopes,
+      claims,
+      nonce: query.nonce,
+    });
+    back({
+      code,
+      ...(query.client_info === '1' ? { client_info: clientInfo() } : {}),
+    });
+  };
+
+  /** MSAL's `client_info`: the user's home account (uid, utid), base64url JSON. */
+  const clientInfo = () =>
+    Buffer.from(JSON.stringify({ uid: DEV_USER_OID, utid: tenantId })).toString('base64url');
+
+  /** `authorization_code` with PKCE: the dev user's token for the API, with what the claims asked. */
+  const authorizationCode = (form: Record<string, string>) => {
+    const clientKnown = form.client_id === DEV_CLIENT_APP_ID || Object.hasOwn(clients, form.client_id ?? '');
+    if (!clientKnown)
+      throw new OAuthError(
+        400,
+        'unauthorized_client',
+        `AADSTS700016: Application with identifier '${form.client_id ?? ''}' was not found.`,
+      );
+    const grant = codes.redeem(
+      form.code ?? '',
+      form.client_id!,
+      form.redirect_uri ?? '',
+      form.code_verifier ?? '',
+    );
+    if (typeof grant === 'string') throw new OAuthError(400, 'invalid_grant', grant);
+    const asked = parseClaimsRequest(form.claims);
+    if (asked === undefined)
+      throw new OAuthError(
+        400,
+        'invalid_request',
+        "AADSTS90015: The 'claims' parameter is not a valid claims request.",
+      );
+    const claims = mergeClaims(grant.claims, asked);
+    const accessToken = mintDevToken(current, context(), {
+      azp: grant.clientId,
+      scopes: [...grant.scopes],
+      roles: [...DEV_USER_ROLES],
+      claims: {
+        ...(claims.acrs.length > 0 ? { acrs: claims.acrs } : {}),
+        ...(claims.capabilities.length > 0 ? { xms_cc: claims.capabilities } : {}),
+      },
+    });
+    const now = nowSeconds(clock);
+    const idToken = jwt.sign(
+      {
+        aud: grant.clientId,
+        iss: `${authority}/${tenantId}/v2.0`,
+        iat: now,
+        nbf: now,
+        exp: now + 3600,
+        sub: createHash('sha256')
+          .update(`${DEV_USER_OID}:${grant.clientId}`)
+          .digest('base64url')
+          .slice(0, 43),
+        oid: DEV_USER_OID,
+        tid: tenantId,
+        name: 'Dev User',
+        preferred_username: 'dev.user@example.test',
+        ver: '2.0',
+        ...(grant.nonce === undefined ? {} : { nonce: grant.nonce }),
+      },
+      current.privateKey,
+      { algorithm: 'RS256', keyid: current.kid },
+    );
+    return {
+      accessToken,
+      scope: [...grant.scopes.map((s) => `api://${clientId}/${s}`), 'openid', 'profile'].join(' '),
+      idToken,
+      clientInfo: clientInfo(),
+    };
+  };
+
   const token = async (req: IncomingMessage, res: ServerResponse, tenant: string) => {
     try {
       const form = await readForm(req);
@@ -484,12 +646,15 @@ export async function startDevIdentityProvider(
         throw new OAuthError(400, 'invalid_tenant', `AADSTS90002: Tenant '${tenant}' not found.`);
       }
       const grant = form.grant_type;
-      const issued =
+      const issued:
+        { accessToken: string; scope?: string; idToken?: string; clientInfo?: string } | undefined =
         grant === 'client_credentials'
-          ? { accessToken: clientCredentials(tenant, form), scope: undefined }
+          ? { accessToken: clientCredentials(tenant, form) }
           : grant === JWT_BEARER
             ? onBehalfOf(form)
-            : undefined;
+            : grant === 'authorization_code'
+              ? authorizationCode(form)
+              : undefined;
       if (issued === undefined) {
         throw new OAuthError(
           400,
@@ -504,6 +669,8 @@ export async function startDevIdentityProvider(
         ext_expires_in: lifetime,
         access_token: issued.accessToken,
         ...(issued.scope === undefined ? {} : { scope: issued.scope }),
+        ...(issued.idToken === undefined ? {} : { id_token: issued.idToken }),
+        ...(issued.clientInfo === undefined ? {} : { client_info: issued.clientInfo }),
       });
     } catch (err) {
       const failure =
@@ -531,6 +698,7 @@ export async function startDevIdentityProvider(
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method_not_allowed' });
+    if (rest === 'oauth2/v2.0/authorize') return authorizeRequest(req, res, tenant);
 
     const keys =
       rest === 'discovery/v2.0/keys'

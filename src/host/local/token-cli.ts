@@ -7,7 +7,7 @@
  * curl -H "Authorization: Bearer $(npm run --silent token -- --role Orders.Reader)" ...
  * ```
  *
- * Flags: `--role R` `--scope S` `--group G` (each repeatable), `--oid ID`, `--tid ID`,
+ * Flags: `--role R` `--scope S` `--group G` `--acrs C` `--cc CAP` (each repeatable), `--oid ID`, `--tid ID`,
  * `--v1` (v1 token: App ID URI audience, `appid`), `--app` (app-only token), `--lifetime SECONDS`,
  * `--gateway URL` (the running stack whose gateway the token is for).
  *
@@ -27,6 +27,7 @@ import {
   type MintTokenOptions,
 } from './dev-identity-provider';
 import { devIssuerFor } from './running-stacks';
+import { AUTH_CONTEXT_PATTERN } from '../../policy/model';
 
 /** What `npm run -s token -- --help` prints. */
 export const TOKEN_CLI_USAGE = `usage: npm run -s token -- [options]
@@ -35,6 +36,8 @@ options:
   --role ROLE          an app role (repeatable), e.g. Orders.Reader, Gateway.Admin
   --scope SCOPE        a delegated scope (repeatable), e.g. access_as_user
   --group ID           a group object id (repeatable)
+  --acrs CONTEXT       an authentication context the user met (repeatable), e.g. c1 (docs/step-up.md)
+  --cc CAPABILITY      a client capability in xms_cc (repeatable): cp1 = the client answers claims challenges
   --oid ID             the caller's object id (default: the dev user)
   --tid ID             the tenant (default: the stack's)
   --v1                 a v1 token (App ID URI audience, appid)
@@ -55,6 +58,8 @@ export function parseTokenCliArgs(
       role: { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
       group: { type: 'string', multiple: true },
+      acrs: { type: 'string', multiple: true },
+      cc: { type: 'string', multiple: true },
       oid: { type: 'string' },
       tid: { type: 'string' },
       v1: { type: 'boolean' },
@@ -69,8 +74,16 @@ export function parseTokenCliArgs(
   if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime <= 0)) {
     throw new Error('--lifetime: expected a positive whole number of seconds');
   }
+  for (const context of values.acrs ?? []) {
+    if (!AUTH_CONTEXT_PATTERN.test(context)) throw new Error(`--acrs: expected c1 to c99, not "${context}"`);
+  }
+  const claims = {
+    ...(values.acrs ? { acrs: values.acrs } : {}),
+    ...(values.cc ? { xms_cc: values.cc } : {}),
+  };
   return {
     version: values.v1 ? '1.0' : '2.0',
+    ...(Object.keys(claims).length > 0 ? { claims } : {}),
     ...(values.role ? { roles: values.role } : {}),
     ...(values.scope ? { scopes: values.scope } : {}),
     ...(values.group ? { groups: values.group } : {}),
