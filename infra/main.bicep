@@ -130,6 +130,12 @@ param cosmosAutoscaleMaxThroughput int = 1000
 @description('Days an audit record lives in the audit container before Cosmos DB deletes it (defaultTtl); also AUDIT_RETENTION_DAYS, so the audit API refuses a range older than that.')
 param auditRetentionDays int = 90
 
+@description('Deploy Azure Managed Redis (Entra ID only, TLS only) and set REDIS_URL: quotas counted exactly across instances (docs/quotas.md). Without it, quotas are counted per instance.')
+param deployRedis bool = false
+
+@description('Azure Managed Redis SKU when deployRedis is true.')
+param redisSkuName string = 'Balanced_B0'
+
 @description('AUDIT_DECISION_INPUTS: audit records keep what the policies read of the caller (roles, scopes, groups, the claims policies name), for gateway replay and review; false keeps only oid, tid and azp.')
 param auditDecisionInputs bool = true
 
@@ -248,6 +254,16 @@ module keyVault 'modules/key-vault.bicep' = {
   }
 }
 
+module redis 'modules/redis.bicep' = if (deployRedis) {
+  name: 'redis'
+  params: {
+    location: location
+    tags: allTags
+    clusterName: '${abbrs.cacheRedisEnterprise}${resourceToken}'
+    skuName: redisSkuName
+  }
+}
+
 // Every permission of the deployment, in one place.
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
@@ -257,6 +273,7 @@ module rbac 'modules/rbac.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     cosmosAccountName: cosmos.outputs.accountName
     keyVaultName: keyVault.outputs.name
+    redisClusterName: deployRedis ? redis!.outputs.clusterName : ''
     // deployer(): the identity running this deployment, known to ARM without Microsoft Graph
     // (works for a CI service principal without directory read, and for az login --identity).
     deployerPrincipalId: !empty(deployerPrincipalId) ? deployerPrincipalId : deployer().objectId
@@ -310,6 +327,8 @@ module gateway 'modules/function-app.bicep' = {
       // The gateway refuses audit ranges older than the container keeps (one number, two readers).
       AUDIT_RETENTION_DAYS: string(auditRetentionDays)
       AUDIT_DECISION_INPUTS: auditDecisionInputs ? 'true' : 'false'
+      // Empty without deployRedis: the gateway then counts quotas per instance (and says so).
+      REDIS_URL: deployRedis ? redis!.outputs.url : ''
       // Never COSMOS_KEY (the account has local auth disabled) and never PORT (local stack only).
     }
   }

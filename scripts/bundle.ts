@@ -39,9 +39,16 @@ export const HOST_PROVIDED = ['@azure/functions-core'] as const;
  * modules in the package's `node_modules` instead of being parsed on every cold start:
  * `@azure/identity` (Cosmos DB without a key, managed identity downstreams, Entra-authenticated
  * telemetry), `@azure/msal-node` (on-behalf-of downstreams), `@azure/monitor-opentelemetry`
- * (only with `APPLICATIONINSIGHTS_CONNECTION_STRING`).
+ * (only with `APPLICATIONINSIGHTS_CONNECTION_STRING`), `@redis/client` and `@redis/entraid` (only
+ * with `REDIS_URL`; Entra ID authentication to Azure Managed Redis).
  */
-export const LAZY_CLIENTS = ['@azure/identity', '@azure/msal-node', '@azure/monitor-opentelemetry'] as const;
+export const LAZY_CLIENTS = [
+  '@azure/identity',
+  '@azure/msal-node',
+  '@azure/monitor-opentelemetry',
+  '@redis/client',
+  '@redis/entraid',
+] as const;
 
 /**
  * Loaded at start but kept external on purpose: the OpenTelemetry API holds its global meter

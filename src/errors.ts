@@ -83,6 +83,15 @@ export const ERROR_CODES = {
   ERR_PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  ERR_QUOTA_EXCEEDED: {
+    status: 429,
+    title: "The caller's quota for this resource is used up for the current window",
+  },
+  ERR_QUOTA_UNAVAILABLE: {
+    status: 429,
+    title:
+      'The quota store did not answer, and this resource refuses calls it cannot count (quotaStoreFailure: deny)',
+  },
 
   // Gateway and dependencies (5xx)
   ERR_INTERNAL: { status: 500, title: 'Internal error' },

@@ -16,7 +16,17 @@ import type { Config } from './config/load-config';
 import { DpopVerifier } from './dpop/dpop-verifier';
 import { CosmosReplayStore } from './dpop/cosmos-replay-store';
 import { LayeredReplayStore, MemoryReplayStore } from './dpop/replay-store';
-import { createJsonLogger, type Logger } from './logger';
+import { RedisReplayStore } from './dpop/redis-replay-store';
+import { MemoryQuotaStore } from './quota/quota';
+import { QuotaGate } from './quota/quota-gate';
+import { RedisQuotaStore } from './quota/redis-quota-store';
+import {
+  connectRedis,
+  type RedisClientModule,
+  type RedisCommands,
+  type RedisConnection,
+} from './store/redis-connection';
+import { createJsonLogger, describeError, type Logger } from './logger';
 import { OpenTelemetryMetrics, type Metrics } from './observability/metrics';
 import {
   parsePolicy,
@@ -48,6 +58,8 @@ export interface ServicesIO {
   readonly auditSink?: AuditSink;
   /** A CA (PEM) the Cosmos DB endpoint's certificate chains to (the local stack's), for the audit writer's own client. */
   readonly cosmosCa?: string;
+  /** Loads `@redis/client` for `REDIS_URL` (default: `import()`; jest hands in the module it loaded). */
+  readonly loadRedis?: () => Promise<RedisClientModule>;
   /** Downstream I/O of the proxy (credentials, env, pools, its deadline clock); defaults are the real ones. */
   readonly proxy?: Partial<GatewayProxyDeps>;
 }
@@ -78,6 +90,8 @@ export interface Services {
   /** Upstream pools, deadlines and downstream credentials of the proxy. */
   readonly proxy: GatewayProxy;
   readonly cosmosHealth: CosmosHealthCheck;
+  /** Quotas per resource, counted in Redis across instances (`REDIS_URL`) or in this instance's memory. */
+  readonly quotas: QuotaGate;
   /** Per-instance limits by caller and by client IP (absent when set to 0). */
   readonly limits: { readonly principal: RateLimiter | undefined; readonly ip: RateLimiter | undefined };
   /**
@@ -153,6 +167,32 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     skewSeconds: config.entra.clockSkewSeconds,
     state,
   });
+  // REDIS_URL: one connection for quotas and (DPOP_REPLAY_STORE=redis) DPoP proofs, opened in the
+  // background; commands sent before it is ready are refused (and decided without it).
+  let connection: RedisConnection | undefined;
+  const connecting =
+    config.redis === undefined
+      ? undefined
+      : connectRedis(config.redis, {
+          logger,
+          credential: loadAzureCredential,
+          ...(io.loadRedis ? { loadClient: io.loadRedis } : {}),
+        }).then((c) => (connection = c));
+  connecting?.catch((err: unknown) =>
+    logger.log('error', 'redis.client_failed', { error: describeError(err) }),
+  );
+  const redis: RedisCommands = {
+    sendCommand: async <T>(args: readonly string[]) => (await connecting!).sendCommand<T>(args),
+  };
+  const quotas = new QuotaGate(
+    config.redis === undefined ? new MemoryQuotaStore(() => clock.now()) : new RedisQuotaStore(redis),
+    {
+      clock,
+      logger,
+      metrics,
+      ...(config.redis === undefined ? {} : { connection: () => connection?.health() ?? { ready: false } }),
+    },
+  );
   const sharedProofs =
     config.dpopReplayStore === 'shared'
       ? new CosmosReplayStore({
@@ -171,11 +211,13 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     clock,
     logger,
     skewSeconds: config.entra.clockSkewSeconds,
-    // DPOP_REPLAY_STORE: every instance's proofs in Cosmos DB (the default), or this one's alone.
+    // DPOP_REPLAY_STORE: every instance's proofs in Cosmos DB (the default) or Redis, or this one's alone.
     replay:
-      sharedProofs === undefined
-        ? new MemoryReplayStore(clock)
-        : new LayeredReplayStore(new MemoryReplayStore(clock), sharedProofs),
+      config.dpopReplayStore === 'redis'
+        ? new LayeredReplayStore(new MemoryReplayStore(clock), new RedisReplayStore(redis))
+        : sharedProofs === undefined
+          ? new MemoryReplayStore(clock)
+          : new LayeredReplayStore(new MemoryReplayStore(clock), sharedProofs),
   });
   const rebuild = () => state.rebuild();
   const admin = {
@@ -214,6 +256,7 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     auditStore,
     proxy,
     cosmosHealth: new CosmosHealthCheck(io.cosmos, config.cosmos.database, clock, logger),
+    quotas,
     limits: {
       principal: limiter(config.rateLimits.principalPerSecond),
       ip: limiter(config.rateLimits.ipPerSecond),
@@ -232,7 +275,13 @@ export function buildServices(config: Config, io: ServicesIO): Services {
     },
     async close() {
       state.stop();
-      await Promise.all([auditLog.close(), proxy.close(), sharedProofs?.close()]);
+      await Promise.all([
+        auditLog.close(),
+        proxy.close(),
+        sharedProofs?.close(),
+        quotas.close(),
+        connecting?.then((c) => c.close()).catch(() => undefined),
+      ]);
     },
   };
 }

@@ -11,6 +11,9 @@
 //                                                    Key Vault reference; read only
 //   Cosmos DB         Cosmos DB Built-in Data Contributor (data plane)   items only; databases
 //                                                    and containers stay under ARM (cosmos.bicep)
+//   Managed Redis     the "default" data access policy (data plane; only with deployRedis)
+//                                                    quota counters and DPoP proofs with an Entra
+//                                                    ID token: the database has no access keys
 // The deploying principal gets Key Vault Secrets Officer, so scripts/deploy.sh can write the
 // first SAS key and scripts/rotate-sas-key.sh can rotate it.
 
@@ -21,6 +24,9 @@ param storageAccountName string
 param applicationInsightsName string
 param cosmosAccountName string
 param keyVaultName string
+
+@description('Name of the Azure Managed Redis cluster (modules/redis.bicep); empty: none deployed.')
+param redisClusterName string = ''
 
 @description('Object id of the user or service principal running the deployment; empty: no grant.')
 param deployerPrincipalId string = ''
@@ -135,5 +141,26 @@ resource gatewayCosmosDataContributor 'Microsoft.DocumentDB/databaseAccounts/sql
     roleDefinitionId: '${cosmosAccount.id}/sqlRoleDefinitions/${cosmosDataContributor}'
     principalId: gatewayPrincipalId
     scope: cosmosAccount.id
+  }
+}
+
+resource redisCluster 'Microsoft.Cache/redisEnterprise@2025-04-01' existing = if (!empty(redisClusterName)) {
+  name: empty(redisClusterName) ? 'none' : redisClusterName
+
+  resource database 'databases' existing = {
+    name: 'default'
+  }
+}
+
+// Azure Managed Redis data access (not an Azure role): the gateway's identity, by object id, with
+// the built-in "default" access policy (every data command; no admin commands).
+resource gatewayRedisAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-04-01' = if (!empty(redisClusterName)) {
+  parent: redisCluster::database
+  name: 'gateway'
+  properties: {
+    accessPolicyName: 'default'
+    user: {
+      objectId: gatewayPrincipalId
+    }
   }
 }

@@ -35,7 +35,8 @@ export const DEFAULTS = {
   rateLimitIpPerSecond: 200,
   /**
    * Where the `jti` of each DPoP proof is remembered: `shared` (Cosmos DB, every instance; one
-   * point write per proof) or `local` (this instance's memory only). docs/reference.md §3.
+   * point write per proof), `redis` (`SET NX` in the Redis of `REDIS_URL`, every instance) or
+   * `local` (this instance's memory only). docs/reference.md §3.
    */
   dpopReplayStore: 'shared',
   /** Days the audit trail keeps a record: the `audit` container's TTL in Azure (infra/). */
@@ -73,6 +74,7 @@ export const SETTING_NAMES = [
   'RATE_LIMIT_PRINCIPAL_PER_SECOND',
   'RATE_LIMIT_IP_PER_SECOND',
   'DPOP_REPLAY_STORE',
+  'REDIS_URL',
   'GATEWAY_CLIENT_ID',
   'GATEWAY_CLIENT_SECRET',
   'GATEWAY_CLIENT_CERTIFICATE_PATH',

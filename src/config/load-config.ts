@@ -8,7 +8,7 @@ import {
   type SigningKey,
   type StatementKey,
 } from './signing-keys';
-import { parseTrustedUrl } from './url-rules';
+import { parseRedisUrl, parseTrustedUrl, type RedisEndpoint } from './url-rules';
 
 /** A named HMAC key of the SAS key ring. */
 export type SasSigningKey = SigningKey;
@@ -81,7 +81,12 @@ export interface Config {
    * instance accepts it twice; `local`, remembered by the instance that saw it only (no write per
    * request; a proof replayed to another instance within its two-minute window passes).
    */
-  readonly dpopReplayStore: 'shared' | 'local';
+  readonly dpopReplayStore: 'shared' | 'local' | 'redis';
+  /**
+   * `REDIS_URL`: the Redis every instance shares for quotas (and, with `DPOP_REPLAY_STORE=redis`,
+   * DPoP proofs). Undefined: quotas are counted per instance, in memory.
+   */
+  readonly redis: RedisEndpoint | undefined;
   /**
    * The gateway's own app registration, for on-behalf-of calls to downstreams (docs/proxy.md):
    * `GATEWAY_CLIENT_ID` and `GATEWAY_CLIENT_SECRET` or `GATEWAY_CLIENT_CERTIFICATE_PATH` (a PEM
@@ -264,7 +269,15 @@ const SETTINGS = {
   ENTRA_ALLOW_ACL_AUTHORIZATION: z
     .enum(['true', 'false'], { message: 'expected true or false' })
     .transform((value) => value === 'true'),
-  DPOP_REPLAY_STORE: z.enum(['shared', 'local'], { message: 'expected shared or local' }),
+  DPOP_REPLAY_STORE: z.enum(['shared', 'local', 'redis'], { message: 'expected shared, local or redis' }),
+  REDIS_URL: z.string().transform((value, ctx) => {
+    const parsed = parseRedisUrl(value);
+    if ('problem' in parsed) {
+      ctx.addIssue({ code: 'custom', message: parsed.problem });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
   GATEWAY_ADMIN_ROLE: z
     .string()
     .regex(/^[^\s,]{1,120}$/, 'expected an app role value without spaces or commas'),
@@ -422,6 +435,10 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     );
   }
   const proxyMaxBodyBytes = read(env, 'PROXY_MAX_BODY_BYTES') ?? DEFAULTS.proxyMaxBodyBytes;
+  const redis = read(env, 'REDIS_URL');
+  const dpopReplayStore = read(env, 'DPOP_REPLAY_STORE') ?? DEFAULTS.dpopReplayStore;
+  if (dpopReplayStore === 'redis' && redis === undefined)
+    throw new ConfigError('DPOP_REPLAY_STORE', 'redis needs REDIS_URL');
   const port = read(env, 'PORT') ?? DEFAULTS.port;
   // Off by default in the local stack, where load tests and benchmarks run from one caller and IP.
   const local = options.mode === 'local';
@@ -476,7 +493,8 @@ export function loadConfig(env: Environment, options: LoadConfigOptions): Config
     policyMaxStalenessSeconds,
     proxyMaxBodyBytes,
     rateLimits,
-    dpopReplayStore: read(env, 'DPOP_REPLAY_STORE') ?? DEFAULTS.dpopReplayStore,
+    dpopReplayStore,
+    redis,
     onBehalfOf: onBehalfOfSettings(env),
     audit: {
       retentionDays: read(env, 'AUDIT_RETENTION_DAYS') ?? DEFAULTS.auditRetentionDays,

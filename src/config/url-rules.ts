@@ -40,3 +40,47 @@ export function hostMatchesAllowList(hostname: string, allowed: readonly string[
     return host === pattern;
   });
 }
+
+/** Where the gateway reaches Redis (`REDIS_URL`), as {@link parseRedisUrl} reads it. */
+export interface RedisEndpoint {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  readonly username: string | undefined;
+  /** Absent: Entra ID authentication with the managed identity (no access keys). */
+  readonly password: string | undefined;
+  readonly database: number;
+}
+
+/**
+ * `REDIS_URL`: `rediss://host:port` (TLS; Azure Managed Redis listens on 10000), or
+ * `redis://` on a loopback host only, as the other URLs the gateway trusts. A password in the
+ * URL authenticates with it; without one the gateway uses Entra ID (docs/quotas.md).
+ */
+export function parseRedisUrl(value: string): RedisEndpoint | { problem: string } {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { problem: 'expected a redis:// or rediss:// URL' };
+  }
+  if (url.protocol !== 'rediss:' && url.protocol !== 'redis:')
+    return { problem: 'expected a redis:// or rediss:// URL' };
+  if (url.protocol === 'redis:' && !isLoopbackHost(url.hostname))
+    return { problem: 'must be rediss:// (TLS; plain redis:// only on 127.0.0.1, localhost or [::1])' };
+  if (url.hostname === '') return { problem: 'must name a host' };
+  if (url.search || url.hash) return { problem: 'must not have a query or fragment' };
+  const path = url.pathname.replace(/^\//, '');
+  if (path !== '' && !/^\d{1,2}$/.test(path)) return { problem: 'the path may only be a database number' };
+  const tls = url.protocol === 'rediss:';
+  return {
+    url: `${url.protocol}//${url.host}${path === '' ? '' : `/${path}`}`,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port === '' ? 6379 : Number(url.port),
+    tls,
+    username: url.username === '' ? undefined : decodeURIComponent(url.username),
+    password: url.password === '' ? undefined : decodeURIComponent(url.password),
+    database: path === '' ? 0 : Number(path),
+  };
+}

@@ -19,6 +19,10 @@ export interface Metrics {
   jwksRefresh(outcome: 'ok' | 'failed'): void;
   upstreamLatency(resource: string, status: number, ms: number): void;
   observe(sources: GaugeSources): void;
+  /** A call refused by its quota (429 `ERR_QUOTA_EXCEEDED`). */
+  quotaExceeded(resource: string): void;
+  /** The quota store did not answer in time; `decided` is what the resource's rule made of the call. */
+  quotaStoreFailure(resource: string, decided: 'allow' | 'deny'): void;
 }
 
 /**
@@ -32,6 +36,12 @@ export class OpenTelemetryMetrics implements Metrics {
     description: 'Authorization decisions by operation and outcome',
   });
   private readonly jwks = this.meter.createCounter('gateway.jwks.refreshes', { description: 'JWKS fetches' });
+  private readonly quotaRefusals = this.meter.createCounter('gateway.quota.exceeded', {
+    description: 'Calls refused by a quota',
+  });
+  private readonly quotaFailures = this.meter.createCounter('gateway.quota.store_failures', {
+    description: 'Calls decided without the quota store (it did not answer in time)',
+  });
   private readonly upstream = this.meter.createHistogram('gateway.upstream.duration', {
     description: 'Downstream call duration',
     unit: 'ms',
@@ -47,6 +57,14 @@ export class OpenTelemetryMetrics implements Metrics {
 
   upstreamLatency(resource: string, status: number, ms: number): void {
     this.upstream.record(ms, { resource, status });
+  }
+
+  quotaExceeded(resource: string): void {
+    this.quotaRefusals.add(1, { resource });
+  }
+
+  quotaStoreFailure(resource: string, decided: 'allow' | 'deny'): void {
+    this.quotaFailures.add(1, { resource, decided });
   }
 
   observe(sources: GaugeSources): void {
@@ -87,6 +105,12 @@ export class MemoryMetrics implements Metrics {
   }
   upstreamLatency(resource: string, status: number, ms: number): void {
     this.latencies.push({ resource, status, ms });
+  }
+  quotaExceeded(resource: string): void {
+    this.bump(`quota:exceeded:${resource}`);
+  }
+  quotaStoreFailure(resource: string, decided: 'allow' | 'deny'): void {
+    this.bump(`quota:store_failure:${resource}:${decided}`);
   }
   observe(sources: GaugeSources): void {
     this.sources = sources;

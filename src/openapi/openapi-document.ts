@@ -23,7 +23,9 @@ const CREDENTIAL_ERRORS = {
     ...problem('No or an invalid credential (`WWW-Authenticate` says which schemes)'),
     headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
   },
-  '429': problem('Too many requests from this caller or IP (`Retry-After`)'),
+  '429': problem(
+    'Too many requests from this caller or IP, or a quota used up (`ERR_QUOTA_EXCEEDED`; `Retry-After`, `RateLimit`)',
+  ),
   '503': problem('A dependency is unavailable; the gateway fails closed'),
 };
 const ADMIN_ERRORS = {
@@ -215,6 +217,21 @@ const SCHEMAS: Record<string, Schema> = {
         type: 'string',
         description:
           "With reasonCode AUTH_CONTEXT_REQUIRED: Microsoft's claims request for it, base64 (docs/step-up.md)",
+      },
+      quota: {
+        type: 'array',
+        description:
+          'Allowed, on a resource with quotas: what is left of each for the caller (nothing spent)',
+        items: {
+          type: 'object',
+          required: ['name', 'limit', 'remaining', 'resetSeconds'],
+          properties: {
+            name: { type: 'string' },
+            limit: { type: 'integer' },
+            remaining: { type: 'integer' },
+            resetSeconds: { type: 'integer' },
+          },
+        },
       },
     },
   },

@@ -220,6 +220,22 @@ export function resourceAuthSchema(keySettings: readonly string[]) {
   ]);
 }
 
+/** Quota windows and their length in seconds. */
+export const QUOTA_WINDOWS = { minute: 60, hour: 3600, day: 86_400 } as const;
+/** Most quotas one resource carries: each is one counter per request. */
+export const MAX_QUOTAS = 8;
+
+/**
+ * One quota: at most `limit` calls per `per` (client `azp`/`appid`, user `oid`, tenant `tid`) and
+ * fixed UTC `window` (docs/quotas.md).
+ */
+export const quotaSchema = z.strictObject({
+  per: z.enum(['client', 'user', 'tenant']),
+  limit: z.number().int().min(1).max(1_000_000_000),
+  window: z.enum(['minute', 'hour', 'day']),
+});
+export type Quota = z.output<typeof quotaSchema>;
+
 /**
  * The resource schema for the deployment's rules: `upstream` must be https (http only on
  * loopback) with its host in `allowedHosts`; a function key must come from a listed setting.
@@ -270,6 +286,21 @@ export function resourceSchema({ allowedHosts, keySettings }: ResourceRules) {
      * (docs/step-up.md): a Bearer call that policies allow is asked to step up without it.
      */
     authContext: authContext.optional(),
+    /** Calls allowed per client, user or tenant and window, counted across every instance. */
+    quotas: z
+      .array(quotaSchema)
+      .min(1)
+      .max(MAX_QUOTAS)
+      .refine(
+        (quotas) => new Set(quotas.map((q) => `${q.per}/${q.window}`)).size === quotas.length,
+        'two quotas with the same per and window',
+      )
+      .optional(),
+    /**
+     * What a call is told when the quota store does not answer in time (docs/quotas.md): `allow`
+     * (default: quotas meter use, policies guard access) or `deny` (429, for quotas that guard cost).
+     */
+    quotaStoreFailure: z.enum(['allow', 'deny']).default('allow'),
   });
 }
 

@@ -18,7 +18,7 @@ import { explainCandidates } from '../policy/evaluate';
 import { ClaimTypeError, subjectFromClaims, type ClaimsSubject } from '../policy/subject';
 import type { Services } from '../services';
 
-type Deps = AuthenticateDeps & Pick<Services, 'config' | 'state'>;
+type Deps = AuthenticateDeps & Pick<Services, 'config' | 'state' | 'quotas'>;
 
 const stringList = z.array(z.string().max(256)).max(1024);
 
@@ -100,10 +100,17 @@ export const authorize: Route<Deps> = {
     const snapshot = deps.state.snapshot();
     const decided = decide(snapshot, subject, query);
     // A step-up deny carries the claims to ask Entra for, as the proxy's challenge does.
-    const decision =
+    const stepUp =
       decided.authContext === undefined
         ? decided
         : { ...decided, claims: authContextClaims(decided.authContext) };
+    // An allowed caller of a resource with quotas learns what is left, without spending any.
+    const resource = snapshot.resources.get(query.resource);
+    const quota =
+      decided.allowed && query.principal === undefined && resource !== undefined
+        ? await deps.quotas.remaining(resource, subject)
+        : undefined;
+    const decision = quota === undefined ? stepUp : { ...stepUp, quota };
     scope.audit.target(query.resource, query.action, query.path);
     scope.audit.decision({
       decision: decision.decision,

@@ -6,7 +6,7 @@ import { jsonResponse } from '../http/responses';
 import type { Route } from '../pipeline/operation';
 import type { Services } from '../services';
 
-type Deps = Pick<Services, 'cosmosHealth' | 'state' | 'entra' | 'auditLog'>;
+type Deps = Pick<Services, 'cosmosHealth' | 'state' | 'entra' | 'auditLog' | 'quotas'>;
 
 export const health: Route<Deps> = {
   name: 'health',
@@ -21,6 +21,7 @@ export const health: Route<Deps> = {
       policies: deps.state.refresher.health(),
       identityProvider: deps.entra.health(),
       audit: deps.auditLog.health(),
+      quotas: deps.quotas.health(),
     };
     const failing = Object.entries(checks)
       .filter(([, c]) => c.status === 'down')

@@ -17,7 +17,7 @@ import { gatewayHeaders } from '../proxy/mutate';
 import { normalizeProxyUrl } from '../proxy/normalize-path';
 import type { Services } from '../services';
 
-type Deps = AuthenticateDeps & Pick<Services, 'state' | 'proxy' | 'logger' | 'config'>;
+type Deps = AuthenticateDeps & Pick<Services, 'state' | 'proxy' | 'logger' | 'config' | 'quotas'>;
 
 /** The action of the method, or 405 (OPTIONS, TRACE, CONNECT and custom verbs have none). */
 function actionOf(method: string): Action {
@@ -82,8 +82,11 @@ async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseI
   if (declared !== null && Number(declared) > proxy.maxBodyBytes) {
     throw new GatewayError('ERR_PAYLOAD_TOO_LARGE', `The body is larger than ${proxy.maxBodyBytes} bytes`);
   }
+  // Only an allowed call is counted; a refused one (429) never reaches the downstream.
+  const quota = await deps.quotas.spend(resource, principal);
   const added = await gatewayHeaders(proxy, request, principal, resource, path);
-  return forward(proxy, request, resource, path, added, correlationId);
+  const answer = await forward(proxy, request, resource, path, added, correlationId);
+  return resource.quotas === undefined ? answer : { ...answer, headers: { ...answer.headers, ...quota } };
 }
 
 export const proxy: Route<Deps> = {

@@ -202,6 +202,21 @@ describe('resources', () => {
     expect(propertyAt(account, 'properties.disableKeyBasedMetadataWriteAccess')?.text).toBe('true');
   });
 
+  it('deploys Azure Managed Redis only when asked, TLS only, with no access keys, reached by the gateway identity', () => {
+    const deploy = params(file('main.bicep')).find((p) => p.name === 'deployRedis');
+    expect(literal(deploy?.defaultValue)).toBe('false');
+    const database = only('Microsoft.Cache/redisEnterprise/databases').body;
+    expect(stringValue(propertyAt(database, 'properties.clientProtocol'))).toBe('Encrypted');
+    expect(stringValue(propertyAt(database, 'properties.accessKeysAuthentication'))).toBe('Disabled');
+    expect(stringValue(propertyAt(database, 'properties.evictionPolicy'))).toBe('NoEviction');
+    expect(
+      stringValue(propertyAt(only('Microsoft.Cache/redisEnterprise').body, 'properties.minimumTlsVersion')),
+    ).toBe('1.2');
+    const access = only('Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments').body;
+    expect(stringValue(propertyAt(access, 'properties.accessPolicyName'))).toBe('default');
+    expect(propertyAt(access, 'properties.user.objectId')?.text).toBe('gatewayPrincipalId');
+  });
+
   it('keeps the Key Vault in RBAC mode with soft delete and purge protection', () => {
     const vault = only('Microsoft.KeyVault/vaults').body;
     expect(propertyAt(vault, 'properties.enableRbacAuthorization')?.text).toBe('true');
@@ -405,6 +420,14 @@ describe('app settings', () => {
     const secretName = variables(file('main.bicep')).find((v) => v.name === 'sasSigningKeysSecretName');
     expect(stringValue(secretName?.value)).toBe('sas-signing-keys');
     expect(reference).toContain('${sasSigningKeysSecretName}');
+  });
+
+  it('sets REDIS_URL from the Redis it deploys (rediss://, port 10000), empty without one', () => {
+    expect(appSettings().get('REDIS_URL')?.text).toBe("deployRedis ? redis!.outputs.url : ''");
+    const source = readFileSync(join(INFRA, 'modules/redis.bicep'), 'utf8');
+    expect(/output url string = '(.*)'/.exec(source)?.[1]).toBe(
+      'rediss://${cluster.properties.hostName}:10000',
+    );
   });
 
   it('takes COSMOS_ENDPOINT from the account it creates', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../../src/config/load-config';
 import { startLocalStack, type LocalStack } from '../../src/host/local/local-stack';
+import { formatBanner } from '../../src/host/local/main';
 import { MemoryLogger } from '../../src/logger';
 import type { Principal } from '../../src/auth/principal';
 import { postChunked } from '../helpers/http';
@@ -54,6 +55,15 @@ describe('local stack, every part embedded', () => {
   it('GET /api/health answers 200 with a correlation id', async () => {
     const res = await call(`${api}/health`);
     expect(res.json).toMatchObject({ status: 'healthy' });
+    // Without REDIS_URL quotas are counted per instance, and health says so (the banner too).
+    expect((res.json.checks as Record<string, unknown>).quotas).toEqual({
+      status: 'ok',
+      store: 'memory',
+      failures: 0,
+    });
+    expect(formatBanner(stack)).toContain(
+      'quotas             counted per instance, in memory (set REDIS_URL',
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('x-correlation-id')).toBeTruthy();
   });

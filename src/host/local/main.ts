@@ -38,6 +38,14 @@ export function formatBanner(stack: LocalStack): string {
       : `  identity provider  ${stack.env.ENTRA_AUTHORITY ?? '(not set)'}  from ENTRA_AUTHORITY`,
   );
   lines.push(`  sample downstream  ${orders}  embedded`);
+  if (stack.gateway) {
+    const redis = stack.gateway.config.redis;
+    lines.push(
+      redis === undefined
+        ? '  quotas             counted per instance, in memory (set REDIS_URL to count across instances)'
+        : `  quotas             counted across instances in Redis at ${redis.host}:${redis.port}`,
+    );
+  }
 
   const token = stack.idp?.mintToken({ roles: DEV_TOKEN_ROLES });
   if (token) {

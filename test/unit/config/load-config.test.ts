@@ -115,10 +115,37 @@ describe('loadConfig', () => {
     ).toEqual(['ORDERS_KEY', 'billing_fn_key']);
   });
 
-  it('reads DPOP_REPLAY_STORE as shared or local, shared by default', () => {
+  it('reads DPOP_REPLAY_STORE as shared, local or (with REDIS_URL) redis, shared by default', () => {
     const store = (value: string | undefined) =>
-      loadConfig({ ...valid, DPOP_REPLAY_STORE: value }, { mode: 'functions' }).dpopReplayStore;
-    expect([store(undefined), store('shared'), store('local')]).toEqual(['shared', 'shared', 'local']);
+      loadConfig(
+        { ...valid, DPOP_REPLAY_STORE: value, REDIS_URL: 'rediss://c.example.net:10000' },
+        { mode: 'functions' },
+      ).dpopReplayStore;
+    expect([store(undefined), store('shared'), store('local'), store('redis')]).toEqual([
+      'shared',
+      'shared',
+      'local',
+      'redis',
+    ]);
+  });
+
+  it.each([
+    [
+      'rediss://gw.swedencentral.redis.azure.net:10000',
+      { host: 'gw.swedencentral.redis.azure.net', port: 10000, tls: true, password: undefined },
+    ],
+    ['redis://127.0.0.1:6380', { host: '127.0.0.1', port: 6380, tls: false, password: undefined }],
+    [
+      'rediss://default:s%40cret@cache.example.net',
+      { host: 'cache.example.net', port: 6379, tls: true, username: 'default', password: 's@cret' },
+    ],
+    ['redis://[::1]:7000/2', { host: '::1', port: 7000, tls: false, database: 2 }],
+  ])('reads REDIS_URL %s', (url, expected) => {
+    expect(loadConfig({ ...valid, REDIS_URL: url }, { mode: 'functions' }).redis).toMatchObject(expected);
+  });
+
+  it('leaves Redis out (quotas per instance) without REDIS_URL', () => {
+    expect(loadConfig(valid, { mode: 'functions' }).redis).toBeUndefined();
   });
 
   it('reads ENTRA_ALLOW_ACL_AUTHORIZATION as true or false, false by default', () => {
@@ -188,7 +215,17 @@ describe('loadConfig', () => {
       'ENTRA_ALLOW_ACL_AUTHORIZATION',
     ],
     ['admin role with a space', { GATEWAY_ADMIN_ROLE: 'Gateway Admin' }, 'GATEWAY_ADMIN_ROLE'],
-    ['a replay store that is neither shared nor local', { DPOP_REPLAY_STORE: 'redis' }, 'DPOP_REPLAY_STORE'],
+    [
+      'a replay store that is none of shared, local, redis',
+      { DPOP_REPLAY_STORE: 'cosmos' },
+      'DPOP_REPLAY_STORE',
+    ],
+    ['the redis replay store without REDIS_URL', { DPOP_REPLAY_STORE: 'redis' }, 'DPOP_REPLAY_STORE'],
+    ['a Redis URL that is not one', { REDIS_URL: 'cache.example.net:10000' }, 'REDIS_URL'],
+    ['a Redis URL of another scheme', { REDIS_URL: 'https://cache.example.net' }, 'REDIS_URL'],
+    ['plain redis:// off loopback', { REDIS_URL: 'redis://cache.example.net:10000' }, 'REDIS_URL'],
+    ['a Redis URL with a query', { REDIS_URL: 'rediss://cache.example.net:10000?tls=1' }, 'REDIS_URL'],
+    ['a Redis URL with a path', { REDIS_URL: 'rediss://cache.example.net:10000/keys' }, 'REDIS_URL'],
     ['cosmos endpoint missing', { COSMOS_ENDPOINT: undefined }, 'COSMOS_ENDPOINT'],
     ['cosmos endpoint plain http', { COSMOS_ENDPOINT: 'http://acct.documents.azure.com' }, 'COSMOS_ENDPOINT'],
     ['database id with a slash', { COSMOS_DATABASE: 'a/b' }, 'COSMOS_DATABASE'],

@@ -148,10 +148,10 @@ describe('parsePolicy', () => {
 });
 
 describe('parseResource', () => {
-  it('accepts the contract example and defaults timeoutMs and boundStatement', () => {
+  it('accepts the contract example and defaults timeoutMs, boundStatement and quotaStoreFailure', () => {
     expect(parseResource(baseResource, HOSTS)).toEqual({
       ok: true,
-      value: { ...baseResource, timeoutMs: 30000, boundStatement: false },
+      value: { ...baseResource, timeoutMs: 30000, boundStatement: false, quotaStoreFailure: 'allow' },
     });
   });
 
