@@ -26,6 +26,7 @@ import {
   type ProcessVariant,
   type ProcTask,
 } from './load';
+import { startRedisServer } from '../scripts/redis-server';
 import { dpopProof, ORDERS_PATH, startServer, type StartedServer } from './servers';
 
 const REQUESTS = 20_000;
@@ -56,6 +57,7 @@ async function auditAfterRun(origin: string): Promise<string> {
 /** Runs the proxy benchmark; returns one row per figure. */
 export async function benchProxy(): Promise<Record<string, number | string>> {
   const servers: (StartedServer & { stop(): void })[] = [];
+  const stops: (() => void)[] = [];
   const start = async (...args: Parameters<typeof startServer>) => {
     const server = await startServer(...args);
     servers.push(server);
@@ -65,7 +67,10 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   try {
     const downstream = await start('downstream');
     const downstreamUrl = downstream.url;
-    const [passthrough, floor, gateway, localDpopGateway, identifiersOnly] = await Promise.all([
+    // One real redis-server for the gateway with REDIS_URL (quotas and the Redis DPoP replay store).
+    const redis = await startRedisServer();
+    stops.push(() => void redis.stop());
+    const [passthrough, floor, gateway, localDpopGateway, identifiersOnly, redisGateway] = await Promise.all([
       start('passthrough', { downstreamUrl }),
       start('functions-floor', { downstreamUrl }),
       start('gateway', { downstreamUrl, freshTokens: (FRESH_REQUESTS + FRESH_WARMUP) * ROUNDS }),
@@ -74,6 +79,13 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       // The same gateway with AUDIT_DECISION_INPUTS=false: audit records as they were before they
       // kept the decision inputs `gateway replay` reads (identifiers only).
       start('gateway', { downstreamUrl, env: { AUDIT_DECISION_INPUTS: 'false' } }),
+      // REDIS_URL: `orders` without a quota and `orders-metered` with one, on the same process;
+      // DPoP proofs remembered in Redis.
+      start('gateway', {
+        downstreamUrl,
+        quota: true,
+        env: { REDIS_URL: redis.url, DPOP_REPLAY_STORE: 'redis' },
+      }),
     ]);
     const peer = await start('fastify-peer', {
       downstreamUrl,
@@ -97,10 +109,17 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       });
     const gatewayPids = gatewayPidsOf(gateway);
     /** A proxied GET with one credential for every call. */
-    const proxiedGet = (server: StartedServer, authorization: string, pids: Variant['pids']): Variant => ({
-      job: { origin: server.url, path: proxied, headers: { authorization }, ...settings },
+    const proxiedGet = (
+      server: StartedServer,
+      authorization: string,
+      pids: Variant['pids'],
+      path = proxied,
+    ): Variant => ({
+      job: { origin: server.url, path, headers: { authorization }, ...settings },
       pids,
     });
+    // The Redis gateway's processes, and Redis's own CPU apart.
+    const redisPids = { ...gatewayPidsOf(redisGateway), redis: redis.pid };
     const fresh = gateway.freshBearers!;
     /** A DPoP-bound token with a new proof per call, the proofs made just before the round. */
     const dpopVariant = (server: StartedServer, pids: Variant['pids']): Variant => {
@@ -140,6 +159,16 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       // write (the shared replay store) per request. The proofs are made before the round.
       'gateway-dpop': () => dpopVariant(gateway, gatewayPids),
       'gateway-dpop-local-replay-store': () => dpopVariant(localDpopGateway, gatewayPidsOf(localDpopGateway)),
+      'gateway-dpop-redis-replay-store': () => dpopVariant(redisGateway, redisPids),
+      // The same call with and without a quota counted in Redis, on one gateway process.
+      'gateway-redis-bearer': () => proxiedGet(redisGateway, `Bearer ${redisGateway.bearer!}`, redisPids),
+      'gateway-redis-bearer-quota': () =>
+        proxiedGet(
+          redisGateway,
+          `Bearer ${redisGateway.bearer!}`,
+          redisPids,
+          `/api/proxy/orders-metered${ORDERS_PATH}`,
+        ),
       'gateway-bearer-fresh': (round) => {
         const per = FRESH_REQUESTS + FRESH_WARMUP;
         // Warm-up and counted calls take distinct tokens: none was seen before.
@@ -170,6 +199,17 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       rows[`${name} / fastify-peer (server CPU)`] = ratio(cpu(name), cpu('fastify-peer'));
     }
     rows['fastify-peer / functions-floor (server CPU)'] = ratio(cpu('fastify-peer'), cpu('functions-floor'));
+    // What a quota counted in Redis adds to a call (target: at most +25 µs of gateway CPU), and the
+    // Redis DPoP replay store against the local one (target: at most 1.3x).
+    rows['quota on Redis: gateway CPU µs/request added (same process)'] =
+      cpu('gateway-redis-bearer-quota') - cpu('gateway-redis-bearer');
+    rows['quota on Redis: redis-server CPU µs/request (with / without quota)'] =
+      `${cpu('gateway-redis-bearer-quota', 'redis')} / ${cpu('gateway-redis-bearer', 'redis')}`;
+    rows['DPoP on Redis: redis-server CPU µs/request'] = cpu('gateway-dpop-redis-replay-store', 'redis');
+    rows['gateway-dpop-redis-replay-store / gateway-dpop-local-replay-store (server CPU)'] = ratio(
+      cpu('gateway-dpop-redis-replay-store'),
+      cpu('gateway-dpop-local-replay-store'),
+    );
     // What keeping the decision inputs in every audit record costs (issue: within 10 %).
     rows['gateway-bearer / gateway-bearer-audit-identifiers-only (server CPU)'] = ratio(
       cpu('gateway-bearer'),
@@ -212,6 +252,7 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
       ['gateway', gateway],
       ['gateway (local DPoP)', localDpopGateway],
       ['gateway (audit identifiers only)', identifiersOnly],
+      ['gateway (Redis)', redisGateway],
     ] as const) {
       rows[`${name} audit after the run (written / dropped / failed writes)`] = await auditAfterRun(
         server.url,
@@ -221,5 +262,6 @@ export async function benchProxy(): Promise<Record<string, number | string>> {
   } finally {
     await load.close();
     for (const server of servers) server.stop();
+    for (const stop of stops) stop();
   }
 }

@@ -61,8 +61,13 @@ export interface ServerInput {
   readonly audience?: string;
   /** Gateway: fresh tokens to mint for the fresh-Bearer variant. */
   readonly freshTokens?: number;
-  /** Gateway: settings over the local stack's (`DPOP_REPLAY_STORE=local`). */
+  /** Gateway: settings over the local stack's (`DPOP_REPLAY_STORE=local`, `REDIS_URL`). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Gateway: also seed `orders-metered`, the same downstream with a quota (one per client and
+   * day, too large to be reached), so a run compares a call with and without a quota on one process.
+   */
+  readonly quota?: boolean;
 }
 
 const PAYLOAD = JSON.stringify({ id: 'o-1001', customerId: '42', total: 42.5, currency: 'EUR' });
@@ -329,6 +334,22 @@ async function gateway(input: ServerInput): Promise<StartedServer> {
     upstream: `${input.downstreamUrl!}/api/orders`,
     auth: { type: 'none' },
   });
+  if (input.quota) {
+    await put('resources/orders-metered', {
+      name: 'orders-metered',
+      upstream: `${input.downstreamUrl!}/api/orders`,
+      auth: { type: 'none' },
+      quotas: [{ per: 'client', limit: 1_000_000_000, window: 'day' }],
+    });
+    await put('policies/orders-metered-readers', {
+      id: 'orders-metered-readers',
+      effect: 'allow',
+      resource: 'orders-metered',
+      paths: ['/customers/{claims.oid}/**'],
+      actions: ['read'],
+      principals: { roles: ['Orders.Reader'] },
+    });
+  }
   await put('policies/orders-readers', {
     id: 'orders-readers',
     effect: 'allow',

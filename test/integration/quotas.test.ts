@@ -23,7 +23,7 @@ import { REDIS_DEADLINE_MS } from '../../src/store/redis-connection';
 import { DpopKey } from '../helpers/dpop';
 import { authorize, call, jsonCall, putDocuments, type Answer } from '../helpers/http';
 import { ACCESS_TOKEN, TOKEN_EXCHANGE, tokenForm } from '../helpers/gateway-stack';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server';
+import { startRedisServer, type RedisServer } from '../../scripts/redis-server';
 
 /** jest cannot run the gateway's `import()` of `@redis/client`: hand it the same module. */
 const loadRedis = () => Promise.resolve(redisClient);

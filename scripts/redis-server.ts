@@ -1,3 +1,7 @@
+/**
+ * Starts Debian's `redis-server` for the tests and the benchmarks (quotas and DPoP proofs counted
+ * in a real Redis); the gateway itself only ever connects to the one `REDIS_URL` names.
+ */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 
@@ -10,6 +14,8 @@ export interface RedisServer {
   /** `redis://127.0.0.1:<port>`: the value of `REDIS_URL`. */
   readonly url: string;
   readonly port: number;
+  /** The server's process id (the benchmarks charge its CPU apart). */
+  readonly pid: number;
   /** Freezes the server (SIGSTOP): it accepts nothing and answers nothing, as a hung server. */
   pause(): void;
   /** Thaws it (SIGCONT). */
@@ -72,6 +78,9 @@ export async function startRedisServer(): Promise<RedisServer> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child.pid!;
+    },
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
     stop: () => stopped(child),
