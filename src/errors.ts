@@ -143,7 +143,7 @@ export interface GatewayErrorOptions {
   /** Extra response headers (e.g. `Retry-After`). */
   headers?: Readonly<Record<string, string>>;
   /** The status when the code's own does not fit the route (see ERR_AUTH_CONTEXT_REQUIRED). */
-  status?: 400 | 401 | 403;
+  status?: number;
   /**
    * A claims challenge (Microsoft's format, docs/step-up.md): the `WWW-Authenticate` parameters
    * `realm`, `authorization_uri` and `claims` of an `insufficient_claims` Bearer challenge.
@@ -172,6 +172,18 @@ export class GatewayError extends Error {
     this.extensions = options.extensions ?? {};
     this.headers = options.headers ?? {};
     this.claimsChallenge = options.claimsChallenge;
+  }
+
+  /** The same error with more response headers (the RateLimit fields of a refusal). */
+  withHeaders(headers: Readonly<Record<string, string>>): GatewayError {
+    return new GatewayError(this.code, this.message, {
+      cause: this.cause,
+      challenge: this.challenge,
+      extensions: this.extensions,
+      headers: { ...this.headers, ...headers },
+      status: this.status,
+      claimsChallenge: this.claimsChallenge,
+    });
   }
 }
 

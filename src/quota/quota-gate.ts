@@ -80,6 +80,24 @@ export class QuotaGate {
     return headers;
   }
 
+  /**
+   * The RateLimit fields of `caller` on `resource` as the counters stand, spending nothing: what a
+   * refused call carries. None when the resource has no quota or the store does not answer.
+   */
+  async peekHeaders(resource: QuotaResource, caller: QuotaCaller): Promise<Readonly<Record<string, string>>> {
+    if (resource.quotas === undefined) return NO_HEADERS;
+    const now = this.deps.clock.now();
+    const counters = quotaCounters(resource.name, resource.quotas, caller, now);
+    try {
+      const outcome = await withinDeadline(this.store.peek(counters));
+      this.answered();
+      return rateLimitHeaders(counters, outcome, now);
+    } catch (err) {
+      this.failed(err);
+      return NO_HEADERS;
+    }
+  }
+
   /** What is left of each quota for `caller`, without spending any (the decision API). */
   async remaining(
     resource: QuotaResource,

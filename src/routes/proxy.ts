@@ -7,14 +7,17 @@
  */
 import type { HttpResponseInit } from '@azure/functions';
 import { authContextRequired } from '../auth/entra/claims-challenge';
+import type { Principal } from '../auth/principal';
 import { GatewayError } from '../errors';
+import type { Resource } from '../policy/model';
+import type { PolicySnapshot } from '../state/policy-state';
 import { authenticateCaller, type AuthenticateDeps } from '../pipeline/authenticate';
 import { authorize } from '../decision/authorize';
 import type { RequestScope, Route } from '../pipeline/operation';
 import { ACTION_METHODS, actionForMethod, type Action } from '../policy/actions';
 import { forward } from '../proxy/forward';
 import { gatewayHeaders } from '../proxy/mutate';
-import { normalizeProxyUrl } from '../proxy/normalize-path';
+import { normalizeProxyUrl, type NormalizedPath } from '../proxy/normalize-path';
 import type { Services } from '../services';
 
 type Deps = AuthenticateDeps & Pick<Services, 'state' | 'proxy' | 'logger' | 'config' | 'quotas'>;
@@ -38,7 +41,7 @@ function actionOf(method: string): Action {
  *   `ERR_UPSTREAM_TIMEOUT`; the pipeline turns each into problem+json.
  */
 async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseInit> {
-  const { request, correlationId, audit } = scope;
+  const { request, audit } = scope;
   const action = actionOf(request.method);
   const { resource: name, path } = normalizeProxyUrl(request.url);
   audit.target(name, action, `/${path.segments.join('/')}`);
@@ -47,7 +50,45 @@ async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseI
   const snapshot = deps.state.snapshot();
   const resource = snapshot.resources.get(name);
   if (resource === undefined) throw new GatewayError('ERR_RESOURCE_NOT_FOUND', `No resource named "${name}"`);
+  if (resource.quotas === undefined)
+    return callResource(deps, scope, { principal, snapshot, resource, path, declared });
+  // Every answer on a resource with quotas carries the RateLimit fields: a refusal too, with the
+  // counters as they stand (read, nothing spent), and a failure after the call was counted, with
+  // what that count left.
+  const spent: QuotaSpent = {};
+  try {
+    return await callResource(deps, scope, { principal, snapshot, resource, path, declared }, spent);
+  } catch (err) {
+    if (!(err instanceof GatewayError) || Object.hasOwn(err.headers, 'ratelimit')) throw err;
+    // The store just failed to answer: asking it again would only make the caller wait twice.
+    if (err.code === 'ERR_QUOTA_UNAVAILABLE') throw err;
+    throw err.withHeaders(spent.headers ?? (await deps.quotas.peekHeaders(resource, principal)));
+  }
+}
 
+/** The RateLimit fields of the call once its quota was spent (none when the store did not answer). */
+interface QuotaSpent {
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** Authorize, count, mutate and forward one call to a known resource. */
+async function callResource(
+  deps: Deps,
+  scope: RequestScope,
+  call: {
+    readonly principal: Principal;
+    readonly snapshot: PolicySnapshot;
+    readonly resource: Resource;
+    readonly path: NormalizedPath;
+    /** The request's `content-length`, if any. */
+    readonly declared: string | null;
+  },
+  spent: QuotaSpent = {},
+): Promise<HttpResponseInit> {
+  const { principal, snapshot, resource, path, declared } = call;
+  const { request, correlationId, audit } = scope;
+  const name = resource.name;
+  const action = actionOf(request.method);
   const decision = authorize(snapshot, principal, { resource: name, action, path: path.segments });
   audit.decision(decision);
   audit.decidedFor(principal, snapshot.index.claimsRead, decision);
@@ -84,6 +125,7 @@ async function proxyCall(deps: Deps, scope: RequestScope): Promise<HttpResponseI
   }
   // Only an allowed call is counted; a refused one (429) never reaches the downstream.
   const quota = await deps.quotas.spend(resource, principal);
+  spent.headers = quota;
   const added = await gatewayHeaders(proxy, request, principal, resource, path);
   const answer = await forward(proxy, request, resource, path, added, correlationId);
   return resource.quotas === undefined ? answer : { ...answer, headers: { ...answer.headers, ...quota } };

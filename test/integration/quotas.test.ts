@@ -151,6 +151,16 @@ describe('quotas on Redis, across three instances', () => {
     expect((await get(apis[1]!, token, 'metered/x')).status).toBe(200);
     expect((await get(apis[2]!, token, 'metered/x')).status).toBe(429);
     expect(remainingOf(await ask())).toBe(0);
+    // A refusal of the policies carries the fields too, with the counters as they stand.
+    const denied = await call(`${apis[1]}/proxy/metered/x`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect([denied.status, denied.json.code]).toEqual([403, 'ERR_POLICY_DENIED']);
+    expect(denied.headers.get('ratelimit')).toMatch(/^"user-hour";r=0;t=\d+, "tenant-day";r=\d+;t=\d+$/);
+    expect(denied.headers.get('ratelimit-policy')).toBe(
+      '"user-hour";q=2;w=3600, "tenant-day";q=1000;w=86400',
+    );
   });
 
   it('decides within the bound by quotaStoreFailure when Redis is frozen, never a 5xx, and recovers on its own', async () => {
