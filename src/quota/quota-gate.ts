@@ -20,6 +20,7 @@ import {
   rateLimitHeaders,
   retryAfterSeconds,
   type QuotaCaller,
+  type QuotaCounter,
   type QuotaOutcome,
   type QuotaStore,
 } from './quota';
@@ -85,17 +86,8 @@ export class QuotaGate {
    * refused call carries. None when the resource has no quota or the store does not answer.
    */
   async peekHeaders(resource: QuotaResource, caller: QuotaCaller): Promise<Readonly<Record<string, string>>> {
-    if (resource.quotas === undefined) return NO_HEADERS;
-    const now = this.deps.clock.now();
-    const counters = quotaCounters(resource.name, resource.quotas, caller, now);
-    try {
-      const outcome = await withinDeadline(this.store.peek(counters));
-      this.answered();
-      return rateLimitHeaders(counters, outcome, now);
-    } catch (err) {
-      this.failed(err);
-      return NO_HEADERS;
-    }
+    const read = await this.peek(resource, caller);
+    return read === undefined ? NO_HEADERS : rateLimitHeaders(read.counters, read.outcome, read.now);
   }
 
   /** What is left of each quota for `caller`, without spending any (the decision API). */
@@ -103,13 +95,22 @@ export class QuotaGate {
     resource: QuotaResource,
     caller: QuotaCaller,
   ): Promise<ReturnType<typeof quotaReport> | undefined> {
+    const read = await this.peek(resource, caller);
+    return read === undefined ? undefined : quotaReport(read.counters, read.outcome, read.now);
+  }
+
+  /** The counters of `caller` on `resource`, read without spending; `undefined` without quotas or an answer. */
+  private async peek(
+    resource: QuotaResource,
+    caller: QuotaCaller,
+  ): Promise<{ counters: QuotaCounter[]; outcome: QuotaOutcome; now: number } | undefined> {
     if (resource.quotas === undefined) return undefined;
     const now = this.deps.clock.now();
     const counters = quotaCounters(resource.name, resource.quotas, caller, now);
     try {
       const outcome = await withinDeadline(this.store.peek(counters));
       this.answered();
-      return quotaReport(counters, outcome, now);
+      return { counters, outcome, now };
     } catch (err) {
       this.failed(err);
       return undefined;
