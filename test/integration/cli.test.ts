@@ -173,7 +173,15 @@ ${extraPolicy}`;
       expect({ args, code: res.code }).toEqual({ args, code: 0 });
       expect(res.out).toMatch(/^usage: npm run -s gateway -- <command>/);
     }
-    for (const command of ['apply', 'validate', 'get', 'delete', 'revoke', 'audit', 'explain', 'whatif']) {
+    // Every command the CLI's own usage lists, so a command added later is held to it too.
+    const usage = (await run('--help')).out;
+    const listed = usage
+      .slice(usage.indexOf('commands:\n'), usage.indexOf('options of every command'))
+      .split('\n')
+      .slice(1, -1);
+    const commands = listed.map((l) => l.trim().split(' ')[0]!);
+    expect(commands).toEqual(expect.arrayContaining(['apply', 'check-access', 'replay', 'review', 'whatif']));
+    for (const command of commands) {
       const res = await run(command, '--help');
       expect({ command, code: res.code }).toEqual({ command, code: 0 });
       expect(res.out).toContain(`usage: npm run -s gateway -- ${command}`);
